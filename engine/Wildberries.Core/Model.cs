@@ -1,0 +1,136 @@
+using System.Diagnostics.CodeAnalysis;
+using System.Runtime.CompilerServices;
+
+namespace Wildberries.Core;
+
+/// <summary>One stock row, per (SKU, warehouse). Lives in its SKU's row array, mutated in place.</summary>
+internal struct StockRow
+{
+    public int WarehouseId;
+    public long OnHand;
+    public long Reserved;
+    public long Committed;
+
+    public readonly long Available => OnHand - Reserved - Committed;
+}
+
+/// <summary>Everything the shard knows of one SKU: its catalog item (if any) and its stock rows.</summary>
+internal sealed class SkuState(long sku)
+{
+    public readonly long Sku = sku;
+    public bool InCatalog;
+    public string Name = "";
+    public long Price;
+    public int MaxPerOrder;
+    public bool Active;
+
+    // Append-only, so an allocation can keep a row's index for the life of the order.
+    public StockRow[] Rows = new StockRow[2];
+    public int RowCount;
+
+    public int FindRow(int warehouseId)
+    {
+        for (var i = 0; i < RowCount; i++)
+        {
+            if (Rows[i].WarehouseId == warehouseId) return i;
+        }
+        return -1;
+    }
+
+    public int AddRow(int warehouseId)
+    {
+        if (RowCount == Rows.Length) Array.Resize(ref Rows, Rows.Length * 2);
+        Rows[RowCount] = new StockRow { WarehouseId = warehouseId };
+        return RowCount++;
+    }
+
+    public long TotalAvailable()
+    {
+        long total = 0;
+        for (var i = 0; i < RowCount; i++) total += Math.Max(0, Rows[i].Available);
+        return total;
+    }
+}
+
+/// <summary>Units of one line taken from one stock row.</summary>
+internal struct Allocation
+{
+    public SkuState Item;
+    public int RowIndex;
+    public int Quantity;
+    public long UnitPrice;
+
+    public readonly ref StockRow Row => ref Item.Rows[RowIndex];
+}
+
+[InlineArray(AllocationList.InlineCapacity)]
+internal struct AllocationBuffer
+{
+    private Allocation _first;
+}
+
+/// <summary>
+/// An order's allocations, consecutive per line. The first four live inside the order object, so the common
+/// cart (a few lines, each from one warehouse) costs one allocation: the order itself.
+/// </summary>
+internal struct AllocationList
+{
+    public const int InlineCapacity = 4;
+
+    private AllocationBuffer _inline;
+    private Allocation[]? _overflow;
+
+    public int Count { get; private set; }
+
+    [UnscopedRef]
+    public ref Allocation this[int index] =>
+        ref index < InlineCapacity ? ref _inline[index] : ref _overflow![index - InlineCapacity];
+
+    public void Add(in Allocation allocation)
+    {
+        if (Count >= InlineCapacity)
+        {
+            var i = Count - InlineCapacity;
+            if (_overflow is null) _overflow = new Allocation[4];
+            else if (i == _overflow.Length) Array.Resize(ref _overflow, _overflow.Length * 2);
+            _overflow[i] = allocation;
+        }
+        else
+        {
+            _inline[Count] = allocation;
+        }
+        Count++;
+    }
+
+    public void Clear()
+    {
+        for (var i = 0; i < Count; i++) this[i] = default;
+        _overflow = null;
+        Count = 0;
+    }
+}
+
+/// <summary>An order as the state machine holds it; never leaves the writer thread (see <see cref="OrderView"/>).</summary>
+internal sealed class Order
+{
+    public OrderId Id;
+    public OrderStatus Status;
+    public string CustomerId = "";
+    public string IdempotencyKey = "";
+    public string? PaymentMethod;
+    public string? PaymentSessionId;
+    public string? PaidTransactionId;
+    public long Amount;
+    public long CreatedAtMs;
+    public long ReservedUntilMs;
+    public long TerminalAtMs;
+    public ulong Fingerprint;
+    public int LineCount;
+    public AllocationList Allocations;
+}
+
+/// <summary>A remembered idempotency key: the order it made and the fingerprint of the request that made it.</summary>
+internal readonly record struct IdempotencyEntry(Order Order, ulong Fingerprint, long ExpiresAtMs);
+
+/// <summary>A remembered payment transaction and its first answer.</summary>
+internal readonly record struct TransactionEntry(CommandResult Result, OrderId OrderId, long ExpiresAtMs);

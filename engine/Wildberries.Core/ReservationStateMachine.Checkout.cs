@@ -1,0 +1,231 @@
+namespace Wildberries.Core;
+
+public sealed partial class ReservationStateMachine
+{
+    // Scratch for ordering a SKU's warehouses during allocation; grows to the widest SKU, then never again.
+    private int[] _candidates = new int[16];
+
+    /// <summary>
+    /// Reserves every line or none. Validates everything first, then checks every line's availability, and only
+    /// then touches stock, so a failure never leaves a partial reservation behind (invariant 3).
+    /// </summary>
+    private CommandResult Checkout(in Command c)
+    {
+        var invalid = ValidateCheckout(c);
+        if (invalid.HasValue) return invalid.Value;
+
+        var lines = c.Lines!;
+        var fingerprint = Fingerprint(c);
+        if (_idempotency.TryGetValue(c.IdempotencyKey!, out var seen))
+        {
+            if (seen.Fingerprint != fingerprint)
+            {
+                return new CommandResult { Code = ResultCode.IdempotencyKeyReused, OrderId = seen.Order.Id, Field = "idempotencyKey" };
+            }
+            return Describe(seen.Order) with { Replayed = true };
+        }
+
+        for (var i = 0; i < lines.Length; i++)
+        {
+            var line = lines[i];
+            if (!OwnsSku(line.Sku)) return new CommandResult { Code = ResultCode.WrongShard, Field = LineField(i, "sku") };
+            if (!_skus.TryGetValue(line.Sku, out var item) || !item.InCatalog)
+            {
+                return new CommandResult { Code = ResultCode.UnknownSku, Field = LineField(i, "sku") };
+            }
+            if (!item.Active) return new CommandResult { Code = ResultCode.SkuInactive, Field = LineField(i, "sku") };
+            if (line.Quantity > item.MaxPerOrder) return new CommandResult { Code = ResultCode.OverMaxPerOrder, Field = LineField(i, "qty") };
+        }
+
+        var shortCount = 0;
+        for (var i = 0; i < lines.Length; i++)
+        {
+            if (AvailableFor(_skus[lines[i].Sku], c.Warehouses) < lines[i].Quantity) shortCount++;
+        }
+        if (shortCount > 0) return Shortages(lines, c.Warehouses, shortCount);
+
+        var order = new Order
+        {
+            Id = OrderId.Create(_options.ShardId, ++_orderSequence),
+            CustomerId = c.CustomerId!,
+            IdempotencyKey = c.IdempotencyKey!,
+            PaymentMethod = c.PaymentMethod,
+            CreatedAtMs = _nowMs,
+            ReservedUntilMs = _nowMs + _options.ReservationTtlMs,
+            Fingerprint = fingerprint,
+            LineCount = lines.Length,
+        };
+        long amount = 0;
+        foreach (var line in lines)
+        {
+            var item = _skus[line.Sku];
+            Allocate(order, item, line.Quantity, item.Price, c.Warehouses, commit: false);
+            amount = checked(amount + (item.Price * line.Quantity));
+        }
+        order.Amount = amount;
+
+        MoveTo(order, OrderStatus.PendingPayment);
+        _orders.Add(order.Id, order);
+        _expiries.Enqueue(order, (order.ReservedUntilMs, order.Id.Value));
+        var keyExpiresAtMs = _nowMs + _options.IdempotencyWindowMs;
+        _idempotency.Add(order.IdempotencyKey, new IdempotencyEntry(order, fingerprint, keyExpiresAtMs));
+        _idempotencyKeys.Enqueue((keyExpiresAtMs, order.IdempotencyKey));
+        Emit(EventKind.OrderCreated, order);
+        return Describe(order);
+    }
+
+    private CommandResult? ValidateCheckout(in Command c)
+    {
+        var o = _options;
+        if (!Validate.IsKey(c.IdempotencyKey, o.IdempotencyKeyLengthMax)) return CommandResult.Invalid("idempotencyKey");
+        if (!Validate.IsText(c.CustomerId, o.IdentifierLengthMax)) return CommandResult.Invalid("customerId");
+        if (c.PaymentMethod is not null && !Validate.IsText(c.PaymentMethod, o.IdentifierLengthMax)) return CommandResult.Invalid("paymentMethod");
+
+        var lines = c.Lines;
+        if (lines is null || lines.Length == 0 || lines.Length > o.LinesPerCheckoutMax) return CommandResult.Invalid("lines");
+        for (var i = 0; i < lines.Length; i++)
+        {
+            if (lines[i].Sku <= 0) return CommandResult.Invalid(LineField(i, "sku"));
+            if (lines[i].Quantity < 1 || lines[i].Quantity > o.QuantityPerLineMax) return CommandResult.Invalid(LineField(i, "qty"));
+            for (var j = 0; j < i; j++)
+            {
+                if (lines[j].Sku == lines[i].Sku) return new CommandResult { Code = ResultCode.DuplicateSku, Field = LineField(i, "sku") };
+            }
+        }
+
+        var warehouses = c.Warehouses;
+        if (warehouses is null) return null;
+        if (warehouses.Length == 0 || warehouses.Length > o.WarehousesPerCheckoutMax) return CommandResult.Invalid("warehouses");
+        for (var i = 0; i < warehouses.Length; i++)
+        {
+            if (warehouses[i] <= 0 || Array.IndexOf(warehouses, warehouses[i], 0, i) >= 0) return CommandResult.Invalid($"warehouses[{i}]");
+        }
+        return null;
+    }
+
+    private static string LineField(int index, string field) => $"lines[{index}].{field}";
+
+    /// <summary>What a line could reserve: over the preferred warehouses only, or over all of the SKU's.</summary>
+    private static long AvailableFor(SkuState item, int[]? warehouses)
+    {
+        if (warehouses is null) return item.TotalAvailable();
+        long total = 0;
+        foreach (var w in warehouses)
+        {
+            var r = item.FindRow(w);
+            if (r >= 0) total += Math.Max(0, item.Rows[r].Available);
+        }
+        return total;
+    }
+
+    private CommandResult Shortages(CheckoutLine[] lines, int[]? warehouses, int shortCount)
+    {
+        var shortages = new Shortage[shortCount];
+        var k = 0;
+        foreach (var line in lines)
+        {
+            var available = AvailableFor(_skus[line.Sku], warehouses);
+            if (available < line.Quantity) shortages[k++] = new Shortage(line.Sku, line.Quantity, available);
+        }
+        return new CommandResult { Code = ResultCode.InsufficientStock, Shortages = shortages };
+    }
+
+    /// <summary>
+    /// Takes <paramref name="quantity"/> units of one SKU: all from the first candidate warehouse that has enough,
+    /// otherwise split across candidates in order. Candidates are the preference list, or every warehouse by most
+    /// available first (ties: lower warehouse id). The caller has checked that enough is available.
+    /// </summary>
+    private void Allocate(Order order, SkuState item, int quantity, long unitPrice, int[]? preference, bool commit)
+    {
+        var n = FillCandidates(item, preference);
+        var start = order.Allocations.Count;
+        for (var k = 0; k < n; k++)
+        {
+            if (item.Rows[_candidates[k]].Available >= quantity)
+            {
+                order.Allocations.Add(new Allocation { Item = item, RowIndex = _candidates[k], Quantity = quantity, UnitPrice = unitPrice });
+                break;
+            }
+        }
+        if (order.Allocations.Count == start)
+        {
+            var remaining = quantity;
+            for (var k = 0; k < n && remaining > 0; k++)
+            {
+                var available = item.Rows[_candidates[k]].Available;
+                if (available <= 0) continue;
+                var take = (int)Math.Min(available, remaining);
+                order.Allocations.Add(new Allocation { Item = item, RowIndex = _candidates[k], Quantity = take, UnitPrice = unitPrice });
+                remaining -= take;
+            }
+            Invariant.That(remaining == 0, "a line is allocated only after its availability was checked");
+        }
+        for (var i = start; i < order.Allocations.Count; i++)
+        {
+            if (commit) CommitAvailable(ref order.Allocations[i]);
+            else Reserve(ref order.Allocations[i]);
+        }
+    }
+
+    private int FillCandidates(SkuState item, int[]? preference)
+    {
+        if (_candidates.Length < Math.Max(item.RowCount, preference?.Length ?? 0))
+        {
+            _candidates = new int[Math.Max(item.RowCount, preference?.Length ?? 0) * 2];
+        }
+        var n = 0;
+        if (preference is not null)
+        {
+            foreach (var w in preference)
+            {
+                var r = item.FindRow(w);
+                if (r >= 0) _candidates[n++] = r;
+            }
+            return n;
+        }
+        // Insertion sort: a SKU sits in a handful of warehouses.
+        for (var r = 0; r < item.RowCount; r++)
+        {
+            var j = n++;
+            while (j > 0 && Before(item.Rows[r], item.Rows[_candidates[j - 1]]))
+            {
+                _candidates[j] = _candidates[j - 1];
+                j--;
+            }
+            _candidates[j] = r;
+        }
+        return n;
+
+        static bool Before(in StockRow a, in StockRow b) =>
+            a.Available > b.Available || (a.Available == b.Available && a.WarehouseId < b.WarehouseId);
+    }
+
+    /// <summary>The request's identity for idempotency: same key and same fingerprint means the same request.</summary>
+    private static ulong Fingerprint(in Command c)
+    {
+        var h = new StateHash(0xC0FFEE);
+        h.Add(c.CustomerId);
+        h.Add(c.PaymentMethod);
+        foreach (var line in c.Lines!)
+        {
+            h.Add(line.Sku);
+            h.Add(line.Quantity);
+        }
+        h.Add(c.Warehouses?.Length ?? -1);
+        if (c.Warehouses is not null)
+        {
+            foreach (var w in c.Warehouses) h.Add(w);
+        }
+        return h.Value;
+    }
+
+    private static CommandResult Describe(Order order) => new()
+    {
+        Code = ResultCode.Ok,
+        OrderId = order.Id,
+        Status = order.Status,
+        Value = order.Amount,
+        ReservedUntilMs = order.Status == OrderStatus.PendingPayment ? order.ReservedUntilMs : 0,
+        PaymentSessionId = order.PaymentSessionId,
+    };
+}

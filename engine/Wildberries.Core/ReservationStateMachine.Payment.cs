@@ -1,0 +1,143 @@
+namespace Wildberries.Core;
+
+public sealed partial class ReservationStateMachine
+{
+    private readonly List<(SkuState Item, int Quantity, long UnitPrice)> _lineScratch = [];
+
+    /// <summary>Records the provider's session; idempotent on the order: the first session stays.</summary>
+    private CommandResult AttachPayment(in Command c)
+    {
+        if (!Validate.IsKey(c.PaymentSessionId, _options.IdempotencyKeyLengthMax)) return CommandResult.Invalid("paymentSessionId");
+        if (!TryFindOrder(c.OrderId, null, out var order, out var miss)) return miss;
+        if (order.PaymentSessionId is not null) return Describe(order) with { Replayed = true };
+        if (order.Status != OrderStatus.PendingPayment) return new CommandResult { Code = ResultCode.InvalidState, OrderId = order.Id, Status = order.Status };
+        order.PaymentSessionId = c.PaymentSessionId;
+        return Describe(order);
+    }
+
+    /// <summary>
+    /// The provider's verdict. A transaction seen before gets its first answer and changes nothing; a mismatched
+    /// amount or currency never pays the order; a late payment re-reserves or asks for a refund, never oversells.
+    /// </summary>
+    private CommandResult PaymentResult(in Command c)
+    {
+        if (!Validate.IsKey(c.TransactionId, _options.IdempotencyKeyLengthMax)) return CommandResult.Invalid("txId");
+        if (c.Amount < 0) return CommandResult.Invalid("amount");
+        if (c.Currency is not { Length: 3 }) return CommandResult.Invalid("currency");
+        if (_transactions.TryGetValue(c.TransactionId!, out var seen))
+        {
+            return seen.OrderId == c.OrderId ? seen.Result with { Replayed = true } : CommandResult.Invalid("txId");
+        }
+        if (!TryFindOrder(c.OrderId, null, out var order, out var miss)) return miss;
+
+        var result = c.Flag ? PaymentSucceeded(order, c) : PaymentFailed(order);
+        var expiresAtMs = _nowMs + _options.IdempotencyWindowMs;
+        _transactions.Add(c.TransactionId!, new TransactionEntry(result, order.Id, expiresAtMs));
+        _transactionIds.Enqueue((expiresAtMs, c.TransactionId!));
+        return result;
+    }
+
+    private CommandResult PaymentFailed(Order order)
+    {
+        if (order.Status == OrderStatus.PendingPayment)
+        {
+            ReleaseAll(order);
+            MoveTo(order, OrderStatus.Cancelled);
+            Emit(EventKind.OrderCancelled, order);
+        }
+        // A failed attempt on an order that is no longer waiting changes nothing.
+        return Describe(order);
+    }
+
+    private CommandResult PaymentSucceeded(Order order, in Command c)
+    {
+        if (!string.Equals(c.Currency, _options.Currency, StringComparison.Ordinal))
+        {
+            return new CommandResult { Code = ResultCode.CurrencyMismatch, OrderId = order.Id, Status = order.Status, Value = order.Amount };
+        }
+        if (c.Amount != order.Amount)
+        {
+            return new CommandResult { Code = ResultCode.AmountMismatch, OrderId = order.Id, Status = order.Status, Value = order.Amount };
+        }
+
+        switch (order.Status)
+        {
+            case OrderStatus.PendingPayment:
+                for (var i = 0; i < order.Allocations.Count; i++) CommitReserved(ref order.Allocations[i]);
+                return MarkPaid(order, c.TransactionId!);
+            case OrderStatus.Expired or OrderStatus.Cancelled:
+                if (TryCommitAgain(order)) return MarkPaid(order, c.TransactionId!);
+                MoveTo(order, OrderStatus.RefundRequired);
+                order.PaidTransactionId = c.TransactionId;
+                Emit(EventKind.RefundRequired, order, c.TransactionId);
+                return new CommandResult { Code = ResultCode.RefundRequired, OrderId = order.Id, Status = order.Status, Value = order.Amount };
+            default:
+                // Paid twice (a second session, a double click): the order keeps its first payment, this one goes back.
+                Emit(EventKind.RefundRequired, order, c.TransactionId, c.Amount);
+                return new CommandResult { Code = ResultCode.AlreadyPaid, OrderId = order.Id, Status = order.Status, Value = order.Amount };
+        }
+    }
+
+    private CommandResult MarkPaid(Order order, string transactionId)
+    {
+        MoveTo(order, OrderStatus.Paid);
+        order.PaidTransactionId = transactionId;
+        Emit(EventKind.OrderPaid, order, transactionId);
+        return Describe(order);
+    }
+
+    /// <summary>
+    /// A late payment: commit every line again from what is available now (most available warehouse first), or
+    /// nothing. The order keeps the prices it was created with.
+    /// </summary>
+    private bool TryCommitAgain(Order order)
+    {
+        _lineScratch.Clear();
+        for (var i = 0; i < order.Allocations.Count; i++)
+        {
+            ref var a = ref order.Allocations[i];
+            if (_lineScratch.Count > 0 && _lineScratch[^1].Item == a.Item)
+            {
+                var last = _lineScratch[^1];
+                _lineScratch[^1] = (last.Item, last.Quantity + a.Quantity, last.UnitPrice);
+            }
+            else
+            {
+                _lineScratch.Add((a.Item, a.Quantity, a.UnitPrice));
+            }
+        }
+        foreach (var (item, quantity, _) in _lineScratch)
+        {
+            if (item.TotalAvailable() < quantity) return false;
+        }
+        order.Allocations.Clear();
+        foreach (var (item, quantity, unitPrice) in _lineScratch)
+        {
+            Allocate(order, item, quantity, unitPrice, preference: null, commit: true);
+        }
+        return true;
+    }
+
+    private void ReleaseAll(Order order)
+    {
+        for (var i = 0; i < order.Allocations.Count; i++) Release(ref order.Allocations[i]);
+    }
+
+    /// <summary>Finds an order of this shard; a customer id, when given, must own it (else: not found).</summary>
+    private bool TryFindOrder(OrderId id, string? customerId, out Order order, out CommandResult miss)
+    {
+        miss = default;
+        if (id.IsValid && id.Shard != _options.ShardId)
+        {
+            order = null!;
+            miss = CommandResult.Of(ResultCode.WrongShard);
+            return false;
+        }
+        if (!_orders.TryGetValue(id, out order!) || (customerId is not null && !string.Equals(customerId, order.CustomerId, StringComparison.Ordinal)))
+        {
+            miss = new CommandResult { Code = ResultCode.OrderNotFound, OrderId = id };
+            return false;
+        }
+        return true;
+    }
+}

@@ -1,0 +1,85 @@
+namespace Wildberries.Core;
+
+public sealed partial class ReservationStateMachine
+{
+    /// <summary>An immutable copy of an order, or false when it is unknown or evicted.</summary>
+    public bool TryGetOrder(OrderId id, out OrderView view)
+    {
+        if (!_orders.TryGetValue(id, out var order))
+        {
+            view = null!;
+            return false;
+        }
+        view = ToView(order);
+        return true;
+    }
+
+    /// <summary>The catalog item of <paramref name="sku"/>, or false when it is not in the catalog.</summary>
+    public bool TryGetItem(long sku, out ItemView item)
+    {
+        if (!_skus.TryGetValue(sku, out var s) || !s.InCatalog)
+        {
+            item = null!;
+            return false;
+        }
+        item = new ItemView(s.Sku, s.Name, s.Price, s.MaxPerOrder, s.Active);
+        return true;
+    }
+
+    /// <summary>The stock row of (<paramref name="sku"/>, <paramref name="warehouseId"/>); zeros when it does not exist.</summary>
+    public StockLevel GetStock(long sku, int warehouseId)
+    {
+        if (_skus.TryGetValue(sku, out var s))
+        {
+            var r = s.FindRow(warehouseId);
+            if (r >= 0) return ToLevel(s, s.Rows[r]);
+        }
+        return new StockLevel(sku, warehouseId, 0, 0, 0);
+    }
+
+    /// <summary>Every stock row of a SKU, by warehouse id.</summary>
+    public StockLevel[] GetStockRows(long sku)
+    {
+        if (!_skus.TryGetValue(sku, out var s)) return [];
+        var rows = new StockLevel[s.RowCount];
+        for (var i = 0; i < s.RowCount; i++) rows[i] = ToLevel(s, s.Rows[i]);
+        Array.Sort(rows, static (a, b) => a.WarehouseId.CompareTo(b.WarehouseId));
+        return rows;
+    }
+
+    /// <summary>Every stock row, ordered by SKU then warehouse: for tests, snapshots and audits, not hot paths.</summary>
+    public IEnumerable<StockLevel> AllStock() =>
+        _skus.Values.OrderBy(s => s.Sku).SelectMany(s => GetStockRows(s.Sku));
+
+    /// <summary>Every order held, by id: for tests, snapshots and audits, not hot paths.</summary>
+    public IEnumerable<OrderView> AllOrders() => _orders.Values.OrderBy(o => o.Id.Value).Select(ToView);
+
+    private static StockLevel ToLevel(SkuState s, in StockRow row) =>
+        new(s.Sku, row.WarehouseId, row.OnHand, row.Reserved, row.Committed);
+
+    private OrderView ToView(Order order)
+    {
+        var lines = new OrderLineView[order.LineCount];
+        var lineIndex = -1;
+        var allocations = new List<AllocationView>();
+        for (var i = 0; i <= order.Allocations.Count; i++)
+        {
+            var boundary = i == order.Allocations.Count || lineIndex < 0 || order.Allocations[i].Item != order.Allocations[i - 1].Item;
+            if (boundary && lineIndex >= 0)
+            {
+                ref var prev = ref order.Allocations[i - 1];
+                var qty = 0;
+                foreach (var a in allocations) qty += a.Quantity;
+                lines[lineIndex] = new OrderLineView(prev.Item.Sku, qty, prev.UnitPrice, [.. allocations]);
+                allocations.Clear();
+            }
+            if (i == order.Allocations.Count) break;
+            if (boundary) lineIndex++;
+            ref var cur = ref order.Allocations[i];
+            allocations.Add(new AllocationView(cur.Row.WarehouseId, cur.Quantity));
+        }
+        Invariant.That(lineIndex + 1 == order.LineCount, "an order has one allocation group per line");
+        return new OrderView(order.Id, order.Status, order.CustomerId, order.Amount, _options.Currency, order.CreatedAtMs,
+            order.ReservedUntilMs, order.PaymentSessionId, order.PaidTransactionId, lines);
+    }
+}

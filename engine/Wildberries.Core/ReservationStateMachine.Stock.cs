@@ -1,0 +1,106 @@
+namespace Wildberries.Core;
+
+public sealed partial class ReservationStateMachine
+{
+    private CommandResult UpsertItem(in Command c)
+    {
+        if (c.Sku <= 0) return CommandResult.Invalid("sku");
+        if (!OwnsSku(c.Sku)) return CommandResult.Of(ResultCode.WrongShard);
+        if (!Validate.IsText(c.Name, _options.NameLengthMax)) return CommandResult.Invalid("name");
+        if (c.Price < 0 || c.Price > _options.PriceMax) return CommandResult.Invalid("price");
+        if (c.Expected < 1 || c.Expected > _options.QuantityPerLineMax) return CommandResult.Invalid("maxPerOrder");
+
+        var item = GetOrAddSku(c.Sku);
+        item.InCatalog = true;
+        item.Name = c.Name!;
+        item.Price = c.Price;
+        item.MaxPerOrder = (int)c.Expected;
+        item.Active = c.Flag;
+        return new CommandResult { Code = ResultCode.Ok, Value = c.Price };
+    }
+
+    /// <summary>
+    /// Warehouse sync: a delta, or an absolute count with an optional expected value (compare-and-set). Stock may
+    /// arrive before the catalog item does. A count below what is reserved and committed is accepted (the
+    /// warehouse is the truth about its shelves) and reported as a shortfall.
+    /// </summary>
+    private CommandResult AdjustStock(in Command c)
+    {
+        if (c.Sku <= 0) return CommandResult.Invalid("sku");
+        if (c.WarehouseId <= 0) return CommandResult.Invalid("warehouseId");
+        if (!OwnsSku(c.Sku)) return CommandResult.Of(ResultCode.WrongShard);
+        if (c.Customer is not null && c.Customer.Length > _options.NameLengthMax) return CommandResult.Invalid("reason");
+        var absolute = c.Flag;
+        if (absolute && (c.Value < 0 || c.Value > _options.OnHandMax)) return CommandResult.Invalid("onHand");
+        if (!absolute && (c.Value == 0 || Math.Abs(c.Value) > _options.OnHandMax)) return CommandResult.Invalid("delta");
+        if (c.HasExpected && (!absolute || c.Expected < 0)) return CommandResult.Invalid("expectedOnHand");
+
+        _skus.TryGetValue(c.Sku, out var item);
+        var rowIndex = item?.FindRow(c.WarehouseId) ?? -1;
+        var current = rowIndex >= 0 ? item!.Rows[rowIndex].OnHand : 0;
+        if (c.HasExpected && c.Expected != current) return new CommandResult { Code = ResultCode.OnHandMismatch, Value = current };
+
+        var next = absolute ? c.Value : current + c.Value;
+        if (next < 0 || next > _options.OnHandMax) return new CommandResult { Code = ResultCode.OnHandOutOfRange, Value = current };
+
+        item ??= GetOrAddSku(c.Sku);
+        if (rowIndex < 0) rowIndex = item.AddRow(c.WarehouseId);
+        ref var row = ref item.Rows[rowIndex];
+        row.OnHand = next;
+        EmitStock(EventKind.StockChanged, item, row);
+        if (row.OnHand < row.Reserved + row.Committed) EmitStock(EventKind.StockShortfall, item, row);
+        return new CommandResult { Code = ResultCode.Ok, Value = next };
+    }
+
+    private SkuState GetOrAddSku(long sku)
+    {
+        if (!_skus.TryGetValue(sku, out var item))
+        {
+            item = new SkuState(sku) { MaxPerOrder = _options.MaxPerOrderDefault };
+            _skus.Add(sku, item);
+        }
+        return item;
+    }
+
+    private void Reserve(ref Allocation a)
+    {
+        ref var row = ref a.Row;
+        Invariant.That(a.Quantity > 0 && row.Available >= a.Quantity, "a reservation never makes available negative");
+        row.Reserved += a.Quantity;
+        EmitStock(EventKind.StockChanged, a.Item, row);
+    }
+
+    private void Release(ref Allocation a)
+    {
+        ref var row = ref a.Row;
+        row.Reserved -= a.Quantity;
+        Invariant.That(row.Reserved >= 0, "reserved is never negative");
+        EmitStock(EventKind.StockChanged, a.Item, row);
+    }
+
+    private void CommitReserved(ref Allocation a)
+    {
+        ref var row = ref a.Row;
+        row.Reserved -= a.Quantity;
+        row.Committed += a.Quantity;
+        Invariant.That(row.Reserved >= 0, "reserved is never negative");
+        EmitStock(EventKind.StockChanged, a.Item, row);
+    }
+
+    private void CommitAvailable(ref Allocation a)
+    {
+        ref var row = ref a.Row;
+        Invariant.That(a.Quantity > 0 && row.Available >= a.Quantity, "a late payment never oversells");
+        row.Committed += a.Quantity;
+        EmitStock(EventKind.StockChanged, a.Item, row);
+    }
+
+    private void ShipCommitted(ref Allocation a)
+    {
+        ref var row = ref a.Row;
+        row.Committed -= a.Quantity;
+        row.OnHand -= a.Quantity;
+        Invariant.That(row.Committed >= 0, "committed is never negative");
+        EmitStock(EventKind.StockChanged, a.Item, row);
+    }
+}

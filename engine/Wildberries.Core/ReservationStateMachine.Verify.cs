@@ -1,0 +1,130 @@
+namespace Wildberries.Core;
+
+public sealed partial class ReservationStateMachine
+{
+    /// <summary>
+    /// A deterministic hash of the whole state (invariant 5): equal on every replica and after every replay.
+    /// Entities are hashed one by one and summed, so the order in which dictionaries hold them does not matter.
+    /// </summary>
+    public ulong ComputeStateHash()
+    {
+        var total = new StateHash(1);
+        total.Add(_lsn);
+        total.Add(_nowMs);
+        total.Add(_orderSequence);
+        ulong sum = total.Value;
+
+        foreach (var s in _skus.Values)
+        {
+            var h = new StateHash(2);
+            h.Add(s.Sku);
+            h.Add(s.InCatalog ? 1 : 0);
+            h.Add(s.Name);
+            h.Add(s.Price);
+            h.Add(s.MaxPerOrder);
+            h.Add(s.Active ? 1 : 0);
+            sum += h.Value;
+            for (var i = 0; i < s.RowCount; i++)
+            {
+                var r = new StateHash(3);
+                r.Add(s.Sku);
+                r.Add(s.Rows[i].WarehouseId);
+                r.Add(s.Rows[i].OnHand);
+                r.Add(s.Rows[i].Reserved);
+                r.Add(s.Rows[i].Committed);
+                sum += r.Value;
+            }
+        }
+        foreach (var o in _orders.Values) sum += HashOrder(o);
+        foreach (var (key, e) in _idempotency)
+        {
+            var h = new StateHash(5);
+            h.Add(key);
+            h.Add((long)e.Order.Id.Value);
+            h.Add((long)e.Fingerprint);
+            h.Add(e.ExpiresAtMs);
+            sum += h.Value;
+        }
+        foreach (var (tx, e) in _transactions)
+        {
+            var h = new StateHash(6);
+            h.Add(tx);
+            h.Add((long)e.OrderId.Value);
+            h.Add((long)e.Result.Code);
+            h.Add((long)e.Result.Status);
+            h.Add(e.ExpiresAtMs);
+            sum += h.Value;
+        }
+        return sum;
+    }
+
+    private static ulong HashOrder(Order o)
+    {
+        var h = new StateHash(4);
+        h.Add((long)o.Id.Value);
+        h.Add((long)o.Status);
+        h.Add(o.CustomerId);
+        h.Add(o.IdempotencyKey);
+        h.Add(o.PaymentMethod);
+        h.Add(o.PaymentSessionId);
+        h.Add(o.PaidTransactionId);
+        h.Add(o.Amount);
+        h.Add(o.CreatedAtMs);
+        h.Add(o.ReservedUntilMs);
+        h.Add(o.TerminalAtMs);
+        h.Add((long)o.Fingerprint);
+        h.Add(o.LineCount);
+        for (var i = 0; i < o.Allocations.Count; i++)
+        {
+            ref var a = ref o.Allocations[i];
+            h.Add(a.Item.Sku);
+            h.Add(a.Row.WarehouseId);
+            h.Add(a.Quantity);
+            h.Add(a.UnitPrice);
+        }
+        return h.Value;
+    }
+
+    /// <summary>
+    /// Checks every invariant of PRODUCT.md over the whole state, O(state): reserved and committed equal the
+    /// allocations of pending and paid orders, nothing is negative, amounts match their lines.
+    /// </summary>
+    public void VerifyInvariants()
+    {
+        var expected = new Dictionary<(long Sku, int Warehouse), (long Reserved, long Committed)>();
+        var pending = 0;
+        foreach (var o in _orders.Values)
+        {
+            Invariant.That(o.Status != OrderStatus.None, "every held order has a status");
+            if (o.Status == OrderStatus.PendingPayment) pending++;
+            long amount = 0;
+            for (var i = 0; i < o.Allocations.Count; i++)
+            {
+                ref var a = ref o.Allocations[i];
+                Invariant.That(a.Quantity > 0, "allocations are positive");
+                amount += a.Quantity * a.UnitPrice;
+                var key = (a.Item.Sku, a.Row.WarehouseId);
+                expected.TryGetValue(key, out var sums);
+                if (o.Status == OrderStatus.PendingPayment) sums.Reserved += a.Quantity;
+                if (o.Status == OrderStatus.Paid) sums.Committed += a.Quantity;
+                expected[key] = sums;
+            }
+            Invariant.That(amount == o.Amount, "an order's amount is the sum of its lines at checkout prices");
+        }
+        // Evicted orders are terminal and hold no stock, so the orders held in memory account for every unit.
+        Invariant.That(pending == PendingOrderCount, "the pending-order count matches the orders");
+        foreach (var s in _skus.Values)
+        {
+            for (var i = 0; i < s.RowCount; i++)
+            {
+                ref var row = ref s.Rows[i];
+                Invariant.That(row.Reserved >= 0 && row.Committed >= 0, "reserved and committed are never negative");
+                Invariant.That(row.OnHand <= _options.OnHandMax, "on-hand stays within its limit");
+                expected.Remove((s.Sku, row.WarehouseId), out var sums);
+                Invariant.That(row.Reserved == sums.Reserved, $"reserved of sku {s.Sku} warehouse {row.WarehouseId} equals its pending allocations");
+                Invariant.That(row.Committed == sums.Committed, $"committed of sku {s.Sku} warehouse {row.WarehouseId} equals its paid allocations");
+            }
+        }
+        Invariant.That(expected.Count == 0, "every allocation points at an existing stock row");
+    }
+}

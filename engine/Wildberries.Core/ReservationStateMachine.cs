@@ -1,0 +1,140 @@
+namespace Wildberries.Core;
+
+/// <summary>
+/// The deterministic heart of one shard: stock, reservations and orders. Commands go in (with their log sequence
+/// number and timestamp), a <see cref="CommandResult"/> and events come out. No I/O, no clock, no randomness, no
+/// threads: applying the same commands to a fresh instance always gives the same state (<see cref="ComputeStateHash"/>).
+/// </summary>
+/// <remarks>Not thread-safe by design: one writer thread owns it (LMAX's single-writer principle).</remarks>
+public sealed partial class ReservationStateMachine
+{
+    private readonly StateMachineOptions _options;
+    private readonly Dictionary<long, SkuState> _skus = [];
+    private readonly Dictionary<OrderId, Order> _orders = [];
+    private readonly Dictionary<string, IdempotencyEntry> _idempotency = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, TransactionEntry> _transactions = new(StringComparer.Ordinal);
+
+    // Pending reservations by deadline. Extending pushes a new entry; the old one is skipped when it surfaces.
+    private readonly PriorityQueue<Order, (long DeadlineMs, ulong Id)> _expiries = new();
+
+    // Timestamps only grow, so first-in is first-out for fixed windows: eviction never scans.
+    private readonly Queue<(long EvictAtMs, Order Order)> _terminalOrders = new();
+    private readonly Queue<(long EvictAtMs, string Key)> _idempotencyKeys = new();
+    private readonly Queue<(long EvictAtMs, string TransactionId)> _transactionIds = new();
+
+    private EventBuffer _events = new();
+    private long _lsn;
+    private long _nowMs;
+    private long _orderSequence;
+    private int _eventIndex;
+
+    /// <summary>Creates an empty shard state.</summary>
+    public ReservationStateMachine(StateMachineOptions? options = null)
+    {
+        _options = (options ?? new StateMachineOptions()).Validate();
+    }
+
+    /// <summary>The options this state machine enforces.</summary>
+    public StateMachineOptions Options => _options;
+
+    /// <summary>The log sequence number of the last command applied.</summary>
+    public long LastLsn => _lsn;
+
+    /// <summary>The state machine's clock: the newest command timestamp seen (Unix ms).</summary>
+    public long NowMs => _nowMs;
+
+    /// <summary>Orders held in memory (live and within their retention window).</summary>
+    public int OrderCount => _orders.Count;
+
+    /// <summary>Orders waiting for payment.</summary>
+    public int PendingOrderCount { get; private set; }
+
+    /// <summary>Idempotency keys remembered.</summary>
+    public int IdempotencyKeyCount => _idempotency.Count;
+
+    /// <summary>The earliest reservation deadline (Unix ms), or <see cref="long.MaxValue"/> when none is pending.</summary>
+    public long NextExpiryMs
+    {
+        get
+        {
+            while (_expiries.TryPeek(out var order, out var key))
+            {
+                if (IsLiveDeadline(order, key.DeadlineMs)) return key.DeadlineMs;
+                _expiries.Dequeue();
+            }
+            return long.MaxValue;
+        }
+    }
+
+    /// <summary>
+    /// Applies one command. <see cref="Command.Lsn"/> must be the next sequence number; events go to
+    /// <paramref name="events"/>, which the caller clears when it has published them.
+    /// </summary>
+    public CommandResult Apply(in Command command, EventBuffer events)
+    {
+        ArgumentNullException.ThrowIfNull(events);
+        Invariant.That(command.Lsn == _lsn + 1, "commands are applied in log order without gaps");
+        _lsn = command.Lsn;
+        _events = events;
+        _eventIndex = 0;
+        AdvanceClock(command.TimestampMs);
+
+        var result = command.Kind switch
+        {
+            CommandKind.UpsertItem => UpsertItem(command),
+            CommandKind.AdjustStock => AdjustStock(command),
+            CommandKind.Checkout => Checkout(command),
+            CommandKind.AttachPayment => AttachPayment(command),
+            CommandKind.PaymentResult => PaymentResult(command),
+            CommandKind.Cancel => Cancel(command),
+            CommandKind.Extend => Extend(command),
+            CommandKind.Ship => Ship(command),
+            CommandKind.Tick => CommandResult.Of(ResultCode.Ok),
+            _ => throw new InvariantViolationException($"Command kind {command.Kind} cannot be applied."),
+        };
+
+        if (_options.VerifyInvariantsEveryCommand) VerifyInvariants();
+        return result;
+    }
+
+    /// <summary>Time passes: reservations whose deadline has come expire; old terminal orders and keys are evicted.</summary>
+    private void AdvanceClock(long timestampMs)
+    {
+        // The journal stage assigns non-decreasing timestamps; an older one (a clock step back) does not rewind time.
+        if (timestampMs > _nowMs) _nowMs = timestampMs;
+        ExpireDue();
+        EvictRetired();
+    }
+
+    private void Emit(EventKind kind, Order order, string? transactionId = null, long amount = -1) =>
+        _events.Add(new EngineEvent
+        {
+            Kind = kind, Shard = _options.ShardId, Lsn = _lsn, Index = _eventIndex++, TimestampMs = _nowMs,
+            OrderId = order.Id, Amount = amount < 0 ? order.Amount : amount, TransactionId = transactionId,
+        });
+
+    private void EmitStock(EventKind kind, SkuState item, in StockRow row) =>
+        _events.Add(new EngineEvent
+        {
+            Kind = kind, Shard = _options.ShardId, Lsn = _lsn, Index = _eventIndex++, TimestampMs = _nowMs,
+            Sku = item.Sku, WarehouseId = row.WarehouseId, OnHand = row.OnHand, Reserved = row.Reserved, Committed = row.Committed,
+        });
+
+    private void MoveTo(Order order, OrderStatus next)
+    {
+        Invariant.That(OrderTransitions.IsAllowed(order.Status, next), "order states only move along the arrows");
+        if (order.Status == OrderStatus.PendingPayment) PendingOrderCount--;
+        if (next == OrderStatus.PendingPayment) PendingOrderCount++;
+        order.Status = next;
+        if (OrderTransitions.IsTerminal(next))
+        {
+            order.TerminalAtMs = _nowMs;
+            _terminalOrders.Enqueue((_nowMs + _options.TerminalOrderRetentionMs, order));
+        }
+    }
+
+    private bool OwnsSku(long sku) => ShardRouter.ShardOf(sku, _options.ShardCount) == _options.ShardId;
+
+    private static bool IsLiveDeadline(Order order, long deadlineMs) =>
+        order.Status == OrderStatus.PendingPayment && order.ReservedUntilMs == deadlineMs;
+}

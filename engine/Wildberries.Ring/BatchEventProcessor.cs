@@ -1,0 +1,92 @@
+namespace Wildberries.Ring;
+
+/// <summary>
+/// Runs one stage on its own thread: waits on its barrier, hands every available slot to the handler as one
+/// batch, then advances its sequence so later stages and the producers can move on.
+/// </summary>
+public sealed class BatchEventProcessor<T>
+{
+    private const int Idle = 0;
+    private const int Running = 1;
+    private const int Halted = 2;
+
+    private readonly RingBuffer<T> _ring;
+    private readonly SequenceBarrier _barrier;
+    private readonly IEventHandler<T> _handler;
+    private int _state;
+
+    /// <summary>Creates a stage reading <paramref name="ring"/> behind <paramref name="barrier"/>.</summary>
+    public BatchEventProcessor(RingBuffer<T> ring, SequenceBarrier barrier, IEventHandler<T> handler)
+    {
+        ArgumentNullException.ThrowIfNull(ring);
+        ArgumentNullException.ThrowIfNull(barrier);
+        ArgumentNullException.ThrowIfNull(handler);
+        _ring = ring;
+        _barrier = barrier;
+        _handler = handler;
+    }
+
+    /// <summary>The last sequence this stage has finished with.</summary>
+    public Sequence Sequence { get; } = new();
+
+    /// <summary>The exception that stopped the stage, if its handler threw.</summary>
+    public Exception? Fault { get; private set; }
+
+    /// <summary>Whether the stage loop is running.</summary>
+    public bool IsRunning => Volatile.Read(ref _state) == Running;
+
+    /// <summary>
+    /// The stage loop; call on a dedicated thread. Returns after <see cref="Halt"/>, or when the handler throws
+    /// (the exception is kept in <see cref="Fault"/> and rethrown to the thread).
+    /// </summary>
+    public void Run()
+    {
+        if (Interlocked.CompareExchange(ref _state, Running, Idle) != Idle)
+        {
+            throw new InvalidOperationException("The processor is already running or was halted.");
+        }
+        _barrier.ClearAlert();
+        _handler.OnStart();
+        try
+        {
+            var next = Sequence.Value + 1;
+            while (true)
+            {
+                var available = _barrier.WaitFor(next);
+                if (available >= next)
+                {
+                    for (; next < available; next++)
+                    {
+                        _handler.OnEvent(ref _ring[next], next, false);
+                    }
+                    _handler.OnEvent(ref _ring[next], next, true);
+                    next++;
+                    Sequence.Value = available;
+                    // Wake whoever waits on this stage: the next stage, or producers on a full ring.
+                    _ring.Sequencer.WaitStrategy.SignalAllWhenBlocking();
+                }
+                else if (Volatile.Read(ref _state) == Halted)
+                {
+                    break;
+                }
+            }
+        }
+        catch (Exception ex)
+        {
+            Fault = ex;
+            Volatile.Write(ref _state, Halted);
+            throw;
+        }
+        finally
+        {
+            _handler.OnShutdown();
+        }
+    }
+
+    /// <summary>Stops the loop once it has nothing more to consume.</summary>
+    public void Halt()
+    {
+        Volatile.Write(ref _state, Halted);
+        _barrier.Alert();
+    }
+}

@@ -1,0 +1,2 @@
+namespace Wildberries.Ring.Tests;
+public class Smoke { [Fact] public void One() => Assert.Equal(2, 1 + 1); }
