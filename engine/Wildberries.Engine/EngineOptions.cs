@@ -1,0 +1,68 @@
+using Wildberries.Core;
+using Wildberries.Ring;
+
+namespace Wildberries.Engine;
+
+/// <summary>How the engine waits for work when idle.</summary>
+public enum WaitStrategyKind
+{
+    /// <summary>Sleep until signalled: the default, right for machines with few cores.</summary>
+    Blocking = 0,
+
+    /// <summary>Yield the core while waiting: lower latency, busier CPU.</summary>
+    Yielding = 1,
+
+    /// <summary>Spin: lowest latency, needs a core per stage thread.</summary>
+    BusySpin = 2,
+}
+
+/// <summary>The engine's options: the state machine's limits plus the pipeline's sizes. Validated once at start.</summary>
+public sealed record EngineOptions
+{
+    /// <summary>The shard state machine's limits and windows.</summary>
+    public StateMachineOptions StateMachine { get; init; } = new();
+
+    /// <summary>
+    /// Shards (one pipeline, thread pair and journal each). Only 1 for now: the cross-shard two-phase checkout
+    /// comes with the sharding work; ids and events already carry the shard.
+    /// </summary>
+    public int ShardCount { get; init; } = 1;
+
+    /// <summary>
+    /// 64 Ki slots per shard: at a million commands a second that is 65 ms of backlog before producers wait,
+    /// about 8 MiB of slots.
+    /// </summary>
+    public int RingSize { get; init; } = 65_536;
+
+    /// <summary>How the stages wait for work.</summary>
+    public WaitStrategyKind WaitStrategy { get; init; } = WaitStrategyKind.Blocking;
+
+    /// <summary>
+    /// 1 second: how often the engine checks whether a reservation deadline has come and, if so, journals a tick.
+    /// A reservation may outlive its deadline by up to this much when no other command arrives.
+    /// </summary>
+    public TimeSpan ExpiryCheckInterval { get; init; } = TimeSpan.FromSeconds(1);
+
+    /// <summary>Throws <see cref="ArgumentException"/> naming the first option out of range.</summary>
+    public EngineOptions Validate()
+    {
+        StateMachine.Validate();
+        if (ShardCount != 1) throw new ArgumentException("EngineOptions.ShardCount must be 1 until cross-shard checkout exists.", nameof(ShardCount));
+        if (RingSize < 64 || RingSize > (1 << 24) || (RingSize & (RingSize - 1)) != 0)
+        {
+            throw new ArgumentException("EngineOptions.RingSize must be a power of two from 64 to 16777216.", nameof(RingSize));
+        }
+        if (ExpiryCheckInterval < TimeSpan.FromMilliseconds(10) || ExpiryCheckInterval > TimeSpan.FromMinutes(1))
+        {
+            throw new ArgumentException("EngineOptions.ExpiryCheckInterval must be 10 ms to 1 minute.", nameof(ExpiryCheckInterval));
+        }
+        return this;
+    }
+
+    internal IWaitStrategy CreateWaitStrategy() => WaitStrategy switch
+    {
+        WaitStrategyKind.Yielding => new YieldingWaitStrategy(),
+        WaitStrategyKind.BusySpin => new BusySpinWaitStrategy(),
+        _ => new BlockingWaitStrategy(),
+    };
+}

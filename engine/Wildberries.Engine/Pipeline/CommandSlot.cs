@@ -1,0 +1,30 @@
+using Wildberries.Core;
+
+namespace Wildberries.Engine.Pipeline;
+
+/// <summary>What a ring slot carries besides the command.</summary>
+internal enum SlotKind : byte
+{
+    /// <summary>A journaled command.</summary>
+    Command = 0,
+
+    /// <summary>A read of one order, answered by the writer without journaling.</summary>
+    ReadOrder = 1,
+
+    /// <summary>A read of the state hash, answered by the writer without journaling.</summary>
+    ReadHash = 2,
+
+    /// <summary>The last slot before shutdown: when the apply stage reaches it, everything before is done.</summary>
+    Stop = 3,
+}
+
+/// <summary>One preallocated ring slot: written in place by a producer, read in place by every stage.</summary>
+internal struct CommandSlot
+{
+    public Command Command;
+    public Reply<CommandResult>? Reply;
+    public Reply<OrderView?>? OrderReply;
+    public Reply<ulong>? HashReply;
+    public Exception? JournalError;
+    public SlotKind Kind;
+}

@@ -1,0 +1,164 @@
+using Wildberries.Core;
+using Wildberries.Engine.Journal;
+using Wildberries.Engine.Reads;
+using Wildberries.Ring;
+
+namespace Wildberries.Engine.Pipeline;
+
+/// <summary>
+/// One shard: a multi-producer ring feeding the journal stage and, behind it, the apply stage, each on its own
+/// thread. Producers never wait on I/O; they wait only on their own reply.
+/// </summary>
+internal sealed class ShardPipeline
+{
+    private readonly RingBuffer<CommandSlot> _ring;
+    private readonly BatchEventProcessor<CommandSlot> _journalProcessor;
+    private readonly BatchEventProcessor<CommandSlot> _applyProcessor;
+    private readonly Thread _journalThread;
+    private readonly Thread _applyThread;
+    private readonly ApplyStage _apply;
+    private readonly ICommandJournal _journal;
+    private int _inflight;
+    private volatile bool _closed;
+
+    public ShardPipeline(int shardId, EngineOptions options, ICommandJournal journal, TimeProvider time, AvailabilityTable availability, IEngineEventListener? listener)
+    {
+        _journal = journal;
+        Machine = new ReservationStateMachine(options.StateMachine with { ShardId = shardId, ShardCount = options.ShardCount });
+        Recover(availability);
+
+        _ring = RingBuffer<CommandSlot>.CreateMultiProducer(options.RingSize, options.CreateWaitStrategy());
+        _journalProcessor = new BatchEventProcessor<CommandSlot>(_ring, _ring.NewBarrier(), new JournalStage(journal, time, Machine.LastLsn, Machine.NowMs));
+        _apply = new ApplyStage(Machine, availability, listener);
+        _applyProcessor = new BatchEventProcessor<CommandSlot>(_ring, _ring.NewBarrier(_journalProcessor.Sequence), _apply);
+        // Producers may not overtake the last stage: a slot is reused only after it was applied.
+        _ring.AddGatingSequences(_applyProcessor.Sequence);
+
+        _journalThread = new Thread(_journalProcessor.Run) { IsBackground = true, Name = $"wb-journal-{shardId}" };
+        _applyThread = new Thread(_applyProcessor.Run) { IsBackground = true, Name = $"wb-apply-{shardId}" };
+        _journalThread.Start();
+        _applyThread.Start();
+    }
+
+    /// <summary>The shard's state machine; only the apply thread may touch it while the pipeline runs.</summary>
+    public ReservationStateMachine Machine { get; }
+
+    public long NextExpiryMs => _apply.NextExpiryMs;
+
+    public Exception? Fault => _apply.Fault;
+
+    /// <summary>How many slots are claimed and not yet applied.</summary>
+    public long Backlog => _ring.Cursor - _applyProcessor.Sequence.Value;
+
+    public ValueTask<CommandResult> Submit(in Command command)
+    {
+        Enter();
+        try
+        {
+            var reply = Reply<CommandResult>.Rent();
+            var task = reply.Task;
+            var sequence = _ring.Next();
+            ref var slot = ref _ring[sequence];
+            slot.Kind = SlotKind.Command;
+            slot.Command = command;
+            slot.Reply = reply;
+            _ring.Publish(sequence);
+            return task;
+        }
+        finally
+        {
+            Exit();
+        }
+    }
+
+    public ValueTask<OrderView?> ReadOrder(OrderId id)
+    {
+        Enter();
+        try
+        {
+            var reply = Reply<OrderView?>.Rent();
+            var task = reply.Task;
+            var sequence = _ring.Next();
+            ref var slot = ref _ring[sequence];
+            slot.Kind = SlotKind.ReadOrder;
+            slot.Command.OrderId = id;
+            slot.OrderReply = reply;
+            _ring.Publish(sequence);
+            return task;
+        }
+        finally
+        {
+            Exit();
+        }
+    }
+
+    public ValueTask<ulong> ReadHash()
+    {
+        Enter();
+        try
+        {
+            var reply = Reply<ulong>.Rent();
+            var task = reply.Task;
+            var sequence = _ring.Next();
+            ref var slot = ref _ring[sequence];
+            slot.Kind = SlotKind.ReadHash;
+            slot.HashReply = reply;
+            _ring.Publish(sequence);
+            return task;
+        }
+        finally
+        {
+            Exit();
+        }
+    }
+
+    /// <summary>Lets every command already submitted finish, then stops both stages and closes the journal.</summary>
+    public async Task StopAsync()
+    {
+        _closed = true;
+        var spin = default(SpinWait);
+        while (Volatile.Read(ref _inflight) != 0) spin.SpinOnce();
+
+        var sequence = _ring.Next();
+        _ring[sequence].Kind = SlotKind.Stop;
+        _ring.Publish(sequence);
+        await _apply.Stopped.Task.ConfigureAwait(false);
+
+        _journalProcessor.Halt();
+        _applyProcessor.Halt();
+        _journalThread.Join();
+        _applyThread.Join();
+        _journal.Dispose();
+    }
+
+    private void Enter()
+    {
+        Interlocked.Increment(ref _inflight);
+        if (_closed)
+        {
+            Interlocked.Decrement(ref _inflight);
+            throw new ObjectDisposedException(nameof(ReservationEngine), "The engine is stopping or stopped.");
+        }
+    }
+
+    private void Exit() => Interlocked.Decrement(ref _inflight);
+
+    /// <summary>Replays the journal into the fresh state machine before the pipeline starts.</summary>
+    private void Recover(AvailabilityTable availability)
+    {
+        var events = new EventBuffer();
+        foreach (var command in _journal.ReadAfter(Machine.LastLsn))
+        {
+            events.Clear();
+            Machine.Apply(command, events);
+            foreach (var e in events.Events)
+            {
+                if (e.Kind == EventKind.StockChanged) availability.Update(e.Sku, e.WarehouseId, e.Available);
+            }
+        }
+        if (Machine.LastLsn != _journal.LastLsn)
+        {
+            throw new EngineFaultedException($"Recovery replayed up to log sequence number {Machine.LastLsn} but the journal says {_journal.LastLsn} is durable.");
+        }
+    }
+}

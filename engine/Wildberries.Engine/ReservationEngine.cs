@@ -1,0 +1,165 @@
+using Wildberries.Core;
+using Wildberries.Engine.Journal;
+using Wildberries.Engine.Pipeline;
+using Wildberries.Engine.Reads;
+
+namespace Wildberries.Engine;
+
+/// <summary>
+/// The embeddable reservation engine: stock, reservations and orders in memory behind a single-writer ring per
+/// shard, every command journaled before it is answered. Thread-safe: call it from any number of threads.
+/// </summary>
+/// <example>
+/// <code>
+/// await using var engine = ReservationEngine.Start(new EngineOptions(), shard => new InMemoryJournal());
+/// await engine.UpsertItemAsync(sku: 42, "Kettle", price: 199_00);
+/// await engine.AdjustStockAsync(sku: 42, warehouseId: 1, delta: 10);
+/// var r = await engine.CheckoutAsync("key-1", "customer-7", [new CheckoutLine(42, 1)]);
+/// if (r.IsOk) Console.WriteLine($"{r.OrderId} holds stock until {r.ReservedUntilMs}");
+/// </code>
+/// </example>
+public sealed class ReservationEngine : IAsyncDisposable
+{
+    private readonly ShardPipeline[] _shards;
+    private readonly TimeProvider _time;
+    private readonly CancellationTokenSource _stopping = new();
+    private readonly Task _expiryLoop;
+    private int _disposed;
+
+    private ReservationEngine(EngineOptions options, Func<int, ICommandJournal> journalFactory, TimeProvider time, IEngineEventListener? listener)
+    {
+        Options = options;
+        _time = time;
+        _shards = new ShardPipeline[options.ShardCount];
+        for (var i = 0; i < _shards.Length; i++)
+        {
+            _shards[i] = new ShardPipeline(i, options, journalFactory(i), time, Availability, listener);
+        }
+        _expiryLoop = ExpireLoopAsync(_stopping.Token);
+    }
+
+    /// <summary>
+    /// Recovers each shard from its journal and starts its pipeline. <paramref name="journalFactory"/> gives the
+    /// journal of a shard number; <paramref name="timeProvider"/> is the clock the journal stage stamps commands with.
+    /// </summary>
+    public static ReservationEngine Start(
+        EngineOptions options,
+        Func<int, ICommandJournal> journalFactory,
+        TimeProvider? timeProvider = null,
+        IEngineEventListener? listener = null)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        ArgumentNullException.ThrowIfNull(journalFactory);
+        return new ReservationEngine(options.Validate(), journalFactory, timeProvider ?? TimeProvider.System, listener);
+    }
+
+    /// <summary>The options the engine runs with.</summary>
+    public EngineOptions Options { get; }
+
+    /// <summary>Availability per SKU and warehouse, readable from any thread without waiting on the writer.</summary>
+    public AvailabilityTable Availability { get; } = new();
+
+    /// <summary>The number of shards.</summary>
+    public int ShardCount => _shards.Length;
+
+    /// <summary>Commands claimed but not yet applied, over all shards (the ring occupancy).</summary>
+    public long Backlog => _shards.Sum(s => s.Backlog);
+
+    /// <summary>Submits any command to the shard that owns it.</summary>
+    public ValueTask<CommandResult> SubmitAsync(in Command command) => _shards[ShardOf(command)].Submit(command);
+
+    /// <summary>Creates or replaces a catalog item.</summary>
+    public ValueTask<CommandResult> UpsertItemAsync(long sku, string name, long price, int maxPerOrder = 0, bool active = true) =>
+        SubmitAsync(Command.UpsertItem(sku, name, price, maxPerOrder > 0 ? maxPerOrder : Options.StateMachine.MaxPerOrderDefault, active));
+
+    /// <summary>Adds (or with a negative delta removes) units of a SKU in a warehouse.</summary>
+    public ValueTask<CommandResult> AdjustStockAsync(long sku, int warehouseId, long delta, string? reason = null) =>
+        SubmitAsync(Command.AdjustStockDelta(sku, warehouseId, delta, reason));
+
+    /// <summary>Sets the on-hand count of a stock row, if it still equals <paramref name="expectedOnHand"/> when given.</summary>
+    public ValueTask<CommandResult> SetStockOnHandAsync(long sku, int warehouseId, long onHand, long? expectedOnHand = null, string? reason = null) =>
+        SubmitAsync(Command.SetStockOnHand(sku, warehouseId, onHand, expectedOnHand, reason));
+
+    /// <summary>Reserves every line of a cart or none; the same key and cart answer with the same order.</summary>
+    public ValueTask<CommandResult> CheckoutAsync(string idempotencyKey, string customerId, CheckoutLine[] lines, int[]? warehouses = null, string? paymentMethod = null) =>
+        SubmitAsync(Command.Checkout(idempotencyKey, customerId, lines, warehouses, paymentMethod));
+
+    /// <summary>Records the payment provider's session for an order (the first one stays).</summary>
+    public ValueTask<CommandResult> AttachPaymentAsync(OrderId orderId, string paymentSessionId) =>
+        SubmitAsync(Command.AttachPayment(orderId, paymentSessionId));
+
+    /// <summary>Applies the provider's verdict on a payment.</summary>
+    public ValueTask<CommandResult> ApplyPaymentAsync(OrderId orderId, string transactionId, bool succeeded, long amount, string currency) =>
+        SubmitAsync(Command.PaymentResult(orderId, transactionId, succeeded, amount, currency));
+
+    /// <summary>Cancels a pending order; with <paramref name="customerId"/>, only if that customer owns it.</summary>
+    public ValueTask<CommandResult> CancelAsync(OrderId orderId, string? customerId = null) =>
+        SubmitAsync(Command.Cancel(orderId, customerId));
+
+    /// <summary>Holds a pending order's stock until now + <paramref name="ttl"/>.</summary>
+    public ValueTask<CommandResult> ExtendAsync(OrderId orderId, TimeSpan ttl, string? customerId = null) =>
+        SubmitAsync(Command.Extend(orderId, (long)ttl.TotalMilliseconds, customerId));
+
+    /// <summary>Marks a paid order shipped.</summary>
+    public ValueTask<CommandResult> ShipAsync(OrderId orderId) => SubmitAsync(Command.Ship(orderId));
+
+    /// <summary>Lets time pass on every shard: due reservations expire now rather than at the next check.</summary>
+    public async ValueTask TickAsync()
+    {
+        foreach (var shard in _shards) await shard.Submit(Command.Tick()).ConfigureAwait(false);
+    }
+
+    /// <summary>A consistent copy of an order, read on the writer thread in line with the commands before it.</summary>
+    public ValueTask<OrderView?> GetOrderAsync(OrderId orderId)
+    {
+        if (!orderId.IsValid || orderId.Shard >= _shards.Length) return ValueTask.FromResult<OrderView?>(null);
+        return _shards[orderId.Shard].ReadOrder(orderId);
+    }
+
+    /// <summary>The state hash of a shard after every command submitted before this call.</summary>
+    public ValueTask<ulong> GetStateHashAsync(int shard = 0) => _shards[shard].ReadHash();
+
+    /// <summary>Finishes every command already submitted, stops the pipelines and closes the journals.</summary>
+    public async ValueTask DisposeAsync()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0) return;
+        await _stopping.CancelAsync().ConfigureAwait(false);
+        try
+        {
+            await _expiryLoop.ConfigureAwait(false);
+        }
+        catch (OperationCanceledException)
+        {
+        }
+        foreach (var shard in _shards) await shard.StopAsync().ConfigureAwait(false);
+        _stopping.Dispose();
+    }
+
+    private int ShardOf(in Command command)
+    {
+        if (_shards.Length == 1) return 0;
+        var sku = command.Kind switch
+        {
+            CommandKind.Checkout => command.Lines is { Length: > 0 } lines ? lines[0].Sku : 0,
+            CommandKind.UpsertItem or CommandKind.AdjustStock => command.Sku,
+            _ => -1,
+        };
+        if (sku >= 0) return ShardRouter.ShardOf(sku, _shards.Length);
+        var shard = command.OrderId.Shard;
+        return shard < _shards.Length ? shard : 0;
+    }
+
+    /// <summary>Journals a tick on a shard once its earliest reservation deadline has passed.</summary>
+    private async Task ExpireLoopAsync(CancellationToken cancellation)
+    {
+        using var timer = new PeriodicTimer(Options.ExpiryCheckInterval, _time);
+        while (await timer.WaitForNextTickAsync(cancellation).ConfigureAwait(false))
+        {
+            var nowMs = _time.GetUtcNow().ToUnixTimeMilliseconds();
+            foreach (var shard in _shards)
+            {
+                if (shard.Fault is null && shard.NextExpiryMs <= nowMs) await shard.Submit(Command.Tick()).ConfigureAwait(false);
+            }
+        }
+    }
+}

@@ -1,0 +1,52 @@
+namespace Wildberries.Engine.Tests;
+
+/// <summary>A wall clock the test moves by hand; timers still run on real time (short intervals in tests).</summary>
+internal sealed class ManualClock(long startMs = 1_700_000_000_000) : TimeProvider
+{
+    private long _nowMs = startMs;
+
+    public long NowMs => Volatile.Read(ref _nowMs);
+
+    public void Advance(TimeSpan by) => Interlocked.Add(ref _nowMs, (long)by.TotalMilliseconds);
+
+    public override DateTimeOffset GetUtcNow() => DateTimeOffset.FromUnixTimeMilliseconds(NowMs);
+}
+
+/// <summary>Collects events and lets a test await the first event of a kind.</summary>
+internal sealed class EventRecorder : IEngineEventListener
+{
+    private readonly Lock _gate = new();
+    private readonly List<Core.EngineEvent> _events = [];
+    private readonly List<(Core.EventKind Kind, TaskCompletionSource<Core.EngineEvent> Done)> _waiters = [];
+
+    public IReadOnlyList<Core.EngineEvent> Events
+    {
+        get
+        {
+            lock (_gate) return [.. _events];
+        }
+    }
+
+    public Task<Core.EngineEvent> Next(Core.EventKind kind)
+    {
+        var tcs = new TaskCompletionSource<Core.EngineEvent>(TaskCreationOptions.RunContinuationsAsynchronously);
+        lock (_gate) _waiters.Add((kind, tcs));
+        return tcs.Task;
+    }
+
+    public void OnEvents(ReadOnlySpan<Core.EngineEvent> events)
+    {
+        lock (_gate)
+        {
+            foreach (var e in events)
+            {
+                _events.Add(e);
+                foreach (var w in _waiters.Where(w => w.Kind == e.Kind).ToList())
+                {
+                    _waiters.Remove(w);
+                    w.Done.TrySetResult(e);
+                }
+            }
+        }
+    }
+}
