@@ -18,6 +18,10 @@ public sealed class Sequence
     [FieldOffset(56)]
     private long _value;
 
+    // The runtime ignores StructLayout.Size on classes, so this unused field is what reserves the 64 bytes after the value.
+    [FieldOffset(120)]
+    private readonly long _paddingEnd;
+
     /// <summary>Creates a sequence at <paramref name="initialValue"/>.</summary>
     public Sequence(long initialValue = InitialValue) => _value = initialValue;
 

@@ -1,0 +1,56 @@
+using BenchmarkDotNet.Attributes;
+using Wildberries.Core;
+
+namespace Wildberries.Bench.Core;
+
+/// <summary>
+/// The state machine alone on one core: single-line and three-line checkouts, SKUs uniform or Zipf-skewed
+/// over 100,000 items in 3 warehouses. Allocations per checkout show in the Allocated column.
+/// </summary>
+[InvocationCount(1)]
+public class StateMachineBenchmarks
+{
+    private const int Checkouts = 200_000;
+    private const int Skus = 100_000;
+    private const long NowMs = 1_700_000_000_000;
+
+    private ReservationStateMachine _machine = null!;
+    private readonly EventBuffer _events = new();
+    private Command[] _commands = [];
+    private long _lsn;
+    private int _iteration;
+
+    [Params(1, 3)]
+    public int Lines { get; set; }
+
+    [Params(SkuMix.Uniform, SkuMix.Zipf)]
+    public SkuMix Mix { get; set; }
+
+    [IterationSetup]
+    public void Setup()
+    {
+        _machine = Workload.Catalog(Skus, out _lsn, NowMs);
+        var carts = Workload.Carts(Checkouts, Lines, Skus, Mix, seed: 42 + _iteration);
+        var prefix = $"i{_iteration++}-";
+        _commands = new Command[Checkouts];
+        for (var i = 0; i < Checkouts; i++)
+        {
+            _commands[i] = Command.Checkout(prefix + i, "customer-" + (i % 1000), carts[i]);
+            _commands[i].TimestampMs = NowMs;
+        }
+    }
+
+    [Benchmark(OperationsPerInvoke = Checkouts)]
+    public long Checkout()
+    {
+        long amount = 0;
+        var commands = _commands;
+        for (var i = 0; i < commands.Length; i++)
+        {
+            commands[i].Lsn = ++_lsn;
+            _events.Clear();
+            amount += _machine.Apply(commands[i], _events).Amount;
+        }
+        return amount;
+    }
+}

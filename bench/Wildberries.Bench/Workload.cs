@@ -1,0 +1,98 @@
+using Wildberries.Core;
+
+namespace Wildberries.Bench;
+
+/// <summary>How SKUs are drawn for a cart.</summary>
+public enum SkuMix
+{
+    /// <summary>Every SKU equally likely.</summary>
+    Uniform,
+
+    /// <summary>Zipf-skewed (s = 1.1): a few hundred SKUs take most of the traffic, as in a flash sale.</summary>
+    Zipf,
+}
+
+/// <summary>Deterministic carts for benchmarks: the same seed gives the same carts.</summary>
+public static class Workload
+{
+    /// <summary>Draws <paramref name="count"/> carts of <paramref name="lines"/> distinct SKUs in 1..<paramref name="skus"/>.</summary>
+    public static CheckoutLine[][] Carts(int count, int lines, int skus, SkuMix mix, int seed = 42)
+    {
+#pragma warning disable CA5394 // Benchmark data, not security.
+        var random = new Random(seed);
+        var cumulative = mix == SkuMix.Zipf ? ZipfCumulative(skus, 1.1) : null;
+        var carts = new CheckoutLine[count][];
+        for (var i = 0; i < count; i++)
+        {
+            var cart = new CheckoutLine[lines];
+            for (var l = 0; l < lines; l++)
+            {
+                long sku;
+                do
+                {
+                    sku = cumulative is null ? random.Next(1, skus + 1) : 1 + LowerBound(cumulative, random.NextDouble());
+                }
+                while (Contains(cart, l, sku));
+                cart[l] = new CheckoutLine(sku, 1);
+            }
+            carts[i] = cart;
+        }
+#pragma warning restore CA5394
+        return carts;
+    }
+
+    /// <summary>Fills a fresh state machine with <paramref name="skus"/> items over 3 warehouses, deep enough never to run out.</summary>
+    public static ReservationStateMachine Catalog(int skus, out long lsn, long nowMs)
+    {
+        var machine = new ReservationStateMachine();
+        var events = new EventBuffer();
+        lsn = 0;
+        foreach (var command in CatalogCommands(skus))
+        {
+            var c = command;
+            c.Lsn = ++lsn;
+            c.TimestampMs = nowMs;
+            events.Clear();
+            machine.Apply(c, events);
+        }
+        return machine;
+    }
+
+    /// <summary>The commands that create the benchmark catalog.</summary>
+    public static IEnumerable<Command> CatalogCommands(int skus)
+    {
+        for (long sku = 1; sku <= skus; sku++)
+        {
+            yield return Command.UpsertItem(sku, $"item {sku}", 100 + (sku % 900), 100, true);
+            for (var w = 1; w <= 3; w++) yield return Command.SetStockOnHand(sku, w, 300_000_000);
+        }
+    }
+
+    private static bool Contains(CheckoutLine[] cart, int count, long sku)
+    {
+        for (var i = 0; i < count; i++)
+        {
+            if (cart[i].Sku == sku) return true;
+        }
+        return false;
+    }
+
+    private static double[] ZipfCumulative(int n, double s)
+    {
+        var c = new double[n];
+        double sum = 0;
+        for (var k = 1; k <= n; k++)
+        {
+            sum += 1.0 / Math.Pow(k, s);
+            c[k - 1] = sum;
+        }
+        for (var k = 0; k < n; k++) c[k] /= sum;
+        return c;
+    }
+
+    private static int LowerBound(double[] cumulative, double x)
+    {
+        var i = Array.BinarySearch(cumulative, x);
+        return Math.Min(i >= 0 ? i : ~i, cumulative.Length - 1);
+    }
+}

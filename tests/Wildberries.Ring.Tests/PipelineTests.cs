@@ -1,0 +1,160 @@
+using Wildberries.Ring;
+
+namespace Wildberries.Ring.Tests;
+
+public class PipelineTests
+{
+    private static readonly TimeSpan Patience = TimeSpan.FromSeconds(60);
+
+    private struct Slot
+    {
+        public long Value;
+        public int Producer;
+        public long Journaled;
+        public long Replicated;
+    }
+
+    private sealed class Recorder(Action<long, Slot>? check = null) : IEventHandler<Slot>
+    {
+        public readonly List<Slot> Seen = [];
+        public int Batches;
+        public long Expected = -1;
+        public readonly TaskCompletionSource Done = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        public void OnEvent(ref Slot data, long sequence, bool endOfBatch)
+        {
+            check?.Invoke(sequence, data);
+            Seen.Add(data);
+            if (endOfBatch) Batches++;
+            if (sequence == Expected) Done.TrySetResult();
+        }
+    }
+
+    private sealed class Stamp(bool journal) : IEventHandler<Slot>
+    {
+        public void OnEvent(ref Slot data, long sequence, bool endOfBatch)
+        {
+            if (journal) data.Journaled = sequence + 1;
+            else data.Replicated = sequence + 1;
+        }
+    }
+
+    public static TheoryData<string> Strategies => ["blocking", "yielding", "busy-spin"];
+
+    private static IWaitStrategy Strategy(string name) => name switch
+    {
+        "yielding" => new YieldingWaitStrategy(),
+        "busy-spin" => new BusySpinWaitStrategy(),
+        _ => new BlockingWaitStrategy(),
+    };
+
+    private static Thread Run<T>(BatchEventProcessor<T> p)
+    {
+        var t = new Thread(p.Run) { IsBackground = true };
+        t.Start();
+        return t;
+    }
+
+    [Theory]
+    [MemberData(nameof(Strategies))]
+    public async Task Every_value_from_every_producer_arrives_once_in_per_producer_order(string strategy)
+    {
+        const int producers = 4;
+        const int perProducer = 50_000;
+        var ring = RingBuffer<Slot>.CreateMultiProducer(1024, Strategy(strategy));
+        var consumer = new Recorder { Expected = (producers * perProducer) - 1 };
+        var processor = new BatchEventProcessor<Slot>(ring, ring.NewBarrier(), consumer);
+        ring.AddGatingSequences(processor.Sequence);
+        var thread = Run(processor);
+
+        var tasks = Enumerable.Range(0, producers).Select(p => Task.Factory.StartNew(() =>
+        {
+            for (long i = 0; i < perProducer; i++)
+            {
+                var seq = ring.Next();
+                ring[seq] = new Slot { Value = i, Producer = p };
+                ring.Publish(seq);
+            }
+        }, TestContext.Current.CancellationToken, TaskCreationOptions.LongRunning, TaskScheduler.Default)).ToArray();
+        await Task.WhenAll(tasks).WaitAsync(Patience, TestContext.Current.CancellationToken);
+        await consumer.Done.Task.WaitAsync(Patience, TestContext.Current.CancellationToken);
+        processor.Halt();
+        thread.Join();
+
+        Assert.Equal(producers * perProducer, consumer.Seen.Count);
+        for (var p = 0; p < producers; p++)
+        {
+            var values = consumer.Seen.Where(s => s.Producer == p).Select(s => s.Value).ToList();
+            Assert.Equal(Enumerable.Range(0, perProducer).Select(i => (long)i), values);
+        }
+        Assert.True(consumer.Batches <= consumer.Seen.Count);
+        Assert.Null(processor.Fault);
+    }
+
+    [Fact]
+    public async Task Journal_and_replicate_run_side_by_side_and_apply_only_sees_slots_both_finished()
+    {
+        const int count = 100_000;
+        var ring = RingBuffer<Slot>.CreateSingleProducer(256);
+        var journal = new BatchEventProcessor<Slot>(ring, ring.NewBarrier(), new Stamp(journal: true));
+        var replicate = new BatchEventProcessor<Slot>(ring, ring.NewBarrier(), new Stamp(journal: false));
+        var violations = 0;
+        var apply = new Recorder((seq, slot) =>
+        {
+            if (slot.Journaled != seq + 1 || slot.Replicated != seq + 1) Interlocked.Increment(ref violations);
+        }) { Expected = count - 1 };
+        var applyProcessor = new BatchEventProcessor<Slot>(ring, ring.NewBarrier(journal.Sequence, replicate.Sequence), apply);
+        ring.AddGatingSequences(applyProcessor.Sequence);
+        var threads = new[] { Run(journal), Run(replicate), Run(applyProcessor) };
+
+        for (long i = 0; i < count; i++)
+        {
+            var seq = ring.Next();
+            ring[seq] = new Slot { Value = i };
+            ring.Publish(seq);
+        }
+        await apply.Done.Task.WaitAsync(Patience, TestContext.Current.CancellationToken);
+        foreach (var p in new[] { journal, replicate, applyProcessor }) p.Halt();
+        foreach (var t in threads) t.Join();
+
+        Assert.Equal(0, violations);
+        Assert.Equal(Enumerable.Range(0, count).Select(i => (long)i), apply.Seen.Select(s => s.Value));
+    }
+
+    [Fact]
+    public async Task Halt_stops_an_idle_processor_and_it_cannot_run_twice()
+    {
+        var ring = RingBuffer<Slot>.CreateSingleProducer(8);
+        var processor = new BatchEventProcessor<Slot>(ring, ring.NewBarrier(), new Recorder());
+        var thread = Run(processor);
+        var seq = ring.Next();
+        ring.Publish(seq);
+        var spin = default(SpinWait);
+        while (processor.Sequence.Value < seq) spin.SpinOnce();
+        processor.Halt();
+        await Task.Run(thread.Join, TestContext.Current.CancellationToken).WaitAsync(Patience, TestContext.Current.CancellationToken);
+        Assert.False(processor.IsRunning);
+        Assert.Throws<InvalidOperationException>(processor.Run);
+    }
+
+    [Fact]
+    public async Task A_throwing_handler_records_its_fault()
+    {
+        var ring = RingBuffer<Slot>.CreateSingleProducer(8);
+        var processor = new BatchEventProcessor<Slot>(ring, ring.NewBarrier(), new Recorder((_, _) => throw new InvalidOperationException("boom")));
+        var thread = new Thread(() =>
+        {
+            try
+            {
+                processor.Run();
+            }
+            catch (InvalidOperationException)
+            {
+            }
+        });
+        thread.Start();
+        ring.Publish(ring.Next());
+        await Task.Run(thread.Join, TestContext.Current.CancellationToken).WaitAsync(Patience, TestContext.Current.CancellationToken);
+        Assert.Equal("boom", processor.Fault?.Message);
+    }
+}
