@@ -44,7 +44,7 @@ public static class Workload
     /// <summary>Fills a fresh state machine with <paramref name="skus"/> items over 3 warehouses, deep enough never to run out.</summary>
     public static ReservationStateMachine Catalog(int skus, out long lsn, long nowMs)
     {
-        var machine = new ReservationStateMachine();
+        var machine = new ReservationStateMachine(new StateMachineOptions { OrdersCapacityHint = 1 << 18, SkusCapacityHint = skus });
         var events = new EventBuffer();
         lsn = 0;
         foreach (var command in CatalogCommands(skus))

@@ -5,6 +5,9 @@ public sealed partial class ReservationStateMachine
     // Scratch for ordering a SKU's warehouses during allocation; grows to the widest SKU, then never again.
     private int[] _candidates = new int[16];
 
+    // The SKU of each line of the checkout being applied, looked up once.
+    private SkuState[] _lineItems = new SkuState[16];
+
     /// <summary>
     /// Reserves every line or none. Validates everything first, then checks every line's availability, and only
     /// then touches stock, so a failure never leaves a partial reservation behind (invariant 3).
@@ -25,6 +28,8 @@ public sealed partial class ReservationStateMachine
             return Describe(seen.Order) with { Replayed = true };
         }
 
+        if (_lineItems.Length < lines.Length) _lineItems = new SkuState[Math.Max(lines.Length, _lineItems.Length * 2)];
+        var items = _lineItems;
         for (var i = 0; i < lines.Length; i++)
         {
             var line = lines[i];
@@ -35,12 +40,13 @@ public sealed partial class ReservationStateMachine
             }
             if (!item.Active) return new CommandResult { Code = ResultCode.SkuInactive, Field = LineField(i, "sku") };
             if (line.Quantity > item.MaxPerOrder) return new CommandResult { Code = ResultCode.OverMaxPerOrder, Field = LineField(i, "qty") };
+            items[i] = item;
         }
 
         var shortCount = 0;
         for (var i = 0; i < lines.Length; i++)
         {
-            if (AvailableFor(_skus[lines[i].Sku], c.Warehouses) < lines[i].Quantity) shortCount++;
+            if (AvailableFor(items[i], c.Warehouses) < lines[i].Quantity) shortCount++;
         }
         if (shortCount > 0) return Shortages(lines, c.Warehouses, shortCount);
 
@@ -56,11 +62,11 @@ public sealed partial class ReservationStateMachine
             LineCount = lines.Length,
         };
         long amount = 0;
-        foreach (var line in lines)
+        for (var i = 0; i < lines.Length; i++)
         {
-            var item = _skus[line.Sku];
-            Allocate(order, item, line.Quantity, item.Price, c.Warehouses, commit: false);
-            amount = checked(amount + (item.Price * line.Quantity));
+            var item = items[i];
+            Allocate(order, item, lines[i].Quantity, item.Price, c.Warehouses, commit: false);
+            amount = checked(amount + (item.Price * lines[i].Quantity));
         }
         order.Amount = amount;
 

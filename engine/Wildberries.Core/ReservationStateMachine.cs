@@ -9,18 +9,18 @@ namespace Wildberries.Core;
 public sealed partial class ReservationStateMachine
 {
     private readonly StateMachineOptions _options;
-    private readonly Dictionary<long, SkuState> _skus = [];
-    private readonly Dictionary<OrderId, Order> _orders = [];
-    private readonly Dictionary<string, IdempotencyEntry> _idempotency = new(StringComparer.Ordinal);
-    private readonly Dictionary<string, TransactionEntry> _transactions = new(StringComparer.Ordinal);
+    private readonly Dictionary<long, SkuState> _skus;
+    private readonly Dictionary<OrderId, Order> _orders;
+    private readonly Dictionary<string, IdempotencyEntry> _idempotency;
+    private readonly Dictionary<string, TransactionEntry> _transactions;
 
     // Pending reservations by deadline. Extending pushes a new entry; the old one is skipped when it surfaces.
-    private readonly PriorityQueue<Order, (long DeadlineMs, ulong Id)> _expiries = new();
+    private readonly PriorityQueue<Order, (long DeadlineMs, ulong Id)> _expiries;
 
     // Timestamps only grow, so first-in is first-out for fixed windows: eviction never scans.
-    private readonly Queue<(long EvictAtMs, Order Order)> _terminalOrders = new();
-    private readonly Queue<(long EvictAtMs, string Key)> _idempotencyKeys = new();
-    private readonly Queue<(long EvictAtMs, string TransactionId)> _transactionIds = new();
+    private readonly Queue<(long EvictAtMs, Order Order)> _terminalOrders;
+    private readonly Queue<(long EvictAtMs, string Key)> _idempotencyKeys;
+    private readonly Queue<(long EvictAtMs, string TransactionId)> _transactionIds;
 
     private EventBuffer _events = new();
     private long _lsn;
@@ -32,6 +32,16 @@ public sealed partial class ReservationStateMachine
     public ReservationStateMachine(StateMachineOptions? options = null)
     {
         _options = (options ?? new StateMachineOptions()).Validate();
+        // Sized up front so that steady traffic never pays for a rehash of millions of entries on the writer thread.
+        var orders = _options.OrdersCapacityHint;
+        _skus = new Dictionary<long, SkuState>(_options.SkusCapacityHint);
+        _orders = new Dictionary<OrderId, Order>(orders);
+        _idempotency = new Dictionary<string, IdempotencyEntry>(orders, StringComparer.Ordinal);
+        _transactions = new Dictionary<string, TransactionEntry>(orders, StringComparer.Ordinal);
+        _expiries = new PriorityQueue<Order, (long, ulong)>(orders);
+        _terminalOrders = new Queue<(long, Order)>(orders);
+        _idempotencyKeys = new Queue<(long, string)>(orders);
+        _transactionIds = new Queue<(long, string)>(orders);
     }
 
     /// <summary>The options this state machine enforces.</summary>

@@ -57,6 +57,15 @@ public sealed record StateMachineOptions
     /// <summary>The default anti-scalper cap when an item does not set one.</summary>
     public int MaxPerOrderDefault { get; init; } = 100;
 
+    /// <summary>
+    /// Orders (and keys, and payments) to make room for at start: 1,024 by default; a flash-sale shard sets the
+    /// orders it expects within the retention window, so the writer never stops to rehash millions of entries.
+    /// </summary>
+    public int OrdersCapacityHint { get; init; } = 1_024;
+
+    /// <summary>SKUs to make room for at start (1,024 by default; the catalog size of the shard is a good value).</summary>
+    public int SkusCapacityHint { get; init; } = 1_024;
+
     /// <summary>Runs the full O(state) invariant check after every command: for tests, never for production load.</summary>
     public bool VerifyInvariantsEveryCommand { get; init; }
 
@@ -77,6 +86,8 @@ public sealed record StateMachineOptions
         Check(NameLengthMax is >= 1 and <= 4096, nameof(NameLengthMax), "must be 1 to 4096");
         Check(OnHandMax is >= 1 and <= 1_000_000_000_000, nameof(OnHandMax), "must be 1 to 10^12");
         Check(PriceMax is >= 1 and <= 1_000_000_000_000, nameof(PriceMax), "must be 1 to 10^12");
+        Check(OrdersCapacityHint is >= 0 and <= 100_000_000, nameof(OrdersCapacityHint), "must be 0 to 100000000");
+        Check(SkusCapacityHint is >= 0 and <= 100_000_000, nameof(SkusCapacityHint), "must be 0 to 100000000");
         Check(MaxPerOrderDefault >= 1 && MaxPerOrderDefault <= QuantityPerLineMax, nameof(MaxPerOrderDefault), "must be 1 to QuantityPerLineMax");
         // price x quantity x lines must fit in a long with the amounts of every order summed downstream.
         Check((decimal)PriceMax * QuantityPerLineMax * LinesPerCheckoutMax < long.MaxValue / 4, nameof(PriceMax), "PriceMax x QuantityPerLineMax x LinesPerCheckoutMax overflows an amount");
