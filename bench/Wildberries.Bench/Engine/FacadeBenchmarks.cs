@@ -27,7 +27,8 @@ public class FacadeBenchmarks
     [IterationSetup]
     public void Setup()
     {
-        _engine = ReservationEngine.Start(new EngineOptions(), _ => new NullJournal());
+        var options = new EngineOptions { StateMachine = new StateMachineOptions { OrdersCapacityHint = 1 << 18, SkusCapacityHint = Skus } };
+        _engine = ReservationEngine.Start(options, _ => new NullJournal());
         var catalog = Workload.CatalogCommands(Skus).Select(c => _engine.SubmitAsync(c).AsTask()).ToArray();
         Task.WaitAll(catalog);
         var carts = Workload.Carts(Checkouts, Lines, Skus, SkuMix.Zipf, seed: 7 + _iteration);

@@ -26,6 +26,9 @@ public class RingVsChannelBenchmarks
     [GlobalSetup(Target = nameof(RingBlocking))]
     public void SetupBlocking() => Start(new BlockingWaitStrategy());
 
+    [GlobalSetup(Target = nameof(RingBusySpin))]
+    public void SetupBusySpin() => Start(new BusySpinWaitStrategy());
+
     [GlobalSetup(Target = nameof(RingYielding))]
     public void SetupYielding() => Start(new YieldingWaitStrategy());
 
@@ -73,6 +76,9 @@ public class RingVsChannelBenchmarks
 
     [Benchmark(OperationsPerInvoke = Items, Description = "Ring (multi-producer, yielding wait)")]
     public long RingYielding() => RunRing(_ring, _sink);
+
+    [Benchmark(OperationsPerInvoke = Items, Description = "Ring (multi-producer, busy-spin wait)")]
+    public long RingBusySpin() => RunRing(_ring, _sink);
 
     private long RunRing(RingBuffer<long> ring, Sink sink)
     {
