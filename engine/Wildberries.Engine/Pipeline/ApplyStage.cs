@@ -29,12 +29,14 @@ internal sealed class ApplyStage(ReservationStateMachine machine, AvailabilityTa
                 ApplyCommand(ref slot);
                 break;
             case SlotKind.ReadOrder:
-                if (_fault is not null) slot.OrderReply!.Fail(_fault);
-                else slot.OrderReply!.Complete(machine.TryGetOrder(slot.Command.OrderId, out var view) ? view : null);
+                var orderReply = (Reply<OrderView?>)slot.Reply!;
+                if (_fault is not null) orderReply.Fail(_fault);
+                else orderReply.Complete(machine.TryGetOrder(slot.Command.OrderId, out var view) ? view : null);
                 break;
             case SlotKind.ReadHash:
-                if (_fault is not null) slot.HashReply!.Fail(_fault);
-                else slot.HashReply!.Complete(machine.ComputeStateHash());
+                var hashReply = (Reply<ulong>)slot.Reply!;
+                if (_fault is not null) hashReply.Fail(_fault);
+                else hashReply.Complete(machine.ComputeStateHash());
                 break;
             case SlotKind.Stop:
                 Stopped.TrySetResult();
@@ -47,10 +49,11 @@ internal sealed class ApplyStage(ReservationStateMachine machine, AvailabilityTa
 
     private void ApplyCommand(ref CommandSlot slot)
     {
+        var reply = (Reply<CommandResult>?)slot.Reply;
         var error = slot.JournalError ?? _fault;
         if (error is not null)
         {
-            slot.Reply?.Fail(error);
+            reply?.Fail(error);
             return;
         }
         CommandResult result;
@@ -63,7 +66,7 @@ internal sealed class ApplyStage(ReservationStateMachine machine, AvailabilityTa
         {
             // A bug (a broken invariant): the state can no longer be trusted, so the shard stops applying.
             Volatile.Write(ref _fault, new EngineFaultedException($"The state machine failed on log sequence number {slot.Command.Lsn}; the shard stopped. Restart to recover from the journal.", ex));
-            slot.Reply?.Fail(_fault!);
+            reply?.Fail(_fault!);
             return;
         }
         foreach (ref readonly var e in _events.Events)
@@ -71,6 +74,6 @@ internal sealed class ApplyStage(ReservationStateMachine machine, AvailabilityTa
             if (e.Kind == EventKind.StockChanged) availability.Update(e.Sku, e.WarehouseId, e.Available);
         }
         if (_events.Count > 0) listener?.OnEvents(_events.Events);
-        slot.Reply?.Complete(result);
+        reply?.Complete(result);
     }
 }

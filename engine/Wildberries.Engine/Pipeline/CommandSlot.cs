@@ -22,9 +22,9 @@ internal enum SlotKind : byte
 internal struct CommandSlot
 {
     public Command Command;
-    public Reply<CommandResult>? Reply;
-    public Reply<OrderView?>? OrderReply;
-    public Reply<ulong>? HashReply;
+
+    // A Reply<T> whose T follows from Kind: CommandResult, OrderView? or ulong.
+    public object? Reply;
     public Exception? JournalError;
     public SlotKind Kind;
 }

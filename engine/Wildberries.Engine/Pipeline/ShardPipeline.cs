@@ -50,59 +50,24 @@ internal sealed class ShardPipeline
     /// <summary>How many slots are claimed and not yet applied.</summary>
     public long Backlog => _ring.Cursor - _applyProcessor.Sequence.Value;
 
-    public ValueTask<CommandResult> Submit(in Command command)
+    public ValueTask<CommandResult> Submit(in Command command) => Enqueue<CommandResult>(SlotKind.Command, command);
+
+    public ValueTask<OrderView?> ReadOrder(OrderId id) => Enqueue<OrderView?>(SlotKind.ReadOrder, new Command { OrderId = id });
+
+    public ValueTask<ulong> ReadHash() => Enqueue<ulong>(SlotKind.ReadHash, default);
+
+    private ValueTask<T> Enqueue<T>(SlotKind kind, in Command command)
     {
         Enter();
         try
         {
-            var reply = Reply<CommandResult>.Rent();
+            var reply = Reply<T>.Rent();
             var task = reply.Task;
             var sequence = _ring.Next();
             ref var slot = ref _ring[sequence];
-            slot.Kind = SlotKind.Command;
+            slot.Kind = kind;
             slot.Command = command;
             slot.Reply = reply;
-            _ring.Publish(sequence);
-            return task;
-        }
-        finally
-        {
-            Exit();
-        }
-    }
-
-    public ValueTask<OrderView?> ReadOrder(OrderId id)
-    {
-        Enter();
-        try
-        {
-            var reply = Reply<OrderView?>.Rent();
-            var task = reply.Task;
-            var sequence = _ring.Next();
-            ref var slot = ref _ring[sequence];
-            slot.Kind = SlotKind.ReadOrder;
-            slot.Command.OrderId = id;
-            slot.OrderReply = reply;
-            _ring.Publish(sequence);
-            return task;
-        }
-        finally
-        {
-            Exit();
-        }
-    }
-
-    public ValueTask<ulong> ReadHash()
-    {
-        Enter();
-        try
-        {
-            var reply = Reply<ulong>.Rent();
-            var task = reply.Task;
-            var sequence = _ring.Next();
-            ref var slot = ref _ring[sequence];
-            slot.Kind = SlotKind.ReadHash;
-            slot.HashReply = reply;
             _ring.Publish(sequence);
             return task;
         }
