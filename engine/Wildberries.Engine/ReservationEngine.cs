@@ -2,6 +2,7 @@ using Wildberries.Core;
 using Wildberries.Engine.Journal;
 using Wildberries.Engine.Pipeline;
 using Wildberries.Engine.Reads;
+using Wildberries.Engine.Snapshots;
 
 namespace Wildberries.Engine;
 
@@ -21,26 +22,44 @@ namespace Wildberries.Engine;
 public sealed class ReservationEngine : IAsyncDisposable
 {
     private readonly ShardPipeline[] _shards;
+    private readonly Snapshotter?[] _snapshotters;
     private readonly TimeProvider _time;
     private readonly CancellationTokenSource _stopping = new();
     private readonly Task _expiryLoop;
     private int _disposed;
 
-    private ReservationEngine(EngineOptions options, Func<int, ICommandJournal> journalFactory, TimeProvider time, IEngineEventListener? listener)
+    private ReservationEngine(EngineOptions options, TimeProvider time, IEngineEventListener? listener, Func<int, ShardStart> openShard)
     {
         Options = options;
         _time = time;
         _shards = new ShardPipeline[options.ShardCount];
-        for (var i = 0; i < _shards.Length; i++)
+        _snapshotters = new Snapshotter?[options.ShardCount];
+        var reports = new RecoveryReport[options.ShardCount];
+        try
         {
-            _shards[i] = new ShardPipeline(i, options, journalFactory(i), time, Availability, listener);
+            for (var i = 0; i < _shards.Length; i++)
+            {
+                var start = openShard(i);
+                reports[i] = start.Report;
+                _snapshotters[i] = start.Snapshotter;
+                _shards[i] = new ShardPipeline(i, options, start.Machine, start.Journal, time, Availability, listener);
+            }
         }
+        catch
+        {
+            foreach (var shard in _shards) shard?.StopAsync().GetAwaiter().GetResult();
+            throw;
+        }
+        Recovery = reports;
         _expiryLoop = ExpireLoopAsync(_stopping.Token);
     }
+
+    private sealed record ShardStart(ReservationStateMachine Machine, ICommandJournal Journal, RecoveryReport Report, Snapshotter? Snapshotter);
 
     /// <summary>
     /// Recovers each shard from its journal and starts its pipeline. <paramref name="journalFactory"/> gives the
     /// journal of a shard number; <paramref name="timeProvider"/> is the clock the journal stage stamps commands with.
+    /// No snapshots are taken: <see cref="Open"/> is the durable engine.
     /// </summary>
     public static ReservationEngine Start(
         EngineOptions options,
@@ -50,8 +69,72 @@ public sealed class ReservationEngine : IAsyncDisposable
     {
         ArgumentNullException.ThrowIfNull(options);
         ArgumentNullException.ThrowIfNull(journalFactory);
-        return new ReservationEngine(options.Validate(), journalFactory, timeProvider ?? TimeProvider.System, listener);
+        options.Validate();
+        var time = timeProvider ?? TimeProvider.System;
+        return new ReservationEngine(options, time, listener, shard =>
+        {
+            var journal = journalFactory(shard);
+            var (machine, report) = ShardRecovery.Recover(shard, ShardOptions(options, shard), journal, null, time);
+            return new ShardStart(machine, journal, report, null);
+        });
     }
+
+    /// <summary>
+    /// Opens the durable engine on <see cref="JournalOptions.Directory"/>: for each shard, the newest valid snapshot
+    /// plus the FASTER journal after it, verified; then snapshots in the background. Refuses to start (with
+    /// <see cref="JournalCorruptException"/> naming the file and log sequence number) when acknowledged data is
+    /// damaged, unless <see cref="JournalOptions.AcceptDataLoss"/> is set.
+    /// </summary>
+    public static ReservationEngine Open(
+        EngineOptions options,
+        JournalOptions journal,
+        TimeProvider? timeProvider = null,
+        IEngineEventListener? listener = null)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        ArgumentNullException.ThrowIfNull(journal);
+        options.Validate();
+        journal.Validate();
+        var time = timeProvider ?? TimeProvider.System;
+        if (journal.Durability == JournalDurability.InMemory) return Start(options, _ => new NullJournal(), time, listener);
+        return new ReservationEngine(options, time, listener, shard =>
+        {
+            var directory = journal.ShardDirectory(shard);
+            var machineOptions = ShardOptions(options, shard);
+            var store = new SnapshotStore(directory);
+            var faster = new FasterJournal(directory, journal);
+            try
+            {
+                var (machine, report) = ShardRecovery.Recover(shard, machineOptions, faster, store, time);
+                if (faster.DataLoss is not null)
+                {
+                    (faster, var quarantine) = ShardRecovery.StartOver(directory, faster, machine, journal);
+                    report = report with { DataLoss = $"{report.DataLoss} The damaged files were moved to {quarantine}." };
+                }
+                var snapshotter = new Snapshotter(machineOptions, faster, store, journal, time, report.SnapshotLsn);
+                return new ShardStart(machine, faster, report, snapshotter);
+            }
+            catch
+            {
+                faster.Dispose();
+                throw;
+            }
+        });
+    }
+
+    /// <summary>What recovery found for each shard at start: snapshot, entries replayed, state hash, time taken.</summary>
+    public IReadOnlyList<RecoveryReport> Recovery { get; }
+
+    /// <summary>Takes a snapshot of every shard now, off the writer threads (durable engines only); returns the files.</summary>
+    public async Task<IReadOnlyList<SnapshotFile?>> SnapshotAsync(CancellationToken cancellation = default)
+    {
+        var files = new List<SnapshotFile?>();
+        foreach (var s in _snapshotters) files.Add(s is null ? null : await s.SnapshotNowAsync(cancellation).ConfigureAwait(false));
+        return files;
+    }
+
+    private static StateMachineOptions ShardOptions(EngineOptions options, int shard) =>
+        options.StateMachine with { ShardId = shard, ShardCount = options.ShardCount };
 
     /// <summary>The options the engine runs with.</summary>
     public EngineOptions Options { get; }
@@ -130,6 +213,10 @@ public sealed class ReservationEngine : IAsyncDisposable
         }
         catch (OperationCanceledException)
         {
+        }
+        foreach (var snapshotter in _snapshotters)
+        {
+            if (snapshotter is not null) await snapshotter.DisposeAsync().ConfigureAwait(false);
         }
         foreach (var shard in _shards) await shard.StopAsync().ConfigureAwait(false);
         _stopping.Dispose();

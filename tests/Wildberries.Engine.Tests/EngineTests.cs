@@ -112,7 +112,7 @@ public class EngineTests
 
         var machine = new ReservationStateMachine();
         var events = new EventBuffer();
-        foreach (var command in journal.ReadAfter(0)) machine.Apply(command, events);
+        foreach (var entry in journal.ReadAfter(0)) machine.Apply(entry.Command, events);
         Assert.Equal(hash, machine.ComputeStateHash());
         Assert.True(journal.CommitCount <= journal.LastLsn);
     }
@@ -197,7 +197,11 @@ public class EngineTests
         {
         }
 
-        public IEnumerable<Command> ReadAfter(long afterLsn) => [];
+        public IEnumerable<JournalEntry> ReadAfter(long afterLsn, long fromAddress = 0) => [];
+
+        public void TruncateBefore(long address)
+        {
+        }
 
         public void Dispose()
         {

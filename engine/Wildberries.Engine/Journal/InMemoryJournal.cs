@@ -39,11 +39,18 @@ public sealed class InMemoryJournal : ICommandJournal
     }
 
     /// <inheritdoc />
-    public IEnumerable<Command> ReadAfter(long afterLsn)
+    public IEnumerable<JournalEntry> ReadAfter(long afterLsn, long fromAddress = 0)
     {
         Command[] copy;
         lock (_entries) copy = _entries.GetRange(0, _committed).ToArray();
-        return copy.Where(c => c.Lsn > afterLsn);
+        // The address of an entry is its index: enough for snapshots to say where the journal may begin.
+        return copy.Select((c, i) => new JournalEntry(c, i, i + 1)).Where(e => e.Command.Lsn > afterLsn);
+    }
+
+    /// <inheritdoc />
+    public void TruncateBefore(long address)
+    {
+        // Kept whole: an in-memory journal is for tests that want to replay everything.
     }
 
     /// <inheritdoc />
@@ -67,7 +74,12 @@ public sealed class NullJournal : ICommandJournal
     }
 
     /// <inheritdoc />
-    public IEnumerable<Command> ReadAfter(long afterLsn) => [];
+    public IEnumerable<JournalEntry> ReadAfter(long afterLsn, long fromAddress = 0) => [];
+
+    /// <inheritdoc />
+    public void TruncateBefore(long address)
+    {
+    }
 
     /// <inheritdoc />
     public void Dispose()

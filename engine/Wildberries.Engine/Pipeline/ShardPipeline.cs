@@ -21,11 +21,12 @@ internal sealed class ShardPipeline
     private int _inflight;
     private volatile bool _closed;
 
-    public ShardPipeline(int shardId, EngineOptions options, ICommandJournal journal, TimeProvider time, AvailabilityTable availability, IEngineEventListener? listener)
+    /// <summary>Starts the pipeline of a shard whose state was recovered from <paramref name="journal"/>.</summary>
+    public ShardPipeline(int shardId, EngineOptions options, ReservationStateMachine recovered, ICommandJournal journal, TimeProvider time, AvailabilityTable availability, IEngineEventListener? listener)
     {
         _journal = journal;
-        Machine = new ReservationStateMachine(options.StateMachine with { ShardId = shardId, ShardCount = options.ShardCount });
-        Recover(availability);
+        Machine = recovered;
+        foreach (var row in recovered.AllStock()) availability.Update(row.Sku, row.WarehouseId, row.Available);
 
         _ring = RingBuffer<CommandSlot>.CreateMultiProducer(options.RingSize, options.CreateWaitStrategy());
         _journalProcessor = new BatchEventProcessor<CommandSlot>(_ring, _ring.NewBarrier(), new JournalStage(journal, time, Machine.LastLsn, Machine.NowMs));
@@ -107,23 +108,4 @@ internal sealed class ShardPipeline
     }
 
     private void Exit() => Interlocked.Decrement(ref _inflight);
-
-    /// <summary>Replays the journal into the fresh state machine before the pipeline starts.</summary>
-    private void Recover(AvailabilityTable availability)
-    {
-        var events = new EventBuffer();
-        foreach (var command in _journal.ReadAfter(Machine.LastLsn))
-        {
-            events.Clear();
-            Machine.Apply(command, events);
-            foreach (var e in events.Events)
-            {
-                if (e.Kind == EventKind.StockChanged) availability.Update(e.Sku, e.WarehouseId, e.Available);
-            }
-        }
-        if (Machine.LastLsn != _journal.LastLsn)
-        {
-            throw new EngineFaultedException($"Recovery replayed up to log sequence number {Machine.LastLsn} but the journal says {_journal.LastLsn} is durable.");
-        }
-    }
 }

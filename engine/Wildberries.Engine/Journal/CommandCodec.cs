@@ -1,0 +1,154 @@
+using System.Buffers;
+using System.Buffers.Binary;
+using MessagePack;
+using Wildberries.Core;
+
+namespace Wildberries.Engine.Journal;
+
+/// <summary>
+/// The journal entry format: a 24-byte header of our own, then the command as MessagePack.
+/// <code>
+/// [u32 crc32c of everything after it][i64 lsn][i64 timestampMs][i32 epoch][MessagePack body]
+/// </code>
+/// The checksum is ours because FASTER verifies its own only for pages read back from disk.
+/// </summary>
+public static class CommandCodec
+{
+    /// <summary>Bytes before the MessagePack body.</summary>
+    public const int HeaderSize = 24;
+
+    // Field count of the MessagePack array; bump with a new layout and keep reading the old ones.
+    private const int FieldCount = 14;
+
+    /// <summary>Writes the entry for <paramref name="command"/> into <paramref name="buffer"/> (cleared first).</summary>
+    public static void Encode(in Command command, int epoch, ArrayBufferWriter<byte> buffer)
+    {
+        ArgumentNullException.ThrowIfNull(buffer);
+        buffer.ResetWrittenCount();
+        buffer.GetSpan(HeaderSize);
+        buffer.Advance(HeaderSize);
+        var writer = new MessagePackWriter(buffer);
+        writer.WriteArrayHeader(FieldCount);
+        writer.Write((byte)command.Kind);
+        writer.Write(command.Sku);
+        writer.Write(command.OrderId.Value);
+        writer.Write(command.Value);
+        writer.Write(command.Expected);
+        writer.Write(command.Text);
+        writer.Write(command.Customer);
+        writer.Write(command.Extra);
+        if (command.Lines is null)
+        {
+            writer.WriteNil();
+        }
+        else
+        {
+            writer.WriteArrayHeader(command.Lines.Length * 2);
+            foreach (var line in command.Lines)
+            {
+                writer.Write(line.Sku);
+                writer.Write(line.Quantity);
+            }
+        }
+        if (command.Warehouses is null)
+        {
+            writer.WriteNil();
+        }
+        else
+        {
+            writer.WriteArrayHeader(command.Warehouses.Length);
+            foreach (var w in command.Warehouses) writer.Write(w);
+        }
+        writer.Write(command.WarehouseId);
+        writer.Write(command.Flag);
+        writer.Write(command.HasExpected);
+        writer.Write(0); // reserved for the shard-to-shard reservation protocol
+        writer.Flush();
+
+        var entry = buffer.WrittenMemory.Span;
+        var header = MemoryMarshalSpan(buffer);
+        BinaryPrimitives.WriteInt64LittleEndian(header[4..], command.Lsn);
+        BinaryPrimitives.WriteInt64LittleEndian(header[12..], command.TimestampMs);
+        BinaryPrimitives.WriteInt32LittleEndian(header[20..], epoch);
+        BinaryPrimitives.WriteUInt32LittleEndian(header, Crc32C(entry[4..]));
+    }
+
+    /// <summary>
+    /// Reads an entry; false (with the reason) when its checksum or its body does not hold, which in the committed
+    /// part of a journal means damage.
+    /// </summary>
+    public static bool TryDecode(ReadOnlySpan<byte> entry, out Command command, out int epoch, out string? error)
+    {
+        command = default;
+        epoch = 0;
+        if (entry.Length < HeaderSize + 1)
+        {
+            error = $"entry of {entry.Length} bytes is shorter than its header";
+            return false;
+        }
+        var stored = BinaryPrimitives.ReadUInt32LittleEndian(entry);
+        var actual = Crc32C(entry[4..]);
+        if (stored != actual)
+        {
+            error = $"checksum mismatch (stored {stored:x8}, computed {actual:x8})";
+            return false;
+        }
+        try
+        {
+            var reader = new MessagePackReader(entry[HeaderSize..].ToArray());
+            if (reader.ReadArrayHeader() < FieldCount) throw new MessagePackSerializationException("too few fields");
+            command.Kind = (CommandKind)reader.ReadByte();
+            command.Sku = reader.ReadInt64();
+            command.OrderId = new OrderId(reader.ReadUInt64());
+            command.Value = reader.ReadInt64();
+            command.Expected = reader.ReadInt64();
+            command.Text = reader.ReadString();
+            command.Customer = reader.ReadString();
+            command.Extra = reader.ReadString();
+            if (!reader.TryReadNil())
+            {
+                var n = reader.ReadArrayHeader() / 2;
+                var lines = new CheckoutLine[n];
+                for (var i = 0; i < n; i++) lines[i] = new CheckoutLine(reader.ReadInt64(), reader.ReadInt32());
+                command.Lines = lines;
+            }
+            if (!reader.TryReadNil())
+            {
+                var n = reader.ReadArrayHeader();
+                var warehouses = new int[n];
+                for (var i = 0; i < n; i++) warehouses[i] = reader.ReadInt32();
+                command.Warehouses = warehouses;
+            }
+            command.WarehouseId = reader.ReadInt32();
+            command.Flag = reader.ReadBoolean();
+            command.HasExpected = reader.ReadBoolean();
+            reader.ReadInt32();
+        }
+        catch (Exception ex) when (ex is MessagePackSerializationException or EndOfStreamException or InvalidOperationException or OverflowException)
+        {
+            error = "body does not decode: " + ex.Message;
+            return false;
+        }
+        command.Lsn = BinaryPrimitives.ReadInt64LittleEndian(entry[4..]);
+        command.TimestampMs = BinaryPrimitives.ReadInt64LittleEndian(entry[12..]);
+        epoch = BinaryPrimitives.ReadInt32LittleEndian(entry[20..]);
+        error = null;
+        return true;
+    }
+
+    /// <summary>
+    /// CRC-32C (Castagnoli), the checksum of iSCSI and ext4 metadata. System.IO.Hashing 10 ships only CRC-32 (IEEE),
+    /// so this uses the BCL's <see cref="System.Numerics.BitOperations.Crc32C(uint, ulong)"/>, a hardware instruction on x86 and ARM.
+    /// </summary>
+    public static uint Crc32C(ReadOnlySpan<byte> data)
+    {
+        var crc = 0xFFFFFFFFu;
+        var i = 0;
+        for (; i + 8 <= data.Length; i += 8) crc = System.Numerics.BitOperations.Crc32C(crc, BinaryPrimitives.ReadUInt64LittleEndian(data[i..]));
+        for (; i < data.Length; i++) crc = System.Numerics.BitOperations.Crc32C(crc, data[i]);
+        return ~crc;
+    }
+
+    private static Span<byte> MemoryMarshalSpan(ArrayBufferWriter<byte> buffer) =>
+        System.Runtime.InteropServices.MemoryMarshal.AsMemory(buffer.WrittenMemory).Span;
+}

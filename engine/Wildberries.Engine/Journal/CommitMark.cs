@@ -1,0 +1,91 @@
+using System.Buffers.Binary;
+using Microsoft.Win32.SafeHandles;
+
+namespace Wildberries.Engine.Journal;
+
+/// <summary>
+/// Our own durable record of how far the journal was acknowledged: the last committed log sequence number and
+/// FASTER address. FasterLog silently recovers an empty (or older) log when its commit file is missing or
+/// truncated; comparing what it recovered with this record turns that into a refusal instead of a silent loss.
+/// </summary>
+/// <remarks>
+/// Two 64-byte slots in separate 4 KiB blocks, written alternately and each fsynced, each with its own CRC-32C:
+/// a write torn by a crash damages only the slot being written, and the other still says what was acknowledged
+/// before (the torn write's batch was never acknowledged).
+/// </remarks>
+internal sealed class CommitMark : IDisposable
+{
+    public const string FileName = "journal.mark";
+    private const uint Magic = 0x4D4A4257; // "WBJM"
+    private const int SlotSize = 64;
+    private const int SlotStride = 4096;
+
+    private readonly SafeFileHandle _file;
+    private readonly byte[] _slot = new byte[SlotSize];
+    private long _sequence;
+
+    private CommitMark(SafeFileHandle file, Record? current)
+    {
+        _file = file;
+        Current = current;
+        _sequence = current?.Sequence ?? 0;
+    }
+
+    /// <summary>What one slot says.</summary>
+    public readonly record struct Record(long Sequence, long Lsn, long BeginAddress, long UntilAddress);
+
+    /// <summary>The newest valid record, or null when the file is new or holds none.</summary>
+    public Record? Current { get; private set; }
+
+    /// <summary>Whether the file existed with content before this open.</summary>
+    public bool Existed { get; private init; }
+
+    /// <summary>Whether the file existed but neither slot was valid.</summary>
+    public bool Damaged { get; private init; }
+
+    public static CommitMark Open(string path)
+    {
+        var existed = File.Exists(path) && new FileInfo(path).Length > 0;
+        var file = File.OpenHandle(path, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.Read, FileOptions.None);
+        Record? best = null;
+        var buffer = new byte[SlotSize];
+        for (var i = 0; i < 2; i++)
+        {
+            var read = RandomAccess.Read(file, buffer, i * SlotStride);
+            if (read == SlotSize && TryParse(buffer, out var r) && (best is null || r.Sequence > best.Value.Sequence)) best = r;
+        }
+        return new CommitMark(file, best) { Existed = existed, Damaged = existed && best is null };
+    }
+
+    /// <summary>Durably records a commit; returns after the slot is on disk.</summary>
+    public void Write(long lsn, long beginAddress, long untilAddress)
+    {
+        var r = new Record(++_sequence, lsn, beginAddress, untilAddress);
+        var s = _slot.AsSpan();
+        s.Clear();
+        BinaryPrimitives.WriteUInt32LittleEndian(s, Magic);
+        BinaryPrimitives.WriteInt64LittleEndian(s[8..], r.Sequence);
+        BinaryPrimitives.WriteInt64LittleEndian(s[16..], r.Lsn);
+        BinaryPrimitives.WriteInt64LittleEndian(s[24..], r.BeginAddress);
+        BinaryPrimitives.WriteInt64LittleEndian(s[32..], r.UntilAddress);
+        BinaryPrimitives.WriteUInt32LittleEndian(s[60..], CommandCodec.Crc32C(s[..60]));
+        RandomAccess.Write(_file, _slot, (r.Sequence & 1) * SlotStride);
+        RandomAccess.FlushToDisk(_file);
+        Current = r;
+    }
+
+    public void Dispose() => _file.Dispose();
+
+    private static bool TryParse(ReadOnlySpan<byte> s, out Record record)
+    {
+        record = default;
+        if (BinaryPrimitives.ReadUInt32LittleEndian(s) != Magic) return false;
+        if (BinaryPrimitives.ReadUInt32LittleEndian(s[60..]) != CommandCodec.Crc32C(s[..60])) return false;
+        record = new Record(
+            BinaryPrimitives.ReadInt64LittleEndian(s[8..]),
+            BinaryPrimitives.ReadInt64LittleEndian(s[16..]),
+            BinaryPrimitives.ReadInt64LittleEndian(s[24..]),
+            BinaryPrimitives.ReadInt64LittleEndian(s[32..]));
+        return true;
+    }
+}

@@ -1,0 +1,219 @@
+using System.Buffers;
+using FASTER.core;
+using Wildberries.Core;
+
+namespace Wildberries.Engine.Journal;
+
+/// <summary>
+/// The durable journal: one FasterLog per shard on a local directory, our own entry header and checksum, one
+/// commit (and one <see cref="CommitMark"/> write) per batch, verified on every read.
+/// </summary>
+public sealed class FasterJournal : ICommandJournal
+{
+    /// <summary>The file-name prefix of the log segments (<c>journal.log.0</c>, <c>journal.log.1</c>, ...).</summary>
+    public const string LogFileName = "journal.log";
+
+    private readonly string _directory;
+    private readonly IDevice _device;
+    private readonly FasterLogSettings _settings;
+    private readonly FasterLog _log;
+    private readonly CommitMark _mark;
+    private readonly ArrayBufferWriter<byte> _buffer = new(256);
+    private readonly int _epoch;
+    private readonly int _segmentSizeBits;
+    private readonly bool _acceptDataLoss;
+    private long _appendedLsn;
+    private bool _recovered;
+
+    /// <summary>
+    /// Opens (or creates) the journal in <paramref name="directory"/>. <paramref name="deviceFactory"/> replaces the
+    /// log device (tests inject crashes with it); by default a local file device.
+    /// </summary>
+    public FasterJournal(string directory, JournalOptions options, Func<string, IDevice>? deviceFactory = null, int epoch = 0)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        options.Validate();
+        _directory = directory;
+        _epoch = epoch;
+        _segmentSizeBits = options.SegmentSizeBits;
+        _acceptDataLoss = options.AcceptDataLoss;
+        System.IO.Directory.CreateDirectory(directory);
+        var logPath = Path.Combine(directory, LogFileName);
+        var dataExisted = System.IO.Directory.EnumerateFiles(directory, LogFileName + ".*").Any(f => new FileInfo(f).Length > 0);
+        // Devices.CreateLogDevice picks the managed Linux device; LocalStorageDevice is Windows-only.
+        _device = deviceFactory?.Invoke(logPath) ?? Devices.CreateLogDevice(logPath, preallocateFile: false, deleteOnClose: false);
+        _settings = new FasterLogSettings
+        {
+            LogDevice = _device,
+            PageSizeBits = options.PageSizeBits,
+            MemorySizeBits = options.MemorySizeBits,
+            SegmentSizeBits = options.SegmentSizeBits,
+            LogCommitDir = Path.Combine(directory, "commits"),
+        };
+        try
+        {
+            _log = new FasterLog(_settings);
+        }
+        catch (Exception ex)
+        {
+            _device.Dispose();
+            throw new JournalCorruptException($"FASTER could not recover the journal in {directory}: {ex.Message}", ex);
+        }
+        _mark = CommitMark.Open(Path.Combine(directory, CommitMark.FileName));
+        DataExisted = dataExisted;
+        CheckCommitPoint(options.AcceptDataLoss);
+    }
+
+    /// <summary>Whether log segment files with content were there when the journal was opened.</summary>
+    public bool DataExisted { get; }
+
+    /// <inheritdoc />
+    public long LastLsn { get; private set; }
+
+    /// <summary>The FASTER address up to which the journal is committed.</summary>
+    public long CommittedUntilAddress => _log.CommittedUntilAddress;
+
+    /// <summary>The FASTER address of the first entry still kept.</summary>
+    public long BeginAddress => _log.BeginAddress;
+
+    /// <summary>
+    /// With <see cref="JournalOptions.AcceptDataLoss"/>: what damage was found and skipped (the valid prefix was
+    /// kept). Null when the journal was whole.
+    /// </summary>
+    public string? DataLoss { get; private set; }
+
+    /// <summary>How many commits were made since open (one per batch).</summary>
+    public long CommitCount { get; private set; }
+
+    /// <inheritdoc />
+    public void Append(in Command command)
+    {
+        if (!_recovered) throw new InvalidOperationException("Read the journal (recovery) before appending to it.");
+        if (command.Lsn != _appendedLsn + 1) throw new InvalidOperationException($"Journal entries must be contiguous: got {command.Lsn} after {_appendedLsn}.");
+        CommandCodec.Encode(command, _epoch, _buffer);
+        _log.Enqueue(_buffer.WrittenSpan);
+        _appendedLsn = command.Lsn;
+    }
+
+    /// <inheritdoc />
+    public void Commit()
+    {
+        if (_appendedLsn == LastLsn) return;
+        _log.Commit(spinWait: true);
+        if (_log.CommittedUntilAddress < _log.TailAddress)
+        {
+            throw new IOException($"The journal commit in {_directory} did not reach the tail ({_log.CommittedUntilAddress} < {_log.TailAddress}).");
+        }
+        // Only after both are on disk does the batch count as acknowledged.
+        _mark.Write(_appendedLsn, _log.BeginAddress, _log.CommittedUntilAddress);
+        LastLsn = _appendedLsn;
+        CommitCount++;
+    }
+
+    /// <inheritdoc />
+    public IEnumerable<JournalEntry> ReadAfter(long afterLsn, long fromAddress = 0)
+    {
+        var start = Math.Max(_log.BeginAddress, fromAddress);
+        var end = _log.CommittedUntilAddress;
+        var previous = -1L;
+        using var iterator = _log.Scan(start, end);
+        while (true)
+        {
+            byte[] entry;
+            int length;
+            long address, next;
+            JournalCorruptException? damage = null;
+            Command command = default;
+            try
+            {
+                if (!iterator.GetNext(out entry, out length, out address, out next)) break;
+            }
+            catch (Exception ex) when (ex is not JournalCorruptException)
+            {
+                damage = Corrupt(previous + 1, iterator.NextAddress, "FASTER could not read the entry: " + ex.Message, ex);
+                entry = [];
+                (length, address, next) = (0, iterator.NextAddress, 0);
+            }
+            if (damage is null && !CommandCodec.TryDecode(entry.AsSpan(0, length), out command, out _, out var error))
+            {
+                damage = Corrupt(previous + 1, address, error!);
+            }
+            else if (damage is null && previous < 0 && command.Lsn > afterLsn + 1)
+            {
+                damage = Corrupt(afterLsn + 1, address, $"the journal begins at log sequence number {command.Lsn}, after a gap from {afterLsn}: a snapshot that covers it is missing");
+            }
+            else if (damage is null && previous >= 0 && command.Lsn != previous + 1)
+            {
+                damage = Corrupt(previous + 1, address, $"found log sequence number {command.Lsn} where {previous + 1} belongs");
+            }
+            if (damage is not null)
+            {
+                if (!_acceptDataLoss) throw damage;
+                DataLoss = damage.Message;
+                break;
+            }
+            previous = command.Lsn;
+            if (command.Lsn > afterLsn) yield return new JournalEntry(command, address, next);
+        }
+        if (_recovered) yield break;
+
+        // The first read is recovery: it must reach everything acknowledged, and it sets where appends continue.
+        var last = Math.Max(previous, afterLsn);
+        if (_mark.Current is { } mark && last < mark.Lsn && DataLoss is null)
+        {
+            var lost = Corrupt(last + 1, end, $"the journal ends at log sequence number {last} but {mark.Lsn} was acknowledged ({CommitMark.FileName})");
+            if (!_acceptDataLoss) throw lost;
+            DataLoss = lost.Message;
+        }
+        LastLsn = _appendedLsn = last;
+        _recovered = true;
+    }
+
+    /// <inheritdoc />
+    public void TruncateBefore(long address)
+    {
+        if (address > _log.BeginAddress && address <= _log.CommittedUntilAddress) _log.TruncateUntil(address);
+    }
+
+    /// <inheritdoc />
+    public void Dispose()
+    {
+        _log.Dispose();
+        _device.Dispose();
+        _settings.Dispose();
+        _mark.Dispose();
+    }
+
+    /// <summary>FasterLog alone would start empty when its commit file is gone: compare with our own mark.</summary>
+    private void CheckCommitPoint(bool acceptDataLoss)
+    {
+        string? problem = null;
+        if (_mark.Damaged)
+        {
+            problem = $"{CommitMark.FileName} is damaged (no valid slot)";
+        }
+        else if (_mark.Current is { } mark && _log.CommittedUntilAddress < mark.UntilAddress)
+        {
+            problem = $"FASTER recovered the journal up to address {_log.CommittedUntilAddress} but {mark.UntilAddress} (log sequence number {mark.Lsn}) was acknowledged: its commit file is missing or damaged";
+        }
+        else if (_mark.Current is null && DataExisted)
+        {
+            problem = $"journal segments exist but {CommitMark.FileName} does not: cannot tell how much was acknowledged";
+        }
+        if (problem is null) return;
+        if (acceptDataLoss)
+        {
+            DataLoss = problem;
+            return;
+        }
+        Dispose();
+        throw new JournalCorruptException($"Refusing to start from {_directory}: {problem}. Restore the files, or start with AcceptDataLoss to keep what is valid.");
+    }
+
+    private JournalCorruptException Corrupt(long lsn, long address, string reason, Exception? inner = null)
+    {
+        var segment = address >> _segmentSizeBits;
+        var message = $"Refusing to start: the journal {Path.Combine(_directory, $"{LogFileName}.{segment}")} is damaged at address {address} (log sequence number {lsn}): {reason}.";
+        return inner is null ? new JournalCorruptException(message) : new JournalCorruptException(message, inner);
+    }
+}

@@ -1,0 +1,71 @@
+using Wildberries.Core;
+using Wildberries.Engine.Journal;
+
+namespace Wildberries.Engine.Snapshots;
+
+/// <summary>What recovery of one shard found and did: for the startup log and for operators.</summary>
+/// <param name="Shard">The shard.</param>
+/// <param name="SnapshotFile">The snapshot it started from, if any.</param>
+/// <param name="SnapshotLsn">The log sequence number that snapshot covers (0 without one).</param>
+/// <param name="ReplayedEntries">Journal entries applied after the snapshot.</param>
+/// <param name="LastLsn">The last log sequence number recovered.</param>
+/// <param name="StateHash">The state hash after recovery, comparable across replicas.</param>
+/// <param name="Duration">How long recovery took.</param>
+/// <param name="DataLoss">With AcceptDataLoss: the damage that was skipped, and where the damaged files went.</param>
+/// <param name="RejectedSnapshots">Snapshot files passed over, and why.</param>
+public sealed record RecoveryReport(
+    int Shard, string? SnapshotFile, long SnapshotLsn, long ReplayedEntries, long LastLsn, ulong StateHash, TimeSpan Duration,
+    string? DataLoss, IReadOnlyList<string> RejectedSnapshots);
+
+/// <summary>Rebuilds a shard's state: the newest valid snapshot, then the journal after it, verified all the way.</summary>
+internal static class ShardRecovery
+{
+    public static (ReservationStateMachine Machine, RecoveryReport Report) Recover(
+        int shard, StateMachineOptions options, ICommandJournal journal, SnapshotStore? store, TimeProvider time)
+    {
+        var started = time.GetTimestamp();
+        var rejected = new List<string>();
+        var loaded = store?.LoadLatest(options, rejected);
+        var machine = loaded?.Machine ?? new ReservationStateMachine(options);
+        var events = new EventBuffer();
+        long replayed = 0;
+        foreach (var entry in journal.ReadAfter(machine.LastLsn, loaded?.File.JournalAddress ?? 0))
+        {
+            events.Clear();
+            machine.Apply(entry.Command, events);
+            replayed++;
+        }
+        if (journal.LastLsn != machine.LastLsn)
+        {
+            throw new JournalCorruptException($"Recovery of shard {shard} replayed up to log sequence number {machine.LastLsn} but the journal says {journal.LastLsn} is durable.");
+        }
+        var dataLoss = (journal as FasterJournal)?.DataLoss;
+        var report = new RecoveryReport(shard, loaded?.File.Path, loaded?.File.Lsn ?? 0, replayed, machine.LastLsn, machine.ComputeStateHash(),
+            time.GetElapsedTime(started), dataLoss, rejected);
+        return (machine, report);
+    }
+
+    /// <summary>
+    /// After an accepted loss: moves the damaged journal and the old snapshots aside, snapshots the recovered state
+    /// and opens a fresh journal that continues from it. Returns the new journal and where the damaged files went.
+    /// </summary>
+    public static (FasterJournal Journal, string Quarantine) StartOver(string directory, FasterJournal damaged, ReservationStateMachine machine, JournalOptions options)
+    {
+        damaged.Dispose();
+        var quarantine = Path.Combine(directory, $"damaged-at-lsn-{machine.LastLsn}-{Environment.TickCount64}");
+        Directory.CreateDirectory(quarantine);
+        foreach (var file in Directory.EnumerateFiles(directory))
+        {
+            File.Move(file, Path.Combine(quarantine, Path.GetFileName(file)));
+        }
+        var commits = Path.Combine(directory, "commits");
+        if (Directory.Exists(commits)) Directory.Move(commits, Path.Combine(quarantine, "commits"));
+        new SnapshotStore(directory).Save(machine.CaptureSnapshot(), 0, machine.ComputeStateHash());
+        var journal = new FasterJournal(directory, options with { AcceptDataLoss = false });
+        foreach (var _ in journal.ReadAfter(machine.LastLsn))
+        {
+            throw new InvalidOperationException("A fresh journal cannot hold entries.");
+        }
+        return (journal, quarantine);
+    }
+}

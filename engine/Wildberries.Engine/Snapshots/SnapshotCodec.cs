@@ -1,0 +1,160 @@
+using System.Buffers;
+using MessagePack;
+using Wildberries.Core;
+
+namespace Wildberries.Engine.Snapshots;
+
+/// <summary>The body of a snapshot file: the <see cref="StateSnapshot"/> as MessagePack arrays, written by hand.</summary>
+internal static class SnapshotCodec
+{
+    public static void Write(StateSnapshot s, IBufferWriter<byte> output)
+    {
+        var w = new MessagePackWriter(output);
+        w.WriteArrayHeader(9);
+        w.Write(s.ShardId);
+        w.Write(s.Lsn);
+        w.Write(s.NowMs);
+        w.Write(s.OrderSequence);
+
+        w.WriteArrayHeader(s.Items.Length);
+        foreach (var i in s.Items)
+        {
+            w.WriteArrayHeader(6);
+            w.Write(i.Sku);
+            w.Write(i.InCatalog);
+            w.Write(i.Name);
+            w.Write(i.Price);
+            w.Write(i.MaxPerOrder);
+            w.Write(i.Active);
+        }
+        w.WriteArrayHeader(s.Rows.Length);
+        foreach (var r in s.Rows)
+        {
+            w.WriteArrayHeader(5);
+            w.Write(r.Sku);
+            w.Write(r.WarehouseId);
+            w.Write(r.OnHand);
+            w.Write(r.Reserved);
+            w.Write(r.Committed);
+        }
+        w.WriteArrayHeader(s.Orders.Length);
+        foreach (var o in s.Orders)
+        {
+            w.WriteArrayHeader(15);
+            w.Write(o.Id.Value);
+            w.Write((byte)o.Status);
+            w.Write(o.Held);
+            w.Write(o.CustomerId);
+            w.Write(o.IdempotencyKey);
+            w.Write(o.PaymentMethod);
+            w.Write(o.PaymentSessionId);
+            w.Write(o.PaidTransactionId);
+            w.Write(o.Amount);
+            w.Write(o.CreatedAtMs);
+            w.Write(o.ReservedUntilMs);
+            w.Write(o.TerminalAtMs);
+            w.Write(o.Fingerprint);
+            w.Write(o.LineCount);
+            w.WriteArrayHeader(o.Allocations.Length * 4);
+            foreach (var a in o.Allocations)
+            {
+                w.Write(a.Sku);
+                w.Write(a.WarehouseId);
+                w.Write(a.Quantity);
+                w.Write(a.UnitPrice);
+            }
+        }
+        w.WriteArrayHeader(s.Keys.Length);
+        foreach (var k in s.Keys)
+        {
+            w.WriteArrayHeader(4);
+            w.Write(k.Key);
+            w.Write(k.OrderId.Value);
+            w.Write(k.Fingerprint);
+            w.Write(k.ExpiresAtMs);
+        }
+        w.WriteArrayHeader(s.Transactions.Length);
+        foreach (var t in s.Transactions)
+        {
+            w.WriteArrayHeader(9);
+            w.Write(t.TransactionId);
+            w.Write(t.OrderId.Value);
+            w.Write(t.ExpiresAtMs);
+            w.Write((byte)t.Code);
+            w.Write((byte)t.Status);
+            w.Write(t.Value);
+            w.Write(t.ReservedUntilMs);
+            w.Write(t.Field);
+            w.Write(t.PaymentSessionId);
+        }
+        w.Flush();
+    }
+
+    public static StateSnapshot Read(ReadOnlyMemory<byte> body)
+    {
+        var r = new MessagePackReader(body);
+        Expect(ref r, 9);
+        var shard = r.ReadInt32();
+        var lsn = r.ReadInt64();
+        var now = r.ReadInt64();
+        var sequence = r.ReadInt64();
+
+        var items = new SnapshotItem[r.ReadArrayHeader()];
+        for (var i = 0; i < items.Length; i++)
+        {
+            Expect(ref r, 6);
+            items[i] = new SnapshotItem(r.ReadInt64(), r.ReadBoolean(), r.ReadString()!, r.ReadInt64(), r.ReadInt32(), r.ReadBoolean());
+        }
+        var rows = new SnapshotRow[r.ReadArrayHeader()];
+        for (var i = 0; i < rows.Length; i++)
+        {
+            Expect(ref r, 5);
+            rows[i] = new SnapshotRow(r.ReadInt64(), r.ReadInt32(), r.ReadInt64(), r.ReadInt64(), r.ReadInt64());
+        }
+        var orders = new SnapshotOrder[r.ReadArrayHeader()];
+        for (var i = 0; i < orders.Length; i++)
+        {
+            Expect(ref r, 15);
+            var id = new OrderId(r.ReadUInt64());
+            var status = (OrderStatus)r.ReadByte();
+            var held = r.ReadBoolean();
+            var customer = r.ReadString()!;
+            var key = r.ReadString()!;
+            var method = r.ReadString();
+            var session = r.ReadString();
+            var paid = r.ReadString();
+            var amount = r.ReadInt64();
+            var created = r.ReadInt64();
+            var until = r.ReadInt64();
+            var terminal = r.ReadInt64();
+            var fingerprint = r.ReadUInt64();
+            var lineCount = r.ReadInt32();
+            var allocations = new SnapshotAllocation[r.ReadArrayHeader() / 4];
+            for (var a = 0; a < allocations.Length; a++)
+            {
+                allocations[a] = new SnapshotAllocation(r.ReadInt64(), r.ReadInt32(), r.ReadInt32(), r.ReadInt64());
+            }
+            orders[i] = new SnapshotOrder(id, status, held, customer, key, method, session, paid, amount, created, until, terminal, fingerprint, lineCount, allocations);
+        }
+        var keys = new SnapshotKey[r.ReadArrayHeader()];
+        for (var i = 0; i < keys.Length; i++)
+        {
+            Expect(ref r, 4);
+            keys[i] = new SnapshotKey(r.ReadString()!, new OrderId(r.ReadUInt64()), r.ReadUInt64(), r.ReadInt64());
+        }
+        var transactions = new SnapshotTransaction[r.ReadArrayHeader()];
+        for (var i = 0; i < transactions.Length; i++)
+        {
+            Expect(ref r, 9);
+            transactions[i] = new SnapshotTransaction(r.ReadString()!, new OrderId(r.ReadUInt64()), r.ReadInt64(), (ResultCode)r.ReadByte(),
+                (OrderStatus)r.ReadByte(), r.ReadInt64(), r.ReadInt64(), r.ReadString(), r.ReadString());
+        }
+        return new StateSnapshot(shard, lsn, now, sequence, items, rows, orders, keys, transactions);
+    }
+
+    private static void Expect(ref MessagePackReader r, int fields)
+    {
+        var n = r.ReadArrayHeader();
+        if (n != fields) throw new MessagePackSerializationException($"expected {fields} fields, found {n}");
+    }
+}
