@@ -39,6 +39,8 @@ internal static class ShardRecovery
         {
             throw new JournalCorruptException($"Recovery of shard {shard} replayed up to log sequence number {machine.LastLsn} but the journal says {journal.LastLsn} is durable.");
         }
+        // O(state), once per start: a recovered state that breaks an invariant must not serve a single request.
+        machine.VerifyInvariants();
         var dataLoss = (journal as FasterJournal)?.DataLoss;
         var report = new RecoveryReport(shard, loaded?.File.Path, loaded?.File.Lsn ?? 0, replayed, machine.LastLsn, machine.ComputeStateHash(),
             time.GetElapsedTime(started), dataLoss, rejected);
