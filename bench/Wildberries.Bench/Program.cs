@@ -2,8 +2,16 @@ using BenchmarkDotNet.Running;
 
 namespace Wildberries.Bench;
 
-/// <summary>Runs the micro benchmarks; pass BenchmarkDotNet arguments, e.g. <c>--filter *Ring*</c>.</summary>
+/// <summary>Runs the micro benchmarks (BenchmarkDotNet arguments, e.g. <c>--filter *Ring*</c>) or, with <c>durable</c>, the durability benchmark.</summary>
 public static class Program
 {
-    public static void Main(string[] args) => BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args, BenchConfig.Create());
+    public static async Task Main(string[] args)
+    {
+        if (args.Length > 0 && args[0] == "durable")
+        {
+            await Durable.DurableLoad.RunAsync(args[1..]);
+            return;
+        }
+        BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args, BenchConfig.Create());
+    }
 }

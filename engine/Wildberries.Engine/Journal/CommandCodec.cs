@@ -77,8 +77,9 @@ public static class CommandCodec
     /// Reads an entry; false (with the reason) when its checksum or its body does not hold, which in the committed
     /// part of a journal means damage.
     /// </summary>
-    public static bool TryDecode(ReadOnlySpan<byte> entry, out Command command, out int epoch, out string? error)
+    public static bool TryDecode(ReadOnlyMemory<byte> memory, out Command command, out int epoch, out string? error)
     {
+        var entry = memory.Span;
         command = default;
         epoch = 0;
         if (entry.Length < HeaderSize + 1)
@@ -95,7 +96,7 @@ public static class CommandCodec
         }
         try
         {
-            var reader = new MessagePackReader(entry[HeaderSize..].ToArray());
+            var reader = new MessagePackReader(memory[HeaderSize..]);
             if (reader.ReadArrayHeader() < FieldCount) throw new MessagePackSerializationException("too few fields");
             command.Kind = (CommandKind)reader.ReadByte();
             command.Sku = reader.ReadInt64();

@@ -134,7 +134,7 @@ public sealed class FasterJournal : ICommandJournal
                 entry = [];
                 (length, address, next) = (0, iterator.NextAddress, 0);
             }
-            if (damage is null && !CommandCodec.TryDecode(entry.AsSpan(0, length), out command, out _, out var error))
+            if (damage is null && !CommandCodec.TryDecode(entry.AsMemory(0, length), out command, out _, out var error))
             {
                 damage = Corrupt(previous + 1, address, error!);
             }
