@@ -26,6 +26,22 @@ public sealed partial class ReservationStateMachine
         return true;
     }
 
+    /// <summary>
+    /// Catalog items with SKU greater than <paramref name="afterSku"/>, in SKU order, at most <paramref name="limit"/>:
+    /// keyset paging that stays correct while items are added.
+    /// </summary>
+    public ItemView[] ListItems(long afterSku, int limit)
+    {
+        var page = new List<ItemView>(Math.Min(limit, 1024));
+        foreach (var sku in _catalog.GetViewBetween(afterSku == long.MaxValue ? long.MaxValue : afterSku + 1, long.MaxValue))
+        {
+            if (page.Count == limit) break;
+            var s = _skus[sku];
+            page.Add(new ItemView(s.Sku, s.Name, s.Price, s.MaxPerOrder, s.Active));
+        }
+        return [.. page];
+    }
+
     /// <summary>The stock row of (<paramref name="sku"/>, <paramref name="warehouseId"/>); zeros when it does not exist.</summary>
     public StockLevel GetStock(long sku, int warehouseId)
     {

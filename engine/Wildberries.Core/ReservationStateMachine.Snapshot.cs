@@ -51,6 +51,7 @@ public sealed partial class ReservationStateMachine
         {
             var s = m.GetOrAddSku(i.Sku);
             (s.InCatalog, s.Name, s.Price, s.MaxPerOrder, s.Active) = (i.InCatalog, i.Name, i.Price, i.MaxPerOrder, i.Active);
+            if (i.InCatalog) m._catalog.Add(i.Sku);
         }
         foreach (var r in snapshot.Rows)
         {

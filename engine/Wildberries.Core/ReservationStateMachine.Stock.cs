@@ -11,6 +11,7 @@ public sealed partial class ReservationStateMachine
         if (c.Expected < 1 || c.Expected > _options.QuantityPerLineMax) return CommandResult.Invalid("maxPerOrder");
 
         var item = GetOrAddSku(c.Sku);
+        if (!item.InCatalog) _catalog.Add(c.Sku);
         item.InCatalog = true;
         item.Name = c.Name!;
         item.Price = c.Price;

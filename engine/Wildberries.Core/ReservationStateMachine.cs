@@ -10,6 +10,9 @@ public sealed partial class ReservationStateMachine
 {
     private readonly StateMachineOptions _options;
     private readonly Dictionary<long, SkuState> _skus;
+
+    // SKUs in the catalog, ordered, for keyset paging; changes only when an item is first upserted.
+    private readonly SortedSet<long> _catalog = [];
     private readonly Dictionary<OrderId, Order> _orders;
     private readonly Dictionary<string, IdempotencyEntry> _idempotency;
     private readonly Dictionary<string, TransactionEntry> _transactions;

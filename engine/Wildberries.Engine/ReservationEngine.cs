@@ -199,6 +199,28 @@ public sealed class ReservationEngine : IAsyncDisposable
         return _shards[orderId.Shard].ReadOrder(orderId);
     }
 
+    /// <summary>
+    /// Catalog items with SKU above <paramref name="afterSku"/>, in SKU order, at most <paramref name="limit"/>
+    /// (keyset paging), read on the writer thread in line with the commands before it.
+    /// </summary>
+    public async ValueTask<ItemView[]> ListItemsAsync(long afterSku, int limit)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(limit);
+        if (_shards.Length == 1) return await _shards[0].ReadItems(afterSku, limit).ConfigureAwait(false);
+        var all = new List<ItemView>();
+        foreach (var shard in _shards) all.AddRange(await shard.ReadItems(afterSku, limit).ConfigureAwait(false));
+        return [.. all.OrderBy(i => i.Sku).Take(limit)];
+    }
+
+    /// <summary>The catalog item of <paramref name="sku"/>, or null when it is not in the catalog.</summary>
+    public async ValueTask<ItemView?> GetItemAsync(long sku)
+    {
+        if (sku <= 0) return null;
+        var shard = _shards[ShardRouter.ShardOf(sku, _shards.Length)];
+        var page = await shard.ReadItems(sku - 1, 1).ConfigureAwait(false);
+        return page.Length == 1 && page[0].Sku == sku ? page[0] : null;
+    }
+
     /// <summary>The state hash of a shard after every command submitted before this call.</summary>
     public ValueTask<ulong> GetStateHashAsync(int shard = 0) => _shards[shard].ReadHash();
 

@@ -38,6 +38,11 @@ internal sealed class ApplyStage(ReservationStateMachine machine, AvailabilityTa
                 if (_fault is not null) hashReply.Fail(_fault);
                 else hashReply.Complete(machine.ComputeStateHash());
                 break;
+            case SlotKind.ReadItems:
+                var itemsReply = (Reply<ItemView[]>)slot.Reply!;
+                if (_fault is not null) itemsReply.Fail(_fault);
+                else itemsReply.Complete(machine.ListItems(slot.Command.Sku, (int)slot.Command.Value));
+                break;
             case SlotKind.Stop:
                 Stopped.TrySetResult();
                 break;

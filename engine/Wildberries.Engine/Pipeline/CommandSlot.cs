@@ -14,6 +14,9 @@ internal enum SlotKind : byte
     /// <summary>A read of the state hash, answered by the writer without journaling.</summary>
     ReadHash = 2,
 
+    /// <summary>A read of catalog items (one, or a page), answered by the writer without journaling.</summary>
+    ReadItems = 4,
+
     /// <summary>The last slot before shutdown: when the apply stage reaches it, everything before is done.</summary>
     Stop = 3,
 }

@@ -55,6 +55,9 @@ internal sealed class ShardPipeline
 
     public ValueTask<OrderView?> ReadOrder(OrderId id) => Enqueue<OrderView?>(SlotKind.ReadOrder, new Command { OrderId = id });
 
+    public ValueTask<ItemView[]> ReadItems(long afterSku, int limit) =>
+        Enqueue<ItemView[]>(SlotKind.ReadItems, new Command { Sku = afterSku, Value = limit });
+
     public ValueTask<ulong> ReadHash() => Enqueue<ulong>(SlotKind.ReadHash, default);
 
     private ValueTask<T> Enqueue<T>(SlotKind kind, in Command command)

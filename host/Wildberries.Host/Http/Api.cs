@@ -1,0 +1,268 @@
+using System.Globalization;
+using System.Text;
+using System.Text.Json;
+using Wildberries.Core;
+using Wildberries.Engine;
+using Wildberries.Engine.Reads;
+using Wildberries.Host.Payments;
+using Wildberries.Host.Security;
+
+namespace Wildberries.Host.Http;
+
+/// <summary>The HTTP API of PRODUCT.md, v1.</summary>
+public static class Api
+{
+    /// <summary>1,000 SKUs per availability query: a full search-results page many times over, bounded work per request.</summary>
+    public const int AvailabilitySkusMax = 1_000;
+
+    /// <summary>1,000 items per catalog page; 100 by default.</summary>
+    public const int PageLimitMax = 1_000;
+
+    /// <summary>1,000 adjustments per stock batch: a warehouse sync chunk, bounded time on the writer.</summary>
+    public const int StockLinesMax = 1_000;
+
+    /// <summary>Maps every endpoint.</summary>
+    public static void Map(WebApplication app)
+    {
+        var storefront = app.MapGroup("/v1").AddEndpointFilter(RequireRole(Role.Storefront));
+        storefront.MapPost("/checkout", (Delegate)Checkout);
+        storefront.MapGet("/orders/{orderId}", (Delegate)GetOrder);
+        storefront.MapPost("/orders/{orderId}/cancel", (Delegate)CancelOrder);
+        storefront.MapGet("/catalog/items/{sku}", (Delegate)GetItem);
+        storefront.MapGet("/catalog/availability", (Delegate)GetAvailability);
+        storefront.MapGet("/catalog/items", (Delegate)ListItems);
+
+        var admin = app.MapGroup("/v1/admin").AddEndpointFilter(RequireRole(Role.Admin));
+        admin.MapPut("/items/{sku}", (Delegate)PutItem);
+        admin.MapPost("/stock", (Delegate)PostStock);
+        admin.MapPost("/orders/{orderId}/ship", (Delegate)ShipOrder);
+
+        app.MapPost("/v1/payments/callback", (Delegate)PaymentCallback);
+        app.MapGet("/health/live", () => Results.Ok(new { status = "live" }));
+        app.MapGet("/health/ready", (EngineService s) => s.Engine is not null
+            ? Results.Ok(new { status = "ready" })
+            : Problems.Of(503, "not_ready", "The engine is recovering or refused to start.", s.StartupError));
+        app.MapGet("/metrics", (Metrics m, EngineService s) => Results.Text(m.Render(s.Engine), "text/plain; version=0.0.4"));
+        Sandbox.Map(app);
+    }
+
+    private static Func<EndpointFilterInvocationContext, EndpointFilterDelegate, ValueTask<object?>> RequireRole(Role role) =>
+        async (context, next) =>
+        {
+            var credentials = context.HttpContext.RequestServices.GetRequiredService<Credentials>();
+            var presented = credentials.Authenticate(context.HttpContext.Request.Headers.Authorization);
+            if (presented is null)
+            {
+                context.HttpContext.Response.Headers.WWWAuthenticate = "Bearer";
+                return Problems.Of(401, "unauthorized", "A valid API key is required (Authorization: Bearer ...).");
+            }
+            if (presented != role) return Problems.Of(403, "forbidden", $"This endpoint needs the {role.ToString().ToLowerInvariant()} role.");
+            var engine = context.HttpContext.RequestServices.GetRequiredService<EngineService>().Engine;
+            if (engine is null) return Problems.Of(503, "not_ready", "The engine is recovering; retry shortly.");
+            return await next(context).ConfigureAwait(false);
+        };
+
+    private static ReservationEngine Engine(HttpContext http) => http.RequestServices.GetRequiredService<EngineService>().Engine!;
+
+    private static async Task<IResult> Checkout(HttpContext http, IPaymentProvider payments, Metrics metrics, ServerOptions options)
+    {
+        var key = http.Request.Headers["Idempotency-Key"].ToString();
+        if (!Validate.IsKey(key, 255)) return Problems.Invalid("Idempotency-Key", "The Idempotency-Key header is required: 1 to 255 printable ASCII characters.");
+        var (raw, problem) = await Json.ReadBodyAsync(http.Request);
+        if (problem is not null) return problem;
+        var (body, invalid) = Json.Parse<CheckoutBody>(raw!);
+        if (invalid is not null) return invalid;
+        if (body!.Lines is null) return Problems.Invalid("lines", "lines is required.");
+        if (body.CustomerId is null) return Problems.Invalid("customerId", "customerId is required.");
+
+        var engine = Engine(http);
+        var lines = body.Lines.Select(l => l is null ? default : new CheckoutLine(l.Sku, l.Qty)).ToArray();
+        var r = await engine.CheckoutAsync(key, body.CustomerId, lines, body.Warehouses, body.PaymentMethod);
+        metrics.Checkout(ResultCodes.ToWire(r.Code));
+        if (!r.IsOk) return Problems.FromResult(r);
+
+        var sessionId = r.PaymentSessionId;
+        string? paymentUrl = null;
+        if (r.Status == OrderStatus.PendingPayment)
+        {
+            try
+            {
+                using var timeout = CancellationTokenSource.CreateLinkedTokenSource(http.RequestAborted);
+                timeout.CancelAfter(TimeSpan.FromSeconds(5));
+                var session = await payments.CreateSessionAsync(r.OrderId, r.Amount, engine.Options.StateMachine.Currency, timeout.Token);
+                var attached = await engine.AttachPaymentAsync(r.OrderId, session.SessionId);
+                sessionId = attached.PaymentSessionId;
+                paymentUrl = session.SessionId == sessionId ? session.PaymentUrl : null;
+            }
+            catch (Exception ex) when (ex is PaymentProviderUnavailableException or OperationCanceledException or HttpRequestException)
+            {
+                // Never a dangling reservation: the stock goes back before the caller hears of the failure.
+                await engine.CancelAsync(r.OrderId);
+                return Problems.Of(503, "payment_provider_unavailable", "The payment provider could not be reached; nothing was reserved.", ex.Message);
+            }
+        }
+        var order = await engine.GetOrderAsync(r.OrderId);
+        return Results.Json(ToBody(order!, paymentUrl), Json.Options, statusCode: 201);
+    }
+
+    private static OrderBody ToBody(OrderView o, string? paymentUrl) => new(
+        o.OrderId.ToString(),
+        OrderTransitions.ToWire(o.Status),
+        o.Amount,
+        o.Currency,
+        o.Status == OrderStatus.PendingPayment ? DateTimeOffset.FromUnixTimeMilliseconds(o.ReservedUntilMs) : null,
+        paymentUrl,
+        [.. o.Lines.Select(l => new OrderLineBody(l.Sku, l.Quantity, l.UnitPrice, [.. l.Allocations.Select(a => new AllocationBody(a.WarehouseId, a.Quantity))]))]);
+
+    private static async Task<IResult> GetOrder(HttpContext http, string orderId, IPaymentProvider payments)
+    {
+        var customer = http.Request.Headers["X-Customer-Id"].ToString();
+        if (string.IsNullOrEmpty(customer)) return Problems.Invalid("X-Customer-Id", "The X-Customer-Id header is required.");
+        if (!OrderId.TryParse(orderId, out var id)) return Problems.Of(404, "order_not_found", "No such order.");
+        var order = await Engine(http).GetOrderAsync(id);
+        if (order is null || !string.Equals(order.CustomerId, customer, StringComparison.Ordinal)) return Problems.Of(404, "order_not_found", "No such order.");
+        string? url = null;
+        if (order.Status == OrderStatus.PendingPayment && order.PaymentSessionId is not null && payments is SandboxPaymentProvider)
+        {
+            url = (await payments.CreateSessionAsync(id, order.Amount, order.Currency, http.RequestAborted)).PaymentUrl;
+        }
+        return Results.Json(ToBody(order, url), Json.Options);
+    }
+
+    private static async Task<IResult> CancelOrder(HttpContext http, string orderId)
+    {
+        var customer = http.Request.Headers["X-Customer-Id"].ToString();
+        if (string.IsNullOrEmpty(customer)) return Problems.Invalid("X-Customer-Id", "The X-Customer-Id header is required.");
+        if (!OrderId.TryParse(orderId, out var id)) return Problems.Of(404, "order_not_found", "No such order.");
+        var engine = Engine(http);
+        var r = await engine.CancelAsync(id, customer);
+        if (!r.IsOk) return Problems.FromResult(r);
+        return Results.Json(ToBody((await engine.GetOrderAsync(id))!, null), Json.Options);
+    }
+
+    private static async Task<IResult> GetItem(HttpContext http, string sku)
+    {
+        if (!long.TryParse(sku, NumberStyles.None, CultureInfo.InvariantCulture, out var s) || s <= 0) return Problems.Invalid("sku", "sku must be a positive integer.");
+        var engine = Engine(http);
+        var item = await engine.GetItemAsync(s);
+        if (item is null) return Problems.Of(404, "unknown_sku", "The SKU is not in the catalog.");
+        Span<WarehouseAvailability> rows = stackalloc WarehouseAvailability[64];
+        engine.Availability.TryRead(s, rows, out var total, out var count);
+        return Results.Json(new
+        {
+            sku = item.Sku, name = item.Name, price = item.Price, currency = engine.Options.StateMachine.Currency, maxPerOrder = item.MaxPerOrder,
+            active = item.Active, available = total,
+            warehouses = rows[..Math.Min(count, rows.Length)].ToArray().Select(w => new { warehouseId = w.WarehouseId, available = w.Available }),
+        }, Json.Options);
+    }
+
+    private static IResult GetAvailability(HttpContext http, string? skus)
+    {
+        if (string.IsNullOrEmpty(skus)) return Problems.Invalid("skus", "skus is required: a comma-separated list of SKUs.");
+        var parts = skus.Split(',');
+        if (parts.Length > AvailabilitySkusMax) return Problems.Invalid("skus", $"At most {AvailabilitySkusMax} SKUs per query.");
+        var engine = Engine(http);
+        var items = new List<object>(parts.Length);
+        for (var i = 0; i < parts.Length; i++)
+        {
+            if (!long.TryParse(parts[i], NumberStyles.None, CultureInfo.InvariantCulture, out var s) || s <= 0) return Problems.Invalid($"skus[{i}]", "Each SKU must be a positive integer.");
+            items.Add(new { sku = s, available = engine.Availability.GetAvailable(s) });
+        }
+        return Results.Json(new { items }, Json.Options);
+    }
+
+    private static async Task<IResult> ListItems(HttpContext http, string? after, string? limit)
+    {
+        long afterSku = 0;
+        var pageSize = 100;
+        if (after is not null && (!long.TryParse(after, NumberStyles.None, CultureInfo.InvariantCulture, out afterSku))) return Problems.Invalid("after", "after must be a SKU.");
+        if (limit is not null && (!int.TryParse(limit, NumberStyles.None, CultureInfo.InvariantCulture, out pageSize) || pageSize is < 1 or > PageLimitMax)) return Problems.Invalid("limit", $"limit must be 1 to {PageLimitMax}.");
+        var engine = Engine(http);
+        var items = await engine.ListItemsAsync(afterSku, pageSize);
+        var next = items.Length == pageSize ? items[^1].Sku.ToString(CultureInfo.InvariantCulture) : null;
+        return Results.Json(new
+        {
+            items = items.Select(i => new { sku = i.Sku, name = i.Name, price = i.Price, maxPerOrder = i.MaxPerOrder, active = i.Active, available = engine.Availability.GetAvailable(i.Sku) }),
+            next,
+        }, Json.Options);
+    }
+
+    private static async Task<IResult> PutItem(HttpContext http, string sku)
+    {
+        if (!long.TryParse(sku, NumberStyles.None, CultureInfo.InvariantCulture, out var s) || s <= 0) return Problems.Invalid("sku", "sku must be a positive integer.");
+        var (raw, problem) = await Json.ReadBodyAsync(http.Request);
+        if (problem is not null) return problem;
+        var (body, invalid) = Json.Parse<ItemBody>(raw!);
+        if (invalid is not null) return invalid;
+        var engine = Engine(http);
+        var r = await engine.SubmitAsync(Command.UpsertItem(s, body!.Name, body.Price, body.MaxPerOrder ?? engine.Options.StateMachine.MaxPerOrderDefault, body.Active));
+        if (!r.IsOk) return Problems.FromResult(r);
+        return Results.Json(new { sku = s, name = body.Name, price = body.Price, maxPerOrder = body.MaxPerOrder ?? engine.Options.StateMachine.MaxPerOrderDefault, active = body.Active }, Json.Options);
+    }
+
+    private static async Task<IResult> PostStock(HttpContext http)
+    {
+        var (raw, problem) = await Json.ReadBodyAsync(http.Request);
+        if (problem is not null) return problem;
+        var (body, invalid) = Json.Parse<StockBatchBody>(raw!);
+        if (invalid is not null) return invalid;
+        if (body!.Adjustments is null || body.Adjustments.Length is 0 or > StockLinesMax) return Problems.Invalid("adjustments", $"1 to {StockLinesMax} adjustments.");
+        if (string.IsNullOrWhiteSpace(body.Reason)) return Problems.Invalid("reason", "A reason is required (it is kept in the journal).");
+        var engine = Engine(http);
+        var results = new List<object>(body.Adjustments.Length);
+        for (var i = 0; i < body.Adjustments.Length; i++)
+        {
+            var a = body.Adjustments[i];
+            if (a is null) return Problems.Invalid($"adjustments[{i}]", "An adjustment must be an object.");
+            if ((a.Delta is null) == (a.OnHand is null)) return Problems.Invalid($"adjustments[{i}]", "Give either delta or onHand.");
+            if (a.ExpectedOnHand is not null && a.OnHand is null) return Problems.Invalid($"adjustments[{i}].expectedOnHand", "expectedOnHand goes with onHand.");
+        }
+        foreach (var a in body.Adjustments)
+        {
+            var command = a.Delta is { } delta
+                ? Command.AdjustStockDelta(a.Sku, a.WarehouseId, delta, body.Reason)
+                : Command.SetStockOnHand(a.Sku, a.WarehouseId, a.OnHand!.Value, a.ExpectedOnHand, body.Reason);
+            var r = await engine.SubmitAsync(command);
+            results.Add(new { sku = a.Sku, warehouseId = a.WarehouseId, result = ResultCodes.ToWire(r.Code), onHand = r.Value, field = r.Field });
+        }
+        return Results.Json(new { results }, Json.Options);
+    }
+
+    private static async Task<IResult> ShipOrder(HttpContext http, string orderId)
+    {
+        if (!OrderId.TryParse(orderId, out var id)) return Problems.Of(404, "order_not_found", "No such order.");
+        var engine = Engine(http);
+        var r = await engine.ShipAsync(id);
+        if (!r.IsOk) return Problems.FromResult(r);
+        return Results.Json(ToBody((await engine.GetOrderAsync(id))!, null), Json.Options);
+    }
+
+    private static async Task<IResult> PaymentCallback(HttpContext http, Credentials credentials, EngineService service, TimeProvider time)
+    {
+        var (raw, problem) = await Json.ReadBodyAsync(http.Request, requireJson: false);
+        if (problem is not null) return problem;
+        if (!WebhookSignature.Verify(http.Request.Headers["Webhook-Signature"], raw, credentials.WebhookSecrets, time.GetUtcNow().ToUnixTimeSeconds()))
+        {
+            return Problems.Of(401, "bad_signature", "The Webhook-Signature header is missing, stale or does not match the body.");
+        }
+        var engine = service.Engine;
+        if (engine is null) return Problems.Of(503, "not_ready", "The engine is recovering; retry shortly.");
+        var (body, invalid) = Json.Parse<PaymentCallbackBody>(raw!);
+        if (invalid is not null) return invalid;
+        if (body!.Status is not ("succeeded" or "failed")) return Problems.Invalid("status", "status must be succeeded or failed.");
+        if (!OrderId.TryParse(body.OrderId, out var id)) return Problems.Of(404, "order_not_found", "No such order.");
+        var r = await engine.ApplyPaymentAsync(id, body.TxId, body.Status == "succeeded", body.Amount, body.Currency);
+        if (r.Code is ResultCode.Ok or ResultCode.AlreadyPaid or ResultCode.RefundRequired)
+        {
+            return Results.Json(new { result = ResultCodes.ToWire(r.Code), orderId = body.OrderId, status = OrderTransitions.ToWire(r.Status), duplicate = r.Replayed }, Json.Options);
+        }
+        return Problems.FromResult(r);
+    }
+
+    /// <summary>A webhook body as a provider sends it.</summary>
+    public static byte[] WebhookBody(string eventId, string txId, string orderId, string status, long amount, string currency) =>
+        JsonSerializer.SerializeToUtf8Bytes(new PaymentCallbackBody(eventId, txId, orderId, status, amount, currency), Json.Options);
+
+    /// <summary>Bytes of a UTF-8 string (for signatures in tests and the sandbox).</summary>
+    public static byte[] Utf8(string s) => Encoding.UTF8.GetBytes(s);
+}

@@ -1,0 +1,31 @@
+namespace Wildberries.Host.Http;
+
+#pragma warning disable CA1819 // JSON contracts carry arrays.
+
+/// <summary>POST /v1/checkout. Prices and totals are never accepted from clients: the engine computes them.</summary>
+public sealed record CheckoutBody(string CustomerId, CheckoutLineBody[] Lines, int[]? Warehouses = null, string? PaymentMethod = null);
+
+/// <summary>One line of a checkout.</summary>
+public sealed record CheckoutLineBody(long Sku, int Qty);
+
+/// <summary>The answer to a checkout.</summary>
+public sealed record OrderBody(
+    string OrderId, string Status, long Amount, string Currency, DateTimeOffset? ReservedUntil, string? PaymentUrl, OrderLineBody[] Lines);
+
+/// <summary>A line of an order.</summary>
+public sealed record OrderLineBody(long Sku, int Qty, long Price, AllocationBody[] Allocations);
+
+/// <summary>Where a line's units come from.</summary>
+public sealed record AllocationBody(int WarehouseId, int Qty);
+
+/// <summary>POST /v1/payments/callback, from the payment provider.</summary>
+public sealed record PaymentCallbackBody(string EventId, string TxId, string OrderId, string Status, long Amount, string Currency);
+
+/// <summary>PUT /v1/admin/items/{sku}.</summary>
+public sealed record ItemBody(string Name, long Price, int? MaxPerOrder = null, bool Active = true);
+
+/// <summary>POST /v1/admin/stock: a batch of adjustments with one reason.</summary>
+public sealed record StockBatchBody(string Reason, StockLineBody[] Adjustments);
+
+/// <summary>Either a delta, or an absolute on-hand count with an optional expected value (compare-and-set).</summary>
+public sealed record StockLineBody(long Sku, int WarehouseId, long? Delta = null, long? OnHand = null, long? ExpectedOnHand = null);

@@ -1,0 +1,45 @@
+using System.Collections.Concurrent;
+using System.Globalization;
+using System.Text;
+using Wildberries.Engine;
+
+namespace Wildberries.Host.Http;
+
+/// <summary>Counters in Prometheus text format: requests by route and status, checkout outcomes, engine backlog.</summary>
+public sealed class Metrics
+{
+    private readonly ConcurrentDictionary<(string Route, int Status), long> _requests = new();
+    private readonly ConcurrentDictionary<string, long> _checkouts = new();
+
+    /// <summary>Counts a finished request.</summary>
+    public void Request(string route, int status) => _requests.AddOrUpdate((route, status), 1, (_, n) => n + 1);
+
+    /// <summary>Counts a checkout outcome by its result code.</summary>
+    public void Checkout(string code) => _checkouts.AddOrUpdate(code, 1, (_, n) => n + 1);
+
+    /// <summary>The exposition text.</summary>
+    public string Render(ReservationEngine? engine)
+    {
+        var s = new StringBuilder();
+        s.AppendLine("# TYPE wb_http_requests_total counter");
+        foreach (var ((route, status), n) in _requests.OrderBy(k => k.Key.Route, StringComparer.Ordinal).ThenBy(k => k.Key.Status))
+        {
+            s.Append(CultureInfo.InvariantCulture, $"wb_http_requests_total{{route=\"{route}\",status=\"{status}\"}} {n}\n");
+        }
+        s.AppendLine("# TYPE wb_checkouts_total counter");
+        foreach (var (code, n) in _checkouts.OrderBy(k => k.Key, StringComparer.Ordinal))
+        {
+            s.Append(CultureInfo.InvariantCulture, $"wb_checkouts_total{{result=\"{code}\"}} {n}\n");
+        }
+        s.AppendLine("# TYPE wb_engine_ready gauge");
+        s.Append(CultureInfo.InvariantCulture, $"wb_engine_ready {(engine is null ? 0 : 1)}\n");
+        if (engine is not null)
+        {
+            s.AppendLine("# TYPE wb_ring_backlog gauge");
+            s.Append(CultureInfo.InvariantCulture, $"wb_ring_backlog {engine.Backlog}\n");
+            s.AppendLine("# TYPE wb_recovery_seconds gauge");
+            foreach (var r in engine.Recovery) s.Append(CultureInfo.InvariantCulture, $"wb_recovery_seconds{{shard=\"{r.Shard}\"}} {r.Duration.TotalSeconds:F3}\n");
+        }
+        return s.ToString();
+    }
+}

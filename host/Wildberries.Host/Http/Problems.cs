@@ -1,0 +1,47 @@
+using Wildberries.Core;
+
+namespace Wildberries.Host.Http;
+
+/// <summary>An RFC 9457 problem document with a stable <c>code</c> and, for validation, the field path.</summary>
+public sealed record Problem(string Type, string Title, int Status, string Code, string? Detail = null, string? Field = null, IReadOnlyList<ShortageBody>? Shortages = null);
+
+/// <summary>A short line of an insufficient-stock answer.</summary>
+public sealed record ShortageBody(long Sku, int Requested, long Available);
+
+/// <summary>The one factory of problem documents: every error the API returns goes through here.</summary>
+public static class Problems
+{
+    /// <summary>The media type of problem documents.</summary>
+    public const string ContentType = "application/problem+json";
+
+    /// <summary>A problem with the given status and stable code.</summary>
+    public static IResult Of(int status, string code, string title, string? detail = null, string? field = null, IReadOnlyList<ShortageBody>? shortages = null) =>
+        Results.Json(new Problem($"urn:wildberries:problem:{code}", title, status, code, detail, field, shortages), Json.Options, ContentType, status);
+
+    /// <summary>400 with the path of the offending field.</summary>
+    public static IResult Invalid(string field, string detail) => Of(400, "invalid_argument", "A field is missing, malformed or out of range.", detail, field);
+
+    /// <summary>The HTTP answer for a business result that is not a success.</summary>
+    public static IResult FromResult(CommandResult r)
+    {
+        var code = ResultCodes.ToWire(r.Code);
+        return r.Code switch
+        {
+            ResultCode.InvalidArgument => Of(400, code, "A field is missing, malformed or out of range.", $"'{r.Field}' is not valid.", r.Field),
+            ResultCode.InsufficientStock => Of(409, code, "Not enough stock for every line; nothing was reserved.", null, null,
+                r.Shortages?.Select(s => new ShortageBody(s.Sku, s.Requested, s.Available)).ToArray()),
+            ResultCode.OrderNotFound => Of(404, code, "No such order."),
+            ResultCode.InvalidState => Of(409, code, "The order's state does not allow this.", $"The order is {OrderTransitions.ToWire(r.Status)}."),
+            ResultCode.OnHandMismatch => Of(409, code, "The on-hand count changed since it was read.", $"The current on-hand count is {r.Value}."),
+            ResultCode.IdempotencyKeyReused => Of(422, code, "The idempotency key was used with a different request.", null, "Idempotency-Key"),
+            ResultCode.UnknownSku => Of(422, code, "A SKU is not in the catalog.", null, r.Field),
+            ResultCode.SkuInactive => Of(422, code, "A SKU is not for sale.", null, r.Field),
+            ResultCode.OverMaxPerOrder => Of(422, code, "A line asks for more than the item allows per order.", null, r.Field),
+            ResultCode.DuplicateSku => Of(422, code, "Two lines name the same SKU.", null, r.Field),
+            ResultCode.AmountMismatch => Of(422, code, "The payment amount differs from the order's; the order is not paid."),
+            ResultCode.CurrencyMismatch => Of(422, code, "The payment currency differs from the order's; the order is not paid."),
+            ResultCode.OnHandOutOfRange => Of(422, code, "The adjustment would make on-hand negative or too large.", $"The current on-hand count is {r.Value}."),
+            _ => Of(409, code, "The request conflicts with the current state."),
+        };
+    }
+}

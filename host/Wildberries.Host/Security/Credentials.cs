@@ -1,0 +1,87 @@
+using System.Security.Cryptography;
+using System.Text;
+using System.Text.Json;
+
+namespace Wildberries.Host.Security;
+
+/// <summary>The two API-key roles.</summary>
+public enum Role
+{
+    /// <summary>Storefront services: checkout, orders, catalog reads.</summary>
+    Storefront,
+
+    /// <summary>Operators: catalog upserts, stock, shipping.</summary>
+    Admin,
+}
+
+/// <summary>
+/// The API keys of both roles and the webhook secrets. Keys not configured are generated on first start into
+/// <c>keys.json</c> in the data directory (readable by the owner only) and reused afterwards.
+/// </summary>
+public sealed class Credentials
+{
+    private static readonly JsonSerializerOptions Indented = new() { WriteIndented = true };
+    private readonly byte[] _storefront;
+    private readonly byte[] _admin;
+
+    private Credentials(string storefront, string admin, string[] webhookSecrets, string? generatedFile)
+    {
+        StorefrontKey = storefront;
+        AdminKey = admin;
+        _storefront = Encoding.UTF8.GetBytes(storefront);
+        _admin = Encoding.UTF8.GetBytes(admin);
+        WebhookSecrets = webhookSecrets;
+        GeneratedFile = generatedFile;
+    }
+
+    /// <summary>The storefront key.</summary>
+    public string StorefrontKey { get; }
+
+    /// <summary>The admin key.</summary>
+    public string AdminKey { get; }
+
+    /// <summary>Accepted webhook secrets; the first one signs (the sandbox).</summary>
+    public IReadOnlyList<string> WebhookSecrets { get; }
+
+    /// <summary>Where generated keys were written, if any were.</summary>
+    public string? GeneratedFile { get; }
+
+    /// <summary>Loads or generates the credentials.</summary>
+    public static Credentials Load(ServerOptions options)
+    {
+        var file = Path.Combine(options.DataDirectory, "keys.json");
+        Dictionary<string, string> stored = File.Exists(file)
+            ? JsonSerializer.Deserialize<Dictionary<string, string>>(File.ReadAllText(file)) ?? []
+            : [];
+        var generated = false;
+        string Pick(string? configured, string name)
+        {
+            if (!string.IsNullOrEmpty(configured)) return configured;
+            if (stored.TryGetValue(name, out var existing)) return existing;
+            generated = true;
+            return stored[name] = $"wb_{name}_{Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(24))}";
+        }
+        var storefront = Pick(options.StorefrontKey, "storefront");
+        var admin = Pick(options.AdminKey, "admin");
+        var secrets = string.IsNullOrEmpty(options.WebhookSecret) ? [Pick(null, "webhook")] : options.WebhookSecret.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+        if (generated)
+        {
+            Directory.CreateDirectory(options.DataDirectory);
+            File.WriteAllText(file, JsonSerializer.Serialize(stored, Indented));
+            if (!OperatingSystem.IsWindows()) File.SetUnixFileMode(file, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+        }
+        return new Credentials(storefront, admin, secrets, generated ? Path.GetFullPath(file) : null);
+    }
+
+    /// <summary>The role of a bearer token, compared in constant time; null when it matches none.</summary>
+    public Role? Authenticate(string? authorization)
+    {
+        const string Prefix = "Bearer ";
+        if (authorization is null || !authorization.StartsWith(Prefix, StringComparison.Ordinal)) return null;
+        var presented = Encoding.UTF8.GetBytes(authorization[Prefix.Length..].Trim());
+        // Both comparisons always run, so timing does not say which role was close.
+        var isAdmin = CryptographicOperations.FixedTimeEquals(presented, _admin);
+        var isStorefront = CryptographicOperations.FixedTimeEquals(presented, _storefront);
+        return isAdmin ? Role.Admin : isStorefront ? Role.Storefront : null;
+    }
+}

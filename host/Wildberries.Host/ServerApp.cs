@@ -1,0 +1,121 @@
+using Wildberries.Host.Http;
+using Wildberries.Host.Payments;
+using Wildberries.Host.Security;
+
+namespace Wildberries.Host;
+
+/// <summary>Builds the reservation server: one way to start it, used by Program and by the tests.</summary>
+public static partial class ServerApp
+{
+    private static readonly Dictionary<string, string> Switches = new(StringComparer.Ordinal)
+    {
+        ["--data"] = $"{ServerOptions.Section}:DataDirectory",
+        ["--urls"] = $"{ServerOptions.Section}:Urls",
+        ["--demo"] = $"{ServerOptions.Section}:Demo",
+        ["--storefront-key"] = $"{ServerOptions.Section}:StorefrontKey",
+        ["--admin-key"] = $"{ServerOptions.Section}:AdminKey",
+        ["--webhook-secret"] = $"{ServerOptions.Section}:WebhookSecret",
+        ["--accept-data-loss"] = $"{ServerOptions.Section}:AcceptDataLoss",
+        ["--public-url"] = $"{ServerOptions.Section}:PublicUrl",
+        ["--reservation-ttl-minutes"] = $"{ServerOptions.Section}:ReservationTtlMinutes",
+    };
+
+    private static readonly Dictionary<string, string> Environment = new(StringComparer.Ordinal)
+    {
+        ["WB_DATA"] = "DataDirectory",
+        ["WB_URLS"] = "Urls",
+        ["WB_DEMO"] = "Demo",
+        ["WB_STOREFRONT_KEY"] = "StorefrontKey",
+        ["WB_ADMIN_KEY"] = "AdminKey",
+        ["WB_WEBHOOK_SECRET"] = "WebhookSecret",
+        ["WB_ACCEPT_DATA_LOSS"] = "AcceptDataLoss",
+        ["WB_PUBLIC_URL"] = "PublicUrl",
+    };
+
+    /// <summary>Builds the application from command-line arguments (see <see cref="ServerOptions"/>).</summary>
+    public static WebApplication Build(string[] args, TimeProvider? time = null)
+    {
+        ArgumentNullException.ThrowIfNull(args);
+        var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = [], ContentRootPath = AppContext.BaseDirectory });
+        builder.Configuration.AddJsonFile("appsettings.json", optional: true);
+        var fromEnvironment = Environment
+            .Select(e => (Key: $"{ServerOptions.Section}:{e.Value}", Value: System.Environment.GetEnvironmentVariable(e.Key)))
+            .Where(e => e.Value is not null)
+            .ToDictionary(e => e.Key, e => e.Value);
+        builder.Configuration.AddInMemoryCollection(fromEnvironment);
+        builder.Configuration.AddCommandLine(ExpandFlags(args), Switches);
+
+        var options = builder.Configuration.GetSection(ServerOptions.Section).Get<ServerOptions>() ?? new ServerOptions();
+        options.Validate();
+        builder.WebHost.UseUrls(options.Urls);
+        builder.WebHost.ConfigureKestrel(k =>
+        {
+            // The body limit is enforced while reading (413); Kestrel's own cap is a little above it as a backstop.
+            k.Limits.MaxRequestBodySize = Json.BodyBytesMax + 1024;
+            k.AddServerHeader = false;
+        });
+        builder.Logging.AddSimpleConsole(o => o.SingleLine = true);
+
+        var credentials = Credentials.Load(options);
+        builder.Services.AddSingleton(options);
+        builder.Services.AddSingleton(credentials);
+        builder.Services.AddSingleton(time ?? TimeProvider.System);
+        builder.Services.AddSingleton<EngineService>();
+        builder.Services.AddHostedService(sp => sp.GetRequiredService<EngineService>());
+        builder.Services.AddSingleton<Metrics>();
+        builder.Services.AddSingleton<ServerOptionsAccessor>();
+        builder.Services.AddSingleton<IPaymentProvider>(sp => new SandboxPaymentProvider(() => sp.GetRequiredService<ServerOptionsAccessor>().PublicUrl));
+        builder.Services.AddHttpClient("sandbox", c => c.Timeout = TimeSpan.FromSeconds(10));
+        builder.Services.Configure<HostOptions>(h => h.ShutdownTimeout = TimeSpan.FromSeconds(30));
+
+        var app = builder.Build();
+        app.Use(async (context, next) =>
+        {
+            try
+            {
+                await next(context).ConfigureAwait(false);
+            }
+            catch (BadHttpRequestException ex) when (!context.Response.HasStarted)
+            {
+                context.Response.Clear();
+                await Problems.Of(ex.StatusCode, ex.StatusCode == 413 ? "body_too_large" : "bad_request", "The request could not be read.", ex.Message).ExecuteAsync(context).ConfigureAwait(false);
+            }
+            finally
+            {
+                var route = (context.GetEndpoint() as RouteEndpoint)?.RoutePattern.RawText ?? "unmatched";
+                context.RequestServices.GetRequiredService<Metrics>().Request(route, context.Response.StatusCode);
+            }
+        });
+        Api.Map(app);
+        app.MapFallback(() => Problems.Of(404, "not_found", "No such endpoint."));
+
+        var dataDirectory = Path.GetFullPath(options.DataDirectory);
+        var log = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Wildberries.Host");
+        app.Lifetime.ApplicationStarted.Register(() =>
+        {
+            var accessor = app.Services.GetRequiredService<ServerOptionsAccessor>();
+            LogListening(log, accessor.PublicUrl, dataDirectory);
+            if (credentials.GeneratedFile is not null) LogKeys(log, credentials.GeneratedFile);
+        });
+        return app;
+    }
+
+    /// <summary><c>--demo</c> and <c>--accept-data-loss</c> may be given without a value.</summary>
+    private static string[] ExpandFlags(string[] args)
+    {
+        var result = new List<string>();
+        for (var i = 0; i < args.Length; i++)
+        {
+            var flag = args[i] is "--demo" or "--accept-data-loss";
+            var hasValue = i + 1 < args.Length && !args[i + 1].StartsWith("--", StringComparison.Ordinal);
+            result.Add(flag && !hasValue ? args[i] + "=true" : args[i]);
+        }
+        return [.. result];
+    }
+
+    [LoggerMessage(EventId = 1, Level = LogLevel.Information, Message = "Wildberries reservation server listening on {Url}; data in {DataDirectory}")]
+    private static partial void LogListening(ILogger logger, string url, string dataDirectory);
+
+    [LoggerMessage(EventId = 2, Level = LogLevel.Warning, Message = "Generated API keys and the webhook secret into {File} (storefront, admin, webhook); set them with --storefront-key/--admin-key/--webhook-secret or WB_* variables to choose your own")]
+    private static partial void LogKeys(ILogger logger, string file);
+}

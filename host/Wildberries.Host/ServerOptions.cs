@@ -1,0 +1,51 @@
+namespace Wildberries.Host;
+
+/// <summary>
+/// The server's settings, from appsettings.json, then WB_* environment variables, then the command line
+/// (<c>--data</c>, <c>--urls</c>, <c>--demo</c>, <c>--storefront-key</c>, <c>--admin-key</c>, <c>--webhook-secret</c>,
+/// <c>--accept-data-loss</c>). Validated once at start.
+/// </summary>
+public sealed class ServerOptions
+{
+    /// <summary>The configuration section.</summary>
+    public const string Section = "Wildberries";
+
+    /// <summary>Where the journal, snapshots and generated keys live (default ./data).</summary>
+    public string DataDirectory { get; set; } = "data";
+
+    /// <summary>Where Kestrel listens (default http://127.0.0.1:8080: loopback until an operator says otherwise).</summary>
+    public string Urls { get; set; } = "http://127.0.0.1:8080";
+
+    /// <summary>Loads a demo catalog when the data directory is empty, so the README walk-through works at once.</summary>
+    public bool Demo { get; set; }
+
+    /// <summary>The storefront role's API key; generated into the data directory when not set.</summary>
+    public string? StorefrontKey { get; set; }
+
+    /// <summary>The admin role's API key; generated into the data directory when not set.</summary>
+    public string? AdminKey { get; set; }
+
+    /// <summary>The webhook signing secrets of the payment provider, comma-separated during rotation; generated when not set.</summary>
+    public string? WebhookSecret { get; set; }
+
+    /// <summary>Start from the valid prefix of a damaged journal instead of refusing (loses acknowledged data).</summary>
+    public bool AcceptDataLoss { get; set; }
+
+    /// <summary>Reservation time-to-live, 1 minute to 24 hours (default 15: time to pay with 3-D Secure).</summary>
+    public int ReservationTtlMinutes { get; set; } = 15;
+
+    /// <summary>The externally visible base URL used in payment links (default: the first listen URL).</summary>
+    public string? PublicUrl { get; set; }
+
+    /// <summary>Throws <see cref="ArgumentException"/> naming the first bad setting.</summary>
+    public void Validate()
+    {
+        if (string.IsNullOrWhiteSpace(DataDirectory)) throw new ArgumentException("Wildberries:DataDirectory (--data, WB_DATA) must be set.");
+        if (string.IsNullOrWhiteSpace(Urls)) throw new ArgumentException("Wildberries:Urls (--urls, WB_URLS) must be set.");
+        if (ReservationTtlMinutes is < 1 or > 1440) throw new ArgumentException("Wildberries:ReservationTtlMinutes must be 1 to 1440.");
+        foreach (var (name, key) in new[] { ("StorefrontKey", StorefrontKey), ("AdminKey", AdminKey) })
+        {
+            if (key is not null && key.Length < 16) throw new ArgumentException($"Wildberries:{name} must be at least 16 characters.");
+        }
+    }
+}
