@@ -1,0 +1,90 @@
+using System.Net;
+using System.Text;
+using System.Text.Json;
+
+namespace Wildberries.Host.Tests;
+
+public class InputTests(ITestOutputHelper output)
+{
+    private static async Task<(int Status, JsonElement Body, string? Type)> Send(TestServer server, string body, string contentType = "application/json", string? key = "k")
+    {
+        using var request = new HttpRequestMessage(HttpMethod.Post, "/v1/checkout") { Content = new StringContent(body, Encoding.UTF8) };
+        request.Content.Headers.ContentType = new System.Net.Http.Headers.MediaTypeHeaderValue(contentType);
+        if (key is not null) request.Headers.TryAddWithoutValidation("Idempotency-Key", key);
+        var r = await server.Storefront.SendAsync(request);
+        var text = await r.Content.ReadAsStringAsync();
+        return ((int)r.StatusCode, text.Length > 0 ? JsonDocument.Parse(text).RootElement : default, r.Content.Headers.ContentType?.MediaType);
+    }
+
+    [Fact]
+    public async Task Bad_requests_get_problem_documents_with_the_field()
+    {
+        await using var server = await TestServer.StartAsync();
+        await server.SeedAsync(1, 100, (1, 5));
+        var cases = new (string Body, string ContentType, string? Key, int Status, string Code, string? Field)[]
+        {
+            ("{\"customerId\":\"c\",\"lines\":[{\"sku\":1,\"qty\":1}],\"amount\":1}", "application/json", "a", 400, "invalid_argument", "amount"),
+            ("{\"customerId\":\"c\",\"lines\":[{\"sku\":1,\"qty\":1,\"price\":5}]}", "application/json", "b", 400, "invalid_argument", "lines[0].price"),
+            ("{\"customerId\":\"c\",\"lines\":[{\"sku\":1,\"qty\":\"2\"}]}", "application/json", "c", 400, "invalid_argument", "lines[0].qty"),
+            ("{\"customerId\":\"c\",\"lines\":[{\"sku\":1,\"qty\":99999999999}]}", "application/json", "d", 400, "invalid_argument", "lines[0].qty"),
+            ("{\"customerId\":\"c\",\"lines\":[{\"sku\":1,\"qty\":0}]}", "application/json", "e", 400, "invalid_argument", "lines[0].qty"),
+            ("{\"customerId\":\"c\",\"lines\":[{\"sku\":1,\"qty\":11}]}", "application/json", "f", 422, "over_max_per_order", "lines[0].qty"),
+            ("{\"customerId\":\"c\",\"lines\":[{\"sku\":77,\"qty\":1}]}", "application/json", "g", 422, "unknown_sku", "lines[0].sku"),
+            ("{\"customerId\":\"c\",\"lines\":[]}", "application/json", "h", 400, "invalid_argument", "lines"),
+            ("{\"customerId\":\"c\",\"lines\":[{\"sku\":1,\"qty\":1}]}", "text/plain", "i", 415, "unsupported_media_type", null),
+            ("{\"customerId\":\"c\",\"lines\":[{\"sku\":1,\"qty\":1}]}", "application/json", null, 400, "invalid_argument", "Idempotency-Key"),
+            ("{\"customerId\":\"c\",", "application/json", "j", 400, "invalid_argument", null),
+            ("[1,2]", "application/json", "k", 400, "invalid_argument", null),
+            ("{\"customerId\":\"" + new string('x', 70_000) + "\"}", "application/json", "l", 413, "body_too_large", null),
+        };
+        foreach (var c in cases)
+        {
+            var (status, body, type) = await Send(server, c.Body, c.ContentType, c.Key);
+            output.WriteLine($"{c.Body[..Math.Min(60, c.Body.Length)]} -> {status} {body}");
+            Assert.Equal(c.Status, status);
+            Assert.Equal("application/problem+json", type);
+            Assert.Equal(c.Code, body.GetProperty("code").GetString());
+            if (c.Field is not null) Assert.Equal(c.Field, body.GetProperty("field").GetString());
+        }
+    }
+
+    [Fact]
+    public async Task Five_thousand_malformed_requests_get_no_5xx_and_always_a_problem_document()
+    {
+        await using var server = await TestServer.StartAsync();
+        await server.SeedAsync(1, 100, (1, 1_000_000));
+        var seed = Environment.TickCount;
+        output.WriteLine($"input fuzz seed {seed}");
+#pragma warning disable CA5394 // Test data, not security.
+        var random = new Random(seed);
+        var valid = "{\"customerId\":\"c\",\"lines\":[{\"sku\":1,\"qty\":1}],\"warehouses\":[1],\"paymentMethod\":\"card\"}";
+        string[] fragments = ["{", "}", "[", "]", ",", ":", "\"", "null", "true", "-1", "1e999", "\"\\u0000\"", "9223372036854775808", "{\"a\":", "\\", "\uFFFF"];
+        var fiveHundreds = 0;
+        var notProblems = 0;
+        await Parallel.ForEachAsync(Enumerable.Range(0, 5_000), new ParallelOptions { MaxDegreeOfParallelism = 8 }, async (i, _) =>
+        {
+            var chars = valid.ToList();
+            int edits;
+            lock (random) edits = random.Next(1, 6);
+            for (var e = 0; e < edits; e++)
+            {
+                lock (random)
+                {
+                    var at = random.Next(chars.Count + 1);
+                    switch (random.Next(3))
+                    {
+                        case 0 when chars.Count > 0 && at < chars.Count: chars.RemoveAt(at); break;
+                        case 1: chars.InsertRange(at, fragments[random.Next(fragments.Length)]); break;
+                        default: if (at < chars.Count) chars[at] = (char)random.Next(0, 128); break;
+                    }
+                }
+            }
+            var (status, body, type) = await Send(server, new string([.. chars]), key: $"fuzz-{i}");
+            if (status >= 500) Interlocked.Increment(ref fiveHundreds);
+            if (status >= 400 && type != "application/problem+json") Interlocked.Increment(ref notProblems);
+        });
+#pragma warning restore CA5394
+        Assert.Equal(0, fiveHundreds);
+        Assert.Equal(0, notProblems);
+    }
+}
