@@ -1,3 +1,5 @@
+using System.Threading.RateLimiting;
+using Microsoft.AspNetCore.RateLimiting;
 using Wildberries.Host.Http;
 using Wildberries.Host.Payments;
 using Wildberries.Host.Security;
@@ -18,6 +20,7 @@ public static partial class ServerApp
         ["--accept-data-loss"] = $"{ServerOptions.Section}:AcceptDataLoss",
         ["--public-url"] = $"{ServerOptions.Section}:PublicUrl",
         ["--reservation-ttl-minutes"] = $"{ServerOptions.Section}:ReservationTtlMinutes",
+        ["--rate-limit"] = $"{ServerOptions.Section}:RateLimitPerSecond",
     };
 
     private static readonly Dictionary<string, string> Environment = new(StringComparer.Ordinal)
@@ -66,6 +69,30 @@ public static partial class ServerApp
         builder.Services.AddSingleton<ServerOptionsAccessor>();
         builder.Services.AddSingleton<IPaymentProvider>(sp => new SandboxPaymentProvider(() => sp.GetRequiredService<ServerOptionsAccessor>().PublicUrl));
         builder.Services.AddHttpClient("sandbox", c => c.Timeout = TimeSpan.FromSeconds(10));
+        builder.Services.AddRateLimiter(r =>
+        {
+            r.GlobalLimiter = PartitionedRateLimiter.Create<HttpContext, string>(http =>
+            {
+                // Partitions are the two configured keys only, so random bearer tokens cannot grow the table.
+                var role = credentials.Authenticate(http.Request.Headers.Authorization);
+                return role is null
+                    ? RateLimitPartition.GetNoLimiter("unauthenticated")
+                    : RateLimitPartition.GetTokenBucketLimiter(role.Value.ToString(), _ => new TokenBucketRateLimiterOptions
+                    {
+                        TokenLimit = options.RateLimitPerSecond,
+                        TokensPerPeriod = Math.Max(1, options.RateLimitPerSecond / 10),
+                        ReplenishmentPeriod = TimeSpan.FromMilliseconds(100),
+                        QueueLimit = 0,
+                        AutoReplenishment = true,
+                    });
+            });
+            r.OnRejected = async (context, cancellation) =>
+            {
+                var retryAfter = context.Lease.TryGetMetadata(MetadataName.RetryAfter, out var after) ? Math.Max(1, (int)Math.Ceiling(after.TotalSeconds)) : 1;
+                context.HttpContext.Response.Headers.RetryAfter = retryAfter.ToString(System.Globalization.CultureInfo.InvariantCulture);
+                await Problems.Of(429, "rate_limited", "Too many requests for this API key.", $"Retry after {retryAfter} s.").ExecuteAsync(context.HttpContext).ConfigureAwait(false);
+            };
+        });
         builder.Services.Configure<HostOptions>(h => h.ShutdownTimeout = TimeSpan.FromSeconds(30));
 
         var app = builder.Build();
@@ -86,6 +113,7 @@ public static partial class ServerApp
                 context.RequestServices.GetRequiredService<Metrics>().Request(route, context.Response.StatusCode);
             }
         });
+        app.UseRateLimiter();
         Api.Map(app);
         app.MapFallback(() => Problems.Of(404, "not_found", "No such endpoint."));
 

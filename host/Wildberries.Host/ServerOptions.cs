@@ -34,6 +34,12 @@ public sealed class ServerOptions
     /// <summary>Reservation time-to-live, 1 minute to 24 hours (default 15: time to pay with 3-D Secure).</summary>
     public int ReservationTtlMinutes { get; set; } = 15;
 
+    /// <summary>
+    /// Requests per second per API key (default 20,000: a whole storefront fleet shares one key; above that one
+    /// runaway client would starve the others of the engine's few hundred thousand durable checkouts a second).
+    /// </summary>
+    public int RateLimitPerSecond { get; set; } = 20_000;
+
     /// <summary>The externally visible base URL used in payment links (default: the first listen URL).</summary>
     public string? PublicUrl { get; set; }
 
@@ -42,6 +48,7 @@ public sealed class ServerOptions
     {
         if (string.IsNullOrWhiteSpace(DataDirectory)) throw new ArgumentException("Wildberries:DataDirectory (--data, WB_DATA) must be set.");
         if (string.IsNullOrWhiteSpace(Urls)) throw new ArgumentException("Wildberries:Urls (--urls, WB_URLS) must be set.");
+        if (RateLimitPerSecond is < 1 or > 10_000_000) throw new ArgumentException("Wildberries:RateLimitPerSecond (--rate-limit) must be 1 to 10000000.");
         if (ReservationTtlMinutes is < 1 or > 1440) throw new ArgumentException("Wildberries:ReservationTtlMinutes must be 1 to 1440.");
         foreach (var (name, key) in new[] { ("StorefrontKey", StorefrontKey), ("AdminKey", AdminKey) })
         {

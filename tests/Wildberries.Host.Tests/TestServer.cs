@@ -32,13 +32,18 @@ public sealed class TestServer : IAsyncDisposable
 
     public Uri Address { get; }
 
+    /// <summary>The engine inside the server, for the few tests that drive time directly.</summary>
+    public Engine.ReservationEngine Engine => _app.Services.GetRequiredService<EngineService>().Engine!;
+
     public HttpClient Storefront { get; }
 
     public HttpClient Admin { get; }
 
     public HttpClient Anonymous { get; }
 
-    public static async Task<TestServer> StartAsync(params string[] extra)
+    public static Task<TestServer> StartAsync(params string[] extra) => StartAsync(null, extra);
+
+    public static async Task<TestServer> StartAsync(TimeProvider? time, params string[] extra)
     {
         var data = Directory.CreateTempSubdirectory("wb-host-").FullName;
         string[] args =
@@ -46,7 +51,7 @@ public sealed class TestServer : IAsyncDisposable
             "--urls", "http://127.0.0.1:0", "--data", data, "--storefront-key", StorefrontKey, "--admin-key", AdminKey,
             "--webhook-secret", $"{Secret},{OldSecret}", "--Logging:LogLevel:Default", "Warning", .. extra,
         ];
-        var app = ServerApp.Build(args);
+        var app = ServerApp.Build(args, time);
         await app.StartAsync();
         await app.Services.GetRequiredService<EngineService>().Ready.WaitAsync(TimeSpan.FromSeconds(60));
         var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
