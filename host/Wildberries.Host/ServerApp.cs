@@ -21,6 +21,8 @@ public static partial class ServerApp
         ["--public-url"] = $"{ServerOptions.Section}:PublicUrl",
         ["--reservation-ttl-minutes"] = $"{ServerOptions.Section}:ReservationTtlMinutes",
         ["--rate-limit"] = $"{ServerOptions.Section}:RateLimitPerSecond",
+        ["--payment-provider-url"] = $"{ServerOptions.Section}:PaymentProviderUrl",
+        ["--payment-provider-secret"] = $"{ServerOptions.Section}:PaymentProviderSecret",
     };
 
     private static readonly Dictionary<string, string> Environment = new(StringComparer.Ordinal)
@@ -33,6 +35,8 @@ public static partial class ServerApp
         ["WB_WEBHOOK_SECRET"] = "WebhookSecret",
         ["WB_ACCEPT_DATA_LOSS"] = "AcceptDataLoss",
         ["WB_PUBLIC_URL"] = "PublicUrl",
+        ["WB_PAYMENT_PROVIDER_URL"] = "PaymentProviderUrl",
+        ["WB_PAYMENT_PROVIDER_SECRET"] = "PaymentProviderSecret",
     };
 
     /// <summary>Builds the application from command-line arguments (see <see cref="ServerOptions"/>).</summary>
@@ -67,7 +71,19 @@ public static partial class ServerApp
         builder.Services.AddHostedService(sp => sp.GetRequiredService<EngineService>());
         builder.Services.AddSingleton<Metrics>();
         builder.Services.AddSingleton<ServerOptionsAccessor>();
-        builder.Services.AddSingleton<IPaymentProvider>(sp => new SandboxPaymentProvider(() => sp.GetRequiredService<ServerOptionsAccessor>().PublicUrl));
+        if (options.PaymentProviderUrl is null)
+        {
+            builder.Services.AddSingleton<IPaymentProvider>(sp => new SandboxPaymentProvider(() => sp.GetRequiredService<ServerOptionsAccessor>().PublicUrl));
+        }
+        else
+        {
+            builder.Services.AddHttpClient("acquirer", c =>
+            {
+                c.BaseAddress = new Uri(options.PaymentProviderUrl.TrimEnd('/') + "/");
+                c.Timeout = Timeout.InfiniteTimeSpan; // each attempt has its own timeout
+            });
+            builder.Services.AddSingleton<IPaymentProvider>(sp => new HttpPaymentProvider(sp.GetRequiredService<IHttpClientFactory>().CreateClient("acquirer"), options.PaymentProviderSecret!));
+        }
         builder.Services.AddHttpClient("sandbox", c => c.Timeout = TimeSpan.FromSeconds(10));
         builder.Services.AddRateLimiter(r =>
         {

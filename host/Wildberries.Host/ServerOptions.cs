@@ -40,6 +40,12 @@ public sealed class ServerOptions
     /// </summary>
     public int RateLimitPerSecond { get; set; } = 20_000;
 
+    /// <summary>The real acquirer's session API base URL; the built-in sandbox is used when it is not set.</summary>
+    public string? PaymentProviderUrl { get; set; }
+
+    /// <summary>The secret requests to the acquirer are signed with.</summary>
+    public string? PaymentProviderSecret { get; set; }
+
     /// <summary>The externally visible base URL used in payment links (default: the first listen URL).</summary>
     public string? PublicUrl { get; set; }
 
@@ -48,6 +54,14 @@ public sealed class ServerOptions
     {
         if (string.IsNullOrWhiteSpace(DataDirectory)) throw new ArgumentException("Wildberries:DataDirectory (--data, WB_DATA) must be set.");
         if (string.IsNullOrWhiteSpace(Urls)) throw new ArgumentException("Wildberries:Urls (--urls, WB_URLS) must be set.");
+        if (PaymentProviderUrl is not null && (!Uri.TryCreate(PaymentProviderUrl, UriKind.Absolute, out var provider) || provider.Scheme is not ("http" or "https")))
+        {
+            throw new ArgumentException("Wildberries:PaymentProviderUrl (--payment-provider-url) must be an absolute http(s) URL.");
+        }
+        if (PaymentProviderUrl is not null && string.IsNullOrEmpty(PaymentProviderSecret))
+        {
+            throw new ArgumentException("Wildberries:PaymentProviderSecret (--payment-provider-secret) must be set with a payment provider URL.");
+        }
         if (RateLimitPerSecond is < 1 or > 10_000_000) throw new ArgumentException("Wildberries:RateLimitPerSecond (--rate-limit) must be 1 to 10000000.");
         if (ReservationTtlMinutes is < 1 or > 1440) throw new ArgumentException("Wildberries:ReservationTtlMinutes must be 1 to 1440.");
         foreach (var (name, key) in new[] { ("StorefrontKey", StorefrontKey), ("AdminKey", AdminKey) })
