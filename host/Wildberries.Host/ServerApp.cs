@@ -85,6 +85,11 @@ public static partial class ServerApp
             builder.Services.AddSingleton<IPaymentProvider>(sp => new HttpPaymentProvider(sp.GetRequiredService<IHttpClientFactory>().CreateClient("acquirer"), options.PaymentProviderSecret!));
         }
         builder.Services.AddHttpClient("sandbox", c => c.Timeout = TimeSpan.FromSeconds(10));
+        builder.Services.AddOpenApi(o => o.AddDocumentTransformer((document, _, _) =>
+        {
+            document.Info = new() { Title = "Wildberries reservation engine", Version = "v1", Description = "Checkout, payment callback, orders, catalog and admin APIs. Errors are RFC 9457 problem documents with a stable code." };
+            return Task.CompletedTask;
+        }));
         builder.Services.AddRateLimiter(r =>
         {
             r.GlobalLimiter = PartitionedRateLimiter.Create<HttpContext, string>(http =>
@@ -131,6 +136,7 @@ public static partial class ServerApp
         });
         app.UseRateLimiter();
         Api.Map(app);
+        app.MapOpenApi("/openapi/{documentName}.json");
         app.MapFallback(() => Problems.Of(404, "not_found", "No such endpoint."));
 
         var dataDirectory = Path.GetFullPath(options.DataDirectory);

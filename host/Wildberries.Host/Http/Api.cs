@@ -25,8 +25,10 @@ public static class Api
     public static void Map(WebApplication app)
     {
         var storefront = app.MapGroup("/v1").AddEndpointFilter(RequireRole(Role.Storefront));
-        storefront.MapPost("/checkout", (Delegate)Checkout);
-        storefront.MapGet("/orders/{orderId}", (Delegate)GetOrder);
+        storefront.MapPost("/checkout", (Delegate)Checkout)
+            .Produces<OrderBody>(StatusCodes.Status201Created)
+            .ProducesProblem(400).ProducesProblem(401).ProducesProblem(403).ProducesProblem(409).ProducesProblem(413).ProducesProblem(415).ProducesProblem(422).ProducesProblem(429).ProducesProblem(503);
+        storefront.MapGet("/orders/{orderId}", (Delegate)GetOrder).Produces<OrderBody>().ProducesProblem(404);
         storefront.MapPost("/orders/{orderId}/cancel", (Delegate)CancelOrder);
         storefront.MapGet("/catalog/items/{sku}", (Delegate)GetItem);
         storefront.MapGet("/catalog/availability", (Delegate)GetAvailability);
@@ -37,7 +39,7 @@ public static class Api
         admin.MapPost("/stock", (Delegate)PostStock);
         admin.MapPost("/orders/{orderId}/ship", (Delegate)ShipOrder);
 
-        app.MapPost("/v1/payments/callback", (Delegate)PaymentCallback);
+        app.MapPost("/v1/payments/callback", (Delegate)PaymentCallback).ProducesProblem(401).ProducesProblem(422);
         app.MapGet("/health/live", () => Results.Ok(new { status = "live" }));
         app.MapGet("/health/ready", (EngineService s) => s.Engine is not null
             ? Results.Ok(new { status = "ready" })
