@@ -145,6 +145,15 @@ public sealed class ReservationEngine : IAsyncDisposable
     /// <summary>The number of shards.</summary>
     public int ShardCount => _shards.Length;
 
+    /// <summary>Orders holding a reservation (pending payment), over all shards, as of each shard's last batch.</summary>
+    public long PendingReservations => _shards.Sum(s => s.PendingOrders);
+
+    /// <summary>Reservations expired since start, over all shards.</summary>
+    public long ExpiredReservations => _shards.Sum(s => s.Expired);
+
+    /// <summary>Journal commit (group commit, fsync included) latency of each shard.</summary>
+    public IReadOnlyList<LatencyHistogram> CommitLatency => [.. _shards.Select(s => s.CommitLatency)];
+
     /// <summary>Commands claimed but not yet applied, over all shards (the ring occupancy).</summary>
     public long Backlog => _shards.Sum(s => s.Backlog);
 

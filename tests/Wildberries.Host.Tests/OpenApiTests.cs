@@ -19,3 +19,21 @@ public class OpenApiTests
         Assert.True(checkout.GetProperty("responses").TryGetProperty("409", out _));
     }
 }
+
+public class MetricsTests
+{
+    [Fact]
+    public async Task Metrics_expose_requests_outcomes_reservations_and_commit_latency()
+    {
+        await using var server = await TestServer.StartAsync();
+        await server.SeedAsync(1, 100, (1, 1));
+        await server.CheckoutAsync("a", new { customerId = "c", lines = new[] { new { sku = 1, qty = 1 } } });
+        await server.CheckoutAsync("b", new { customerId = "c", lines = new[] { new { sku = 1, qty = 1 } } });
+        var text = await server.Anonymous.GetStringAsync("/metrics");
+        Assert.Contains("wb_checkouts_total{result=\"ok\"} 1", text, StringComparison.Ordinal);
+        Assert.Contains("wb_checkouts_total{result=\"insufficient_stock\"} 1", text, StringComparison.Ordinal);
+        Assert.Contains("wb_reservations_live 1", text, StringComparison.Ordinal);
+        Assert.Contains("wb_http_requests_total{route=\"/v1/checkout\",status=\"201\"} 1", text, StringComparison.Ordinal);
+        Assert.Matches("wb_journal_commit_seconds_count\\{shard=\"0\"\\} [1-9]", text);
+    }
+}

@@ -13,6 +13,8 @@ internal sealed class ApplyStage(ReservationStateMachine machine, AvailabilityTa
     private readonly EventBuffer _events = new();
     private Exception? _fault;
     private long _nextExpiryMs = long.MaxValue;
+    private long _pendingOrders;
+    private long _expired;
 
     public TaskCompletionSource Stopped { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
@@ -20,6 +22,12 @@ internal sealed class ApplyStage(ReservationStateMachine machine, AvailabilityTa
     public long NextExpiryMs => Volatile.Read(ref _nextExpiryMs);
 
     public Exception? Fault => Volatile.Read(ref _fault);
+
+    /// <summary>Orders holding a reservation, as of the last batch.</summary>
+    public long PendingOrders => Volatile.Read(ref _pendingOrders);
+
+    /// <summary>Reservations expired since start.</summary>
+    public long Expired => Volatile.Read(ref _expired);
 
     public void OnEvent(ref CommandSlot slot, long sequence, bool endOfBatch)
     {
@@ -49,7 +57,11 @@ internal sealed class ApplyStage(ReservationStateMachine machine, AvailabilityTa
         }
         // Drop references so the ring does not keep carts and strings alive for a whole lap.
         slot = default;
-        if (endOfBatch && _fault is null) Volatile.Write(ref _nextExpiryMs, machine.NextExpiryMs);
+        if (endOfBatch && _fault is null)
+        {
+            Volatile.Write(ref _nextExpiryMs, machine.NextExpiryMs);
+            Volatile.Write(ref _pendingOrders, machine.PendingOrderCount);
+        }
     }
 
     private void ApplyCommand(ref CommandSlot slot)
@@ -77,6 +89,7 @@ internal sealed class ApplyStage(ReservationStateMachine machine, AvailabilityTa
         foreach (ref readonly var e in _events.Events)
         {
             if (e.Kind == EventKind.StockChanged) availability.Update(e.Sku, e.WarehouseId, e.Available);
+            else if (e.Kind == EventKind.OrderExpired) Volatile.Write(ref _expired, _expired + 1);
         }
         if (_events.Count > 0) listener?.OnEvents(_events.Events);
         reply?.Complete(result);

@@ -9,7 +9,7 @@ namespace Wildberries.Engine.Pipeline;
 /// batch (group commit). The apply stage only sees a slot after that commit, so nothing is answered before it
 /// is durable.
 /// </summary>
-internal sealed class JournalStage(ICommandJournal journal, TimeProvider time, long lastLsn, long lastTimestampMs) : IEventHandler<CommandSlot>
+internal sealed class JournalStage(ICommandJournal journal, TimeProvider time, long lastLsn, long lastTimestampMs, Reads.LatencyHistogram commitLatency) : IEventHandler<CommandSlot>
 {
     private long _lsn = lastLsn;
     private long _timestampMs = lastTimestampMs;
@@ -45,7 +45,9 @@ internal sealed class JournalStage(ICommandJournal journal, TimeProvider time, l
         {
             try
             {
+                var started = System.Diagnostics.Stopwatch.GetTimestamp();
                 journal.Commit();
+                commitLatency.Record((long)System.Diagnostics.Stopwatch.GetElapsedTime(started).TotalMicroseconds);
             }
             catch (Exception ex)
             {

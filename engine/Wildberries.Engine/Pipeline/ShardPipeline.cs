@@ -29,7 +29,7 @@ internal sealed class ShardPipeline
         foreach (var row in recovered.AllStock()) availability.Update(row.Sku, row.WarehouseId, row.Available);
 
         _ring = RingBuffer<CommandSlot>.CreateMultiProducer(options.RingSize, options.CreateWaitStrategy());
-        _journalProcessor = new BatchEventProcessor<CommandSlot>(_ring, _ring.NewBarrier(), new JournalStage(journal, time, Machine.LastLsn, Machine.NowMs));
+        _journalProcessor = new BatchEventProcessor<CommandSlot>(_ring, _ring.NewBarrier(), new JournalStage(journal, time, Machine.LastLsn, Machine.NowMs, CommitLatency));
         _apply = new ApplyStage(Machine, availability, listener);
         _applyProcessor = new BatchEventProcessor<CommandSlot>(_ring, _ring.NewBarrier(_journalProcessor.Sequence), _apply);
         // Producers may not overtake the last stage: a slot is reused only after it was applied.
@@ -45,6 +45,12 @@ internal sealed class ShardPipeline
     public ReservationStateMachine Machine { get; }
 
     public long NextExpiryMs => _apply.NextExpiryMs;
+
+    public LatencyHistogram CommitLatency { get; } = new();
+
+    public long PendingOrders => _apply.PendingOrders;
+
+    public long Expired => _apply.Expired;
 
     public Exception? Fault => _apply.Fault;
 

@@ -2,6 +2,7 @@ using System.Collections.Concurrent;
 using System.Globalization;
 using System.Text;
 using Wildberries.Engine;
+using Wildberries.Engine.Reads;
 
 namespace Wildberries.Host.Http;
 
@@ -37,6 +38,25 @@ public sealed class Metrics
         {
             s.AppendLine("# TYPE wb_ring_backlog gauge");
             s.Append(CultureInfo.InvariantCulture, $"wb_ring_backlog {engine.Backlog}\n");
+            s.AppendLine("# TYPE wb_reservations_live gauge");
+            s.Append(CultureInfo.InvariantCulture, $"wb_reservations_live {engine.PendingReservations}\n");
+            s.AppendLine("# TYPE wb_reservations_expired_total counter");
+            s.Append(CultureInfo.InvariantCulture, $"wb_reservations_expired_total {engine.ExpiredReservations}\n");
+            s.AppendLine("# TYPE wb_journal_commit_seconds histogram");
+            for (var shard = 0; shard < engine.CommitLatency.Count; shard++)
+            {
+                var (counts, sum) = engine.CommitLatency[shard].Read();
+                long cumulative = 0;
+                for (var b = 0; b < LatencyHistogram.BoundsMicros.Length; b++)
+                {
+                    cumulative += counts[b];
+                    s.Append(CultureInfo.InvariantCulture, $"wb_journal_commit_seconds_bucket{{shard=\"{shard}\",le=\"{LatencyHistogram.BoundsMicros[b] / 1e6}\"}} {cumulative}\n");
+                }
+                cumulative += counts[^1];
+                s.Append(CultureInfo.InvariantCulture, $"wb_journal_commit_seconds_bucket{{shard=\"{shard}\",le=\"+Inf\"}} {cumulative}\n");
+                s.Append(CultureInfo.InvariantCulture, $"wb_journal_commit_seconds_sum{{shard=\"{shard}\"}} {sum / 1e6}\n");
+                s.Append(CultureInfo.InvariantCulture, $"wb_journal_commit_seconds_count{{shard=\"{shard}\"}} {cumulative}\n");
+            }
             s.AppendLine("# TYPE wb_recovery_seconds gauge");
             foreach (var r in engine.Recovery) s.Append(CultureInfo.InvariantCulture, $"wb_recovery_seconds{{shard=\"{r.Shard}\"}} {r.Duration.TotalSeconds:F3}\n");
         }
