@@ -78,6 +78,13 @@ public class FlowTests
         var first = await Json(await server.CheckoutAsync("same", body));
         var again = await Json(await server.CheckoutAsync("same", body));
         Assert.Equal(first.GetProperty("orderId").GetString(), again.GetProperty("orderId").GetString());
+        // Even after the order was paid, the retry gets the first answer, byte for byte.
+        var firstText = first.GetRawText();
+        var path = new Uri(first.GetProperty("paymentUrl").GetString()!).PathAndQuery;
+        await server.Anonymous.PostAsync(path + "/pay", null);
+        var afterPaid = await server.CheckoutAsync("same", body);
+        Assert.Equal(HttpStatusCode.Created, afterPaid.StatusCode);
+        Assert.Equal(firstText, (await Json(afterPaid)).GetRawText());
         var other = await server.CheckoutAsync("same", new { customerId = "c", lines = new[] { new { sku = 1, qty = 2 } } });
         Assert.Equal((HttpStatusCode)422, other.StatusCode);
 

@@ -83,28 +83,38 @@ public static class Api
         metrics.Checkout(ResultCodes.ToWire(r.Code));
         if (!r.IsOk) return Problems.FromResult(r);
 
-        var sessionId = r.PaymentSessionId;
         string? paymentUrl = null;
-        if (r.Status == OrderStatus.PendingPayment)
+        if (r.Status == OrderStatus.PendingPayment || r.Replayed)
         {
             try
             {
                 using var timeout = CancellationTokenSource.CreateLinkedTokenSource(http.RequestAborted);
                 timeout.CancelAfter(TimeSpan.FromSeconds(5));
+                // Idempotent on the order id: a replayed checkout gets the session it was first given.
                 var session = await payments.CreateSessionAsync(r.OrderId, r.Amount, engine.Options.StateMachine.Currency, timeout.Token);
-                var attached = await engine.AttachPaymentAsync(r.OrderId, session.SessionId);
-                sessionId = attached.PaymentSessionId;
+                var sessionId = r.PaymentSessionId ?? (await engine.AttachPaymentAsync(r.OrderId, session.SessionId)).PaymentSessionId;
                 paymentUrl = session.SessionId == sessionId ? session.PaymentUrl : null;
             }
             catch (Exception ex) when (ex is PaymentProviderUnavailableException or OperationCanceledException or HttpRequestException)
             {
                 // Never a dangling reservation: the stock goes back before the caller hears of the failure.
-                await engine.CancelAsync(r.OrderId);
+                // A replay leaves the order as its first answer made it.
+                if (!r.Replayed) await engine.CancelAsync(r.OrderId);
                 return Problems.Of(503, "payment_provider_unavailable", "The payment provider could not be reached; nothing was reserved.", ex.Message);
             }
         }
-        var order = await engine.GetOrderAsync(r.OrderId);
-        return Results.Json(ToBody(order!, paymentUrl), Json.Options, statusCode: 201);
+        var order = (await engine.GetOrderAsync(r.OrderId))!;
+        var answer = ToBody(order, paymentUrl);
+        if (r.Replayed)
+        {
+            // The same key and body get the same answer: the order as this checkout created it, whatever happened since.
+            answer = answer with
+            {
+                Status = OrderTransitions.ToWire(OrderStatus.PendingPayment),
+                ReservedUntil = DateTimeOffset.FromUnixTimeMilliseconds(order.CreatedAtMs + engine.Options.StateMachine.ReservationTtlMs),
+            };
+        }
+        return Results.Json(answer, Json.Options, statusCode: 201);
     }
 
     private static OrderBody ToBody(OrderView o, string? paymentUrl) => new(
