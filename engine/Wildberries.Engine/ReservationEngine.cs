@@ -230,6 +230,23 @@ public sealed class ReservationEngine : IAsyncDisposable
         return page.Length == 1 && page[0].Sku == sku ? page[0] : null;
     }
 
+    /// <summary>
+    /// Every stock row and order of every shard, after checking all invariants: for audits and benchmarks that verify
+    /// outcomes, O(state) on the writer thread, so not for hot paths.
+    /// </summary>
+    public async ValueTask<EngineAudit> AuditAsync()
+    {
+        var rows = new List<StockLevel>();
+        var orders = new List<OrderView>();
+        foreach (var shard in _shards)
+        {
+            var audit = await shard.ReadAudit().ConfigureAwait(false);
+            rows.AddRange(audit.Rows);
+            orders.AddRange(audit.Orders);
+        }
+        return new EngineAudit([.. rows], [.. orders]);
+    }
+
     /// <summary>The state hash of a shard after every command submitted before this call.</summary>
     public ValueTask<ulong> GetStateHashAsync(int shard = 0) => _shards[shard].ReadHash();
 

@@ -51,6 +51,18 @@ internal sealed class ApplyStage(ReservationStateMachine machine, AvailabilityTa
                 if (_fault is not null) itemsReply.Fail(_fault);
                 else itemsReply.Complete(machine.ListItems(slot.Command.Sku, (int)slot.Command.Value));
                 break;
+            case SlotKind.Audit:
+                var auditReply = (Reply<EngineAudit>)slot.Reply!;
+                if (_fault is not null)
+                {
+                    auditReply.Fail(_fault);
+                }
+                else
+                {
+                    machine.VerifyInvariants();
+                    auditReply.Complete(new EngineAudit([.. machine.AllStock()], [.. machine.AllOrders()]));
+                }
+                break;
             case SlotKind.Stop:
                 Stopped.TrySetResult();
                 break;

@@ -17,6 +17,9 @@ internal enum SlotKind : byte
     /// <summary>A read of catalog items (one, or a page), answered by the writer without journaling.</summary>
     ReadItems = 4,
 
+    /// <summary>A full audit read (every stock row and order), answered by the writer without journaling.</summary>
+    Audit = 5,
+
     /// <summary>The last slot before shutdown: when the apply stage reaches it, everything before is done.</summary>
     Stop = 3,
 }

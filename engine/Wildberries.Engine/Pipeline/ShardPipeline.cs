@@ -64,6 +64,8 @@ internal sealed class ShardPipeline
     public ValueTask<ItemView[]> ReadItems(long afterSku, int limit) =>
         Enqueue<ItemView[]>(SlotKind.ReadItems, new Command { Sku = afterSku, Value = limit });
 
+    public ValueTask<EngineAudit> ReadAudit() => Enqueue<EngineAudit>(SlotKind.Audit, default);
+
     public ValueTask<ulong> ReadHash() => Enqueue<ulong>(SlotKind.ReadHash, default);
 
     private ValueTask<T> Enqueue<T>(SlotKind kind, in Command command)

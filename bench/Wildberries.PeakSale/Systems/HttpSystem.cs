@@ -1,0 +1,82 @@
+using System.Collections.Concurrent;
+using System.Globalization;
+using System.Net;
+using System.Net.Http.Headers;
+using System.Text;
+using System.Text.Json;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.Extensions.DependencyInjection;
+using Wildberries.Host;
+using Wildberries.Host.Security;
+
+namespace Wildberries.PeakSale.Systems;
+
+/// <summary>The reservation server over HTTP on loopback (durable journal), driven as a storefront and a provider would.</summary>
+public sealed class HttpSystem : IReservationSystem
+{
+    private const string Key = "peak-storefront-key-0123456789";
+    private const string Secret = "peak-webhook-secret";
+    private readonly string _directory = Directory.CreateTempSubdirectory("wb-peak-http-").FullName;
+    private readonly ConcurrentDictionary<string, long> _amounts = new(StringComparer.Ordinal);
+    private WebApplication? _app;
+    private HttpClient? _client;
+
+    public string Name => "host over HTTP (durable)";
+
+    public async Task LoadAsync(FlashSaleOptions sale)
+    {
+        ArgumentNullException.ThrowIfNull(sale);
+        _app = ServerApp.Build(["--urls", "http://127.0.0.1:0", "--data", _directory, "--storefront-key", Key, "--admin-key", "peak-admin-key-0123456789abcdef",
+            "--webhook-secret", Secret, "--rate-limit", "10000000", "--Logging:LogLevel:Default", "Warning"]);
+        await _app.StartAsync();
+        var engine = await _app.Services.GetRequiredService<EngineService>().Ready;
+        await Task.WhenAll(Catalog.Commands(sale).Select(c => engine.SubmitAsync(c).AsTask()));
+        var address = _app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
+        _client = new HttpClient(new SocketsHttpHandler { MaxConnectionsPerServer = sale.Concurrency }) { BaseAddress = new Uri(address) };
+    }
+
+    public async Task<string?> CheckoutAsync(string idempotencyKey, Visit visit)
+    {
+        ArgumentNullException.ThrowIfNull(visit);
+        var json = new StringBuilder("{\"customerId\":\"c").Append(visit.Customer).Append("\",\"lines\":[");
+        for (var i = 0; i < visit.Lines.Length; i++) json.Append(i == 0 ? "" : ",").Append(CultureInfo.InvariantCulture, $"{{\"sku\":{visit.Lines[i].Sku},\"qty\":{visit.Lines[i].Qty}}}");
+        json.Append("]}");
+        using var request = new HttpRequestMessage(HttpMethod.Post, "/v1/checkout") { Content = new StringContent(json.ToString(), Encoding.UTF8, "application/json") };
+        request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", Key);
+        request.Headers.Add("Idempotency-Key", idempotencyKey);
+        using var response = await _client!.SendAsync(request);
+        if (response.StatusCode == HttpStatusCode.Conflict) return null;
+        var body = await response.Content.ReadAsStringAsync();
+        if (response.StatusCode != HttpStatusCode.Created) throw new InvalidOperationException($"checkout failed: {(int)response.StatusCode} {body}");
+        using var doc = JsonDocument.Parse(body);
+        var id = doc.RootElement.GetProperty("orderId").GetString()!;
+        _amounts[id] = doc.RootElement.GetProperty("amount").GetInt64();
+        return id;
+    }
+
+    public async Task PayAsync(string orderId, bool succeeded)
+    {
+        var body = Wildberries.Host.Http.Api.WebhookBody("evt-" + orderId, "tx-" + orderId, orderId, succeeded ? "succeeded" : "failed", _amounts[orderId], "RUB");
+        using var request = new HttpRequestMessage(HttpMethod.Post, "/v1/payments/callback") { Content = new ByteArrayContent(body) };
+        request.Content.Headers.ContentType = new MediaTypeHeaderValue("application/json");
+        request.Headers.TryAddWithoutValidation("Webhook-Signature", WebhookSignature.Sign(body, DateTimeOffset.UtcNow.ToUnixTimeSeconds(), Secret));
+        using var response = await _client!.SendAsync(request);
+        if (response.StatusCode != HttpStatusCode.OK) throw new InvalidOperationException($"payment failed: {(int)response.StatusCode}");
+    }
+
+    public async Task<Audit> AuditAsync() =>
+        EngineSystem.ToAudit(await _app!.Services.GetRequiredService<EngineService>().Engine!.AuditAsync());
+
+    public async ValueTask DisposeAsync()
+    {
+        _client?.Dispose();
+        if (_app is not null)
+        {
+            await _app.StopAsync();
+            await _app.DisposeAsync();
+        }
+        Directory.Delete(_directory, recursive: true);
+    }
+}
