@@ -12,6 +12,11 @@ public static class Program
             await Durable.DurableLoad.RunAsync(args[1..]);
             return;
         }
+        if (args.Length > 0 && args[0] == "peak-sale")
+        {
+            await PeakSaleCommand.RunAsync(args[1..]);
+            return;
+        }
         if (args.Length > 0 && args[0] == "http")
         {
             await Http.HttpLoad.RunAsync(args[1..]);
