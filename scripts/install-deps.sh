@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Installs what the tests and benchmarks need beyond the .NET SDK, from Debian's packages (run as root):
+# Chromium for the browser test (Playwright drives it; no browser download), PostgreSQL 15 and Redis for the
+# peak-sale benchmark and its smoke test (they start and stop their own servers on loopback).
+set -euo pipefail
+missing=()
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+[ -x /usr/lib/postgresql/15/bin/initdb ] || missing+=(postgresql)
+command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "== installing ${missing[*]} (Debian)"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
