@@ -128,6 +128,13 @@ public static partial class ServerApp
                 context.Response.Clear();
                 await Problems.Of(ex.StatusCode, ex.StatusCode == 413 ? "body_too_large" : "bad_request", "The request could not be read.", ex.Message).ExecuteAsync(context).ConfigureAwait(false);
             }
+            catch (Exception ex) when (ex is Wildberries.Engine.EngineFaultedException or ObjectDisposedException && !context.Response.HasStarted)
+            {
+                // A dead journal or a stopping engine: nothing was acknowledged; the caller may retry elsewhere or later.
+                context.Response.Clear();
+                context.Response.Headers.RetryAfter = "1";
+                await Problems.Of(503, "engine_unavailable", "The reservation engine is stopped or stopping; nothing was done.", ex.Message).ExecuteAsync(context).ConfigureAwait(false);
+            }
             finally
             {
                 var route = (context.GetEndpoint() as RouteEndpoint)?.RoutePattern.RawText ?? "unmatched";

@@ -64,6 +64,18 @@ public class LifecycleTests
     }
 
     [Fact]
+    public async Task A_stopped_engine_answers_503_problems_not_500s()
+    {
+        await using var server = await TestServer.StartAsync();
+        await server.SeedAsync(1, 100, (1, 5));
+        await server.Engine.DisposeAsync();
+        var r = await server.CheckoutAsync("k", new { customerId = "c", lines = new[] { new { sku = 1, qty = 1 } } });
+        Assert.Equal(HttpStatusCode.ServiceUnavailable, r.StatusCode);
+        Assert.Equal("engine_unavailable", (await Json(r)).GetProperty("code").GetString());
+        Assert.NotNull(r.Headers.RetryAfter);
+    }
+
+    [Fact]
     public async Task Too_many_requests_for_a_key_get_429_with_Retry_After()
     {
         await using var server = await TestServer.StartAsync("--rate-limit", "5");
