@@ -49,6 +49,8 @@ public sealed class FasterJournal : ICommandJournal
             MemorySizeBits = options.MemorySizeBits,
             SegmentSizeBits = options.SegmentSizeBits,
             LogCommitDir = Path.Combine(directory, "commits"),
+            FastCommitMode = true,
+            LogChecksum = LogChecksumType.PerEntry,
         };
         try
         {

@@ -107,7 +107,14 @@ public class PowerLossTests(ITestOutputHelper output)
         {
             foreach (var f in Directory.EnumerateFiles(commits, "*", SearchOption.AllDirectories))
             {
-                meta[Path.GetRelativePath(shardDirectory, f)] = File.ReadAllBytes(f);
+                try
+                {
+                    meta[Path.GetRelativePath(shardDirectory, f)] = File.ReadAllBytes(f);
+                }
+                catch (FileNotFoundException)
+                {
+                    // An outdated commit file FASTER removed meanwhile.
+                }
             }
         }
         return meta;
