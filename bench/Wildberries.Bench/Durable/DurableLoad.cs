@@ -20,9 +20,9 @@ public static class DurableLoad
 
     public static async Task RunAsync(string[] args)
     {
-        var seconds = Option(args, "--seconds", 5);
-        var rows = Option(args, "--rows", 10_000_000);
-        var orders = Option(args, "--orders", 1_000_000);
+        var seconds = CommandLine.Option(args, "--seconds", 5);
+        var rows = CommandLine.Option(args, "--rows", 10_000_000);
+        var orders = CommandLine.Option(args, "--orders", 1_000_000);
         Console.WriteLine($"Durable engine on {Environment.ProcessorCount} cores, {DateTime.UtcNow:yyyy-MM-dd}, FASTER journal in a temp directory");
 
         double peak = 0;
@@ -219,9 +219,4 @@ public static class DurableLoad
         }
     }
 
-    private static int Option(string[] args, string name, int fallback)
-    {
-        var i = Array.IndexOf(args, name);
-        return i >= 0 && i + 1 < args.Length ? int.Parse(args[i + 1], CultureInfo.InvariantCulture) : fallback;
-    }
 }

@@ -24,8 +24,8 @@ public static class HttpLoad
 
     public static async Task RunAsync(string[] args)
     {
-        var seconds = Option(args, "--seconds", 10);
-        var connections = Option(args, "--connections", 256);
+        var seconds = CommandLine.Option(args, "--seconds", 10);
+        var connections = CommandLine.Option(args, "--connections", 256);
         var data = Directory.CreateTempSubdirectory("wb-http-").FullName;
         var app = ServerApp.Build(["--urls", "http://127.0.0.1:0", "--data", data, "--storefront-key", Storefront, "--admin-key", Admin,
             "--webhook-secret", "bench", "--rate-limit", "10000000", "--Logging:LogLevel:Default", "Warning"]);
@@ -104,9 +104,4 @@ public static class HttpLoad
         }
     }
 
-    private static int Option(string[] args, string name, int fallback)
-    {
-        var i = Array.IndexOf(args, name);
-        return i >= 0 && i + 1 < args.Length ? int.Parse(args[i + 1], CultureInfo.InvariantCulture) : fallback;
-    }
 }
