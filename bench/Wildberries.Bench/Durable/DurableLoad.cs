@@ -218,5 +218,4 @@ public static class DurableLoad
             Directory.Delete(dir, recursive: true);
         }
     }
-
 }

@@ -103,5 +103,4 @@ public static class HttpLoad
             (await client.SendAsync(post)).EnsureSuccessStatusCode();
         }
     }
-
 }
