@@ -176,6 +176,59 @@ public class EngineTests
     }
 
     [Fact]
+    public async Task A_failed_commit_fails_every_command_of_its_batch_and_applies_none()
+    {
+        var journal = new FailingCommitJournal(failFromLsn: 400);
+        await using var engine = ReservationEngine.Start(new EngineOptions(), _ => journal);
+        await engine.UpsertItemAsync(1, "A", 10);
+
+        // A burst that the journal stage takes in several batches; the batch holding LSN 400 fails to commit.
+        var results = await Task.WhenAll(Enumerable.Range(0, 2_000).Select(async _ =>
+        {
+            try
+            {
+                return (await engine.AdjustStockAsync(1, 1, 1)).IsOk;
+            }
+            catch (EngineFaultedException)
+            {
+                return false;
+            }
+        }));
+        var acknowledged = results.Count(ok => ok);
+        Assert.True(journal.CommittedLsn < 400);
+        // Every acknowledged command is committed, nothing committed was reported as failed, nothing else applied.
+        Assert.Equal(journal.CommittedLsn - 1, acknowledged);
+        Assert.Equal(acknowledged, engine.Availability.GetAvailable(1));
+    }
+
+    private sealed class FailingCommitJournal(long failFromLsn) : ICommandJournal
+    {
+        private long _appended;
+
+        public long LastLsn => CommittedLsn;
+
+        public long CommittedLsn { get; private set; }
+
+        public void Append(in Command command) => _appended = command.Lsn;
+
+        public void Commit()
+        {
+            if (_appended >= failFromLsn) throw new IOException("fsync failed");
+            CommittedLsn = _appended;
+        }
+
+        public IEnumerable<JournalEntry> ReadAfter(long afterLsn, long fromAddress = 0) => [];
+
+        public void TruncateBefore(long address)
+        {
+        }
+
+        public void Dispose()
+        {
+        }
+    }
+
+    [Fact]
     public void Options_are_validated_at_start()
     {
         Assert.Throws<ArgumentException>(() => ReservationEngine.Start(new EngineOptions { RingSize = 1000 }, _ => new NullJournal()));

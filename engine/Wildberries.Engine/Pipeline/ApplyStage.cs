@@ -8,7 +8,7 @@ namespace Wildberries.Engine.Pipeline;
 /// The single writer: applies each durable command to the shard's state machine, answers its caller, publishes
 /// events and availability. The state machine is touched by this thread only.
 /// </summary>
-internal sealed class ApplyStage(ReservationStateMachine machine, AvailabilityTable availability, IEngineEventListener? listener) : IEventHandler<CommandSlot>
+internal sealed class ApplyStage(ReservationStateMachine machine, AvailabilityTable availability, IEngineEventListener? listener, JournalStage journal) : IEventHandler<CommandSlot>
 {
     private readonly EventBuffer _events = new();
     private Exception? _fault;
@@ -79,7 +79,8 @@ internal sealed class ApplyStage(ReservationStateMachine machine, AvailabilityTa
     private void ApplyCommand(ref CommandSlot slot)
     {
         var reply = (Reply<CommandResult>?)slot.Reply;
-        var error = slot.JournalError ?? _fault;
+        // A command the journal did not make durable is never applied, even one appended before the failure.
+        var error = slot.JournalError ?? (slot.Command.Lsn >= journal.FailedFromLsn ? journal.Fault : null) ?? _fault;
         if (error is not null)
         {
             reply?.Fail(error);

@@ -7,14 +7,25 @@ namespace Wildberries.Engine.Pipeline;
 /// <summary>
 /// The first stage: gives each command its log sequence number and timestamp, appends it, and commits once per
 /// batch (group commit). The apply stage only sees a slot after that commit, so nothing is answered before it
-/// is durable.
+/// is durable. When an append or a commit fails, every command from the first one not yet committed onwards
+/// fails (<see cref="FailedFromLsn"/>): commands appended earlier in the same batch were never made durable.
 /// </summary>
 internal sealed class JournalStage(ICommandJournal journal, TimeProvider time, long lastLsn, long lastTimestampMs, Reads.LatencyHistogram commitLatency) : IEventHandler<CommandSlot>
 {
     private long _lsn = lastLsn;
     private long _timestampMs = lastTimestampMs;
-    private bool _pending;
+    private long _committedLsn = lastLsn;
+    private long _failedFromLsn = long.MaxValue;
     private Exception? _fault;
+
+    /// <summary>
+    /// The first log sequence number that is not durable because the journal failed (long.MaxValue while it has
+    /// not). Written before the stage publishes its sequence, so the apply stage sees it for every slot it reads.
+    /// </summary>
+    public long FailedFromLsn => Volatile.Read(ref _failedFromLsn);
+
+    /// <summary>The error that stopped the journal, if it did.</summary>
+    public Exception? Fault => Volatile.Read(ref _fault);
 
     public void OnEvent(ref CommandSlot slot, long sequence, bool endOfBatch)
     {
@@ -30,7 +41,6 @@ internal sealed class JournalStage(ICommandJournal journal, TimeProvider time, l
                 try
                 {
                     journal.Append(slot.Command);
-                    _pending = true;
                 }
                 catch (Exception ex)
                 {
@@ -41,23 +51,26 @@ internal sealed class JournalStage(ICommandJournal journal, TimeProvider time, l
             if (_fault is not null) slot.JournalError = _fault;
         }
 
-        if (endOfBatch && _pending && _fault is null)
+        if (endOfBatch && _lsn > _committedLsn && _fault is null)
         {
             try
             {
                 var started = System.Diagnostics.Stopwatch.GetTimestamp();
                 journal.Commit();
                 commitLatency.Record((long)System.Diagnostics.Stopwatch.GetElapsedTime(started).TotalMicroseconds);
+                _committedLsn = _lsn;
             }
             catch (Exception ex)
             {
                 Fail(ex);
                 slot.JournalError = _fault;
             }
-            _pending = false;
         }
     }
 
-    private void Fail(Exception ex) =>
-        _fault = new EngineFaultedException($"The journal failed at log sequence number {_lsn}; the shard stopped accepting commands. Restart to recover from the journal.", ex);
+    private void Fail(Exception ex)
+    {
+        Volatile.Write(ref _failedFromLsn, _committedLsn + 1);
+        Volatile.Write(ref _fault, new EngineFaultedException($"The journal failed after log sequence number {_committedLsn}; commands from {_committedLsn + 1} on were not made durable and the shard stopped. Restart to recover from the journal.", ex));
+    }
 }

@@ -29,8 +29,9 @@ internal sealed class ShardPipeline
         foreach (var row in recovered.AllStock()) availability.Update(row.Sku, row.WarehouseId, row.Available);
 
         _ring = RingBuffer<CommandSlot>.CreateMultiProducer(options.RingSize, options.CreateWaitStrategy());
-        _journalProcessor = new BatchEventProcessor<CommandSlot>(_ring, _ring.NewBarrier(), new JournalStage(journal, time, Machine.LastLsn, Machine.NowMs, CommitLatency));
-        _apply = new ApplyStage(Machine, availability, listener);
+        var journalStage = new JournalStage(journal, time, Machine.LastLsn, Machine.NowMs, CommitLatency);
+        _journalProcessor = new BatchEventProcessor<CommandSlot>(_ring, _ring.NewBarrier(), journalStage);
+        _apply = new ApplyStage(Machine, availability, listener, journalStage);
         _applyProcessor = new BatchEventProcessor<CommandSlot>(_ring, _ring.NewBarrier(_journalProcessor.Sequence), _apply);
         // Producers may not overtake the last stage: a slot is reused only after it was applied.
         _ring.AddGatingSequences(_applyProcessor.Sequence);
