@@ -148,6 +148,9 @@ public sealed class ReservationEngine : IAsyncDisposable
     /// <summary>Orders holding a reservation (pending payment), over all shards, as of each shard's last batch.</summary>
     public long PendingReservations => _shards.Sum(s => s.PendingOrders);
 
+    /// <summary>How many times the event listener threw (the engine carried on), over all shards.</summary>
+    public long ListenerFailures => _shards.Sum(s => s.ListenerFailures.Count);
+
     /// <summary>Reservations expired since start, over all shards.</summary>
     public long ExpiredReservations => _shards.Sum(s => s.Expired);
 

@@ -48,8 +48,9 @@ public sealed partial class EngineService(ServerOptions options, TimeProvider ti
             _engine = engine;
             _ready.TrySetResult(engine);
         }
-        catch (Exception ex) when (ex is JournalCorruptException or IOException or UnauthorizedAccessException)
+        catch (Exception ex)
         {
+            // Whatever stopped the start (a damaged journal, a disk, a bug), the log says it and readiness stays 503.
             StartupError = ex.Message;
             LogRefused(ex.Message);
             _ready.TrySetException(ex);

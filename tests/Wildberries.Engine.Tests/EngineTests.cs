@@ -229,6 +229,22 @@ public class EngineTests
     }
 
     [Fact]
+    public async Task A_throwing_event_listener_does_not_stop_the_writer()
+    {
+        await using var engine = ReservationEngine.Start(new EngineOptions(), _ => new InMemoryJournal(), listener: new ThrowingListener());
+        Assert.True((await engine.UpsertItemAsync(1, "A", 10)).IsOk);
+        Assert.True((await engine.AdjustStockAsync(1, 1, 5)).IsOk);
+        Assert.True((await engine.CheckoutAsync("k", "c", [new CheckoutLine(1, 1)])).IsOk);
+        Assert.Equal(4, engine.Availability.GetAvailable(1));
+        Assert.Equal(2, engine.ListenerFailures);
+    }
+
+    private sealed class ThrowingListener : IEngineEventListener
+    {
+        public void OnEvents(ReadOnlySpan<EngineEvent> events) => throw new InvalidOperationException("listener bug");
+    }
+
+    [Fact]
     public void Options_are_validated_at_start()
     {
         Assert.Throws<ArgumentException>(() => ReservationEngine.Start(new EngineOptions { RingSize = 1000 }, _ => new NullJournal()));

@@ -15,6 +15,8 @@ internal sealed class ApplyStage(ReservationStateMachine machine, AvailabilityTa
     private long _nextExpiryMs = long.MaxValue;
     private long _pendingOrders;
     private long _expired;
+    private long _listenerFailures;
+    private Exception? _lastListenerError;
 
     public TaskCompletionSource Stopped { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
@@ -25,6 +27,9 @@ internal sealed class ApplyStage(ReservationStateMachine machine, AvailabilityTa
 
     /// <summary>Orders holding a reservation, as of the last batch.</summary>
     public long PendingOrders => Volatile.Read(ref _pendingOrders);
+
+    /// <summary>How many times the event listener threw, and the last exception.</summary>
+    public (long Count, Exception? Last) ListenerFailures => (Volatile.Read(ref _listenerFailures), Volatile.Read(ref _lastListenerError));
 
     /// <summary>Reservations expired since start.</summary>
     public long Expired => Volatile.Read(ref _expired);
@@ -104,7 +109,20 @@ internal sealed class ApplyStage(ReservationStateMachine machine, AvailabilityTa
             if (e.Kind == EventKind.StockChanged) availability.Update(e.Sku, e.WarehouseId, e.Available);
             else if (e.Kind == EventKind.OrderExpired) Volatile.Write(ref _expired, _expired + 1);
         }
-        if (_events.Count > 0) listener?.OnEvents(_events.Events);
+        if (_events.Count > 0 && listener is not null)
+        {
+            try
+            {
+                listener.OnEvents(_events.Events);
+            }
+            catch (Exception ex)
+            {
+                // A listener's bug must not stop the writer: the command is durable and applied; the journal still
+                // holds its events for a consumer that re-reads them. Counted so monitoring sees it.
+                Volatile.Write(ref _listenerFailures, _listenerFailures + 1);
+                Volatile.Write(ref _lastListenerError, ex);
+            }
+        }
         reply?.Complete(result);
     }
 }

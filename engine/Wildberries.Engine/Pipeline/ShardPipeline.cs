@@ -53,6 +53,8 @@ internal sealed class ShardPipeline
 
     public long Expired => _apply.Expired;
 
+    public (long Count, Exception? Last) ListenerFailures => _apply.ListenerFailures;
+
     public Exception? Fault => _apply.Fault;
 
     /// <summary>How many slots are claimed and not yet applied.</summary>
