@@ -148,6 +148,9 @@ public sealed class ReservationEngine : IAsyncDisposable
     /// <summary>Orders holding a reservation (pending payment), over all shards, as of each shard's last batch.</summary>
     public long PendingReservations => _shards.Sum(s => s.PendingOrders);
 
+    /// <summary>Why a shard stopped accepting commands (a dead journal or a broken invariant); null while all run.</summary>
+    public Exception? Fault => _shards.Select(s => s.Fault).FirstOrDefault(f => f is not null);
+
     /// <summary>How many times the event listener threw (the engine carried on), over all shards.</summary>
     public long ListenerFailures => _shards.Sum(s => s.ListenerFailures.Count);
 
@@ -296,7 +299,15 @@ public sealed class ReservationEngine : IAsyncDisposable
             var nowMs = _time.GetUtcNow().ToUnixTimeMilliseconds();
             foreach (var shard in _shards)
             {
-                if (shard.Fault is null && shard.NextExpiryMs <= nowMs) await shard.Submit(Command.Tick()).ConfigureAwait(false);
+                if (shard.Fault is not null || shard.NextExpiryMs > nowMs) continue;
+                try
+                {
+                    await shard.Submit(Command.Tick()).ConfigureAwait(false);
+                }
+                catch (EngineFaultedException)
+                {
+                    // The shard stopped meanwhile; its callers hear why. Nothing expires on a stopped shard.
+                }
             }
         }
     }

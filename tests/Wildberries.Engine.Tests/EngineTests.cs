@@ -196,6 +196,7 @@ public class EngineTests
         }));
         var acknowledged = results.Count(ok => ok);
         Assert.True(journal.CommittedLsn < 400);
+        Assert.IsType<EngineFaultedException>(engine.Fault);
         // Every acknowledged command is committed, nothing committed was reported as failed, nothing else applied.
         Assert.Equal(journal.CommittedLsn - 1, acknowledged);
         Assert.Equal(acknowledged, engine.Availability.GetAvailable(1));

@@ -17,6 +17,7 @@ internal sealed class ShardPipeline
     private readonly Thread _journalThread;
     private readonly Thread _applyThread;
     private readonly ApplyStage _apply;
+    private readonly JournalStage _journalStage;
     private readonly ICommandJournal _journal;
     private int _inflight;
     private volatile bool _closed;
@@ -29,9 +30,9 @@ internal sealed class ShardPipeline
         foreach (var row in recovered.AllStock()) availability.Update(row.Sku, row.WarehouseId, row.Available);
 
         _ring = RingBuffer<CommandSlot>.CreateMultiProducer(options.RingSize, options.CreateWaitStrategy());
-        var journalStage = new JournalStage(journal, time, Machine.LastLsn, Machine.NowMs, CommitLatency);
-        _journalProcessor = new BatchEventProcessor<CommandSlot>(_ring, _ring.NewBarrier(), journalStage);
-        _apply = new ApplyStage(Machine, availability, listener, journalStage);
+        _journalStage = new JournalStage(journal, time, Machine.LastLsn, Machine.NowMs, CommitLatency);
+        _journalProcessor = new BatchEventProcessor<CommandSlot>(_ring, _ring.NewBarrier(), _journalStage);
+        _apply = new ApplyStage(Machine, availability, listener, _journalStage);
         _applyProcessor = new BatchEventProcessor<CommandSlot>(_ring, _ring.NewBarrier(_journalProcessor.Sequence), _apply);
         // Producers may not overtake the last stage: a slot is reused only after it was applied.
         _ring.AddGatingSequences(_applyProcessor.Sequence);
@@ -55,7 +56,8 @@ internal sealed class ShardPipeline
 
     public (long Count, Exception? Last) ListenerFailures => _apply.ListenerFailures;
 
-    public Exception? Fault => _apply.Fault;
+    /// <summary>Why the shard stopped accepting commands (a dead journal or a broken invariant), if it did.</summary>
+    public Exception? Fault => _journalStage.Fault ?? _apply.Fault;
 
     /// <summary>How many slots are claimed and not yet applied.</summary>
     public long Backlog => _ring.Cursor - _applyProcessor.Sequence.Value;

@@ -41,9 +41,9 @@ public static class Api
 
         app.MapPost("/v1/payments/callback", (Delegate)PaymentCallback).ProducesProblem(401).ProducesProblem(422);
         app.MapGet("/health/live", () => Results.Ok(new { status = "live" }));
-        app.MapGet("/health/ready", (EngineService s) => s.Engine is not null
+        app.MapGet("/health/ready", (EngineService s) => s.Engine is { Fault: null }
             ? Results.Ok(new { status = "ready" })
-            : Problems.Of(503, "not_ready", "The engine is recovering or refused to start.", s.StartupError));
+            : Problems.Of(503, "not_ready", "The engine is recovering, refused to start, or stopped after a journal failure.", s.StartupError ?? s.Engine?.Fault?.Message));
         app.MapGet("/metrics", (Metrics m, EngineService s) => Results.Text(m.Render(s.Engine), "text/plain; version=0.0.4"));
         Sandbox.Map(app);
     }
