@@ -115,6 +115,28 @@ public class FlowTests
     }
 
     [Fact]
+    public async Task A_stock_batch_answers_per_line_in_order_including_compare_and_set_misses()
+    {
+        await using var server = await TestServer.StartAsync();
+        await server.SeedAsync(1, 100, (1, 10));
+        var body = new
+        {
+            reason = "cycle count",
+            adjustments = new object[]
+            {
+                new { sku = 1, warehouseId = 1, delta = 5 },
+                new { sku = 1, warehouseId = 1, onHand = 7, expectedOnHand = 10 },
+                new { sku = 1, warehouseId = 1, onHand = 8, expectedOnHand = 15 },
+                new { sku = 1, warehouseId = 2, delta = -1 },
+            },
+        };
+        var results = (await Json(await server.Admin.PostAsync("/v1/admin/stock", TestServer.JsonBody(body)))).GetProperty("results").EnumerateArray().ToArray();
+        Assert.Equal(["ok", "on_hand_mismatch", "ok", "on_hand_out_of_range"], results.Select(r => r.GetProperty("result").GetString()));
+        Assert.Equal(15, results[1].GetProperty("onHand").GetInt64());
+        Assert.Equal(8, (await Json(await server.Storefront.GetAsync("/v1/catalog/items/1"))).GetProperty("available").GetInt64());
+    }
+
+    [Fact]
     public async Task Catalog_pages_by_key_and_answers_batch_availability()
     {
         await using var server = await TestServer.StartAsync();

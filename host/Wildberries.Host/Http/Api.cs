@@ -229,12 +229,19 @@ public static class Api
             if ((a.Delta is null) == (a.OnHand is null)) return Problems.Invalid($"adjustments[{i}]", "Give either delta or onHand.");
             if (a.ExpectedOnHand is not null && a.OnHand is null) return Problems.Invalid($"adjustments[{i}].expectedOnHand", "expectedOnHand goes with onHand.");
         }
-        foreach (var a in body.Adjustments)
+        // Submitted together, in order: the batch shares group commits instead of paying one per line.
+        var pending = new Task<CommandResult>[body.Adjustments.Length];
+        for (var i = 0; i < pending.Length; i++)
         {
+            var a = body.Adjustments[i];
             var command = a.Delta is { } delta
                 ? Command.AdjustStockDelta(a.Sku, a.WarehouseId, delta, body.Reason)
                 : Command.SetStockOnHand(a.Sku, a.WarehouseId, a.OnHand!.Value, a.ExpectedOnHand, body.Reason);
-            var r = await engine.SubmitAsync(command);
+            pending[i] = engine.SubmitAsync(command).AsTask();
+        }
+        for (var i = 0; i < pending.Length; i++)
+        {
+            var (a, r) = (body.Adjustments[i], await pending[i]);
             results.Add(new { sku = a.Sku, warehouseId = a.WarehouseId, result = ResultCodes.ToWire(r.Code), onHand = r.Value, field = r.Field });
         }
         return Results.Json(new { results }, Json.Options);
