@@ -157,6 +157,18 @@ public static partial class ServerApp
         return app;
     }
 
+    /// <summary>
+    /// Starts a built server, waits (up to <paramref name="readyTimeout"/>) until its engine has recovered, and returns
+    /// the address Kestrel bound (with port 0, the one it picked): how tests and benchmarks run a server in-process.
+    /// </summary>
+    public static async Task<Uri> StartAsync(WebApplication app, TimeSpan readyTimeout)
+    {
+        ArgumentNullException.ThrowIfNull(app);
+        await app.StartAsync().ConfigureAwait(false);
+        await app.Services.GetRequiredService<EngineService>().Ready.WaitAsync(readyTimeout).ConfigureAwait(false);
+        return new Uri(app.Services.GetRequiredService<ServerOptionsAccessor>().PublicUrl);
+    }
+
     /// <summary><c>--demo</c> and <c>--accept-data-loss</c> may be given without a value.</summary>
     private static string[] ExpandFlags(string[] args)
     {

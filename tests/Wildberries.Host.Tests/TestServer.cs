@@ -2,8 +2,6 @@ using System.Net.Http.Headers;
 using System.Text;
 using System.Text.Json;
 using Microsoft.AspNetCore.Builder;
-using Microsoft.AspNetCore.Hosting.Server;
-using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.Extensions.DependencyInjection;
 using Wildberries.Host.Security;
 
@@ -52,10 +50,8 @@ public sealed class TestServer : IAsyncDisposable
             "--webhook-secret", $"{Secret},{OldSecret}", "--Logging:LogLevel:Default", "Warning", .. extra,
         ];
         var app = ServerApp.Build(args, time);
-        await app.StartAsync();
-        await app.Services.GetRequiredService<EngineService>().Ready.WaitAsync(TimeSpan.FromSeconds(60));
-        var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
-        return new TestServer(app, data, new Uri(address));
+        var address = await ServerApp.StartAsync(app, TimeSpan.FromSeconds(60));
+        return new TestServer(app, data, address);
     }
 
     public HttpClient Client(string? key)

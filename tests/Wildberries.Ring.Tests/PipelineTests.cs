@@ -125,12 +125,11 @@ public class PipelineTests
     public async Task Halt_stops_an_idle_processor_and_it_cannot_run_twice()
     {
         var ring = RingBuffer<Slot>.CreateSingleProducer(8);
-        var processor = new BatchEventProcessor<Slot>(ring, ring.NewBarrier(), new Recorder());
+        var recorder = new Recorder { Expected = 0 };
+        var processor = new BatchEventProcessor<Slot>(ring, ring.NewBarrier(), recorder);
         var thread = Run(processor);
-        var seq = ring.Next();
-        ring.Publish(seq);
-        var spin = default(SpinWait);
-        while (processor.Sequence.Value < seq) spin.SpinOnce();
+        ring.Publish(ring.Next());
+        await recorder.Done.Task.WaitAsync(Patience, TestContext.Current.CancellationToken);
         processor.Halt();
         await Task.Run(thread.Join, TestContext.Current.CancellationToken).WaitAsync(Patience, TestContext.Current.CancellationToken);
         Assert.False(processor.IsRunning);

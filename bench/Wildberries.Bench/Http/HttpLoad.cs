@@ -4,9 +4,6 @@ using System.Net;
 using System.Net.Http.Headers;
 using System.Text;
 using HdrHistogram;
-using Microsoft.AspNetCore.Hosting.Server;
-using Microsoft.AspNetCore.Hosting.Server.Features;
-using Microsoft.Extensions.DependencyInjection;
 using Wildberries.Host;
 
 namespace Wildberries.Bench.Http;
@@ -29,11 +26,9 @@ public static class HttpLoad
         var data = Directory.CreateTempSubdirectory("wb-http-").FullName;
         var app = ServerApp.Build(["--urls", "http://127.0.0.1:0", "--data", data, "--storefront-key", Storefront, "--admin-key", Admin,
             "--webhook-secret", "bench", "--rate-limit", "10000000", "--Logging:LogLevel:Default", "Warning"]);
-        await app.StartAsync();
         try
         {
-            await app.Services.GetRequiredService<EngineService>().Ready;
-            var address = new Uri(app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First());
+            var address = await ServerApp.StartAsync(app, TimeSpan.FromMinutes(1));
             using var handler = new SocketsHttpHandler { MaxConnectionsPerServer = connections, PooledConnectionLifetime = Timeout.InfiniteTimeSpan };
             using var client = new HttpClient(handler) { BaseAddress = address, Timeout = TimeSpan.FromSeconds(30) };
             await SeedAsync(client);

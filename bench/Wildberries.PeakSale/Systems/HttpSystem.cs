@@ -5,8 +5,6 @@ using System.Net.Http.Headers;
 using System.Text;
 using System.Text.Json;
 using Microsoft.AspNetCore.Builder;
-using Microsoft.AspNetCore.Hosting.Server;
-using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.Extensions.DependencyInjection;
 using Wildberries.Host;
 using Wildberries.Host.Security;
@@ -30,11 +28,10 @@ public sealed class HttpSystem : IReservationSystem
         ArgumentNullException.ThrowIfNull(sale);
         _app = ServerApp.Build(["--urls", "http://127.0.0.1:0", "--data", _directory, "--storefront-key", Key, "--admin-key", "peak-admin-key-0123456789abcdef",
             "--webhook-secret", Secret, "--rate-limit", "10000000", "--Logging:LogLevel:Default", "Warning"]);
-        await _app.StartAsync();
-        var engine = await _app.Services.GetRequiredService<EngineService>().Ready;
+        var address = await ServerApp.StartAsync(_app, TimeSpan.FromMinutes(1));
+        var engine = _app.Services.GetRequiredService<EngineService>().Engine!;
         await Task.WhenAll(Catalog.Commands(sale).Select(c => engine.SubmitAsync(c).AsTask()));
-        var address = _app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
-        _client = new HttpClient(new SocketsHttpHandler { MaxConnectionsPerServer = sale.Concurrency }) { BaseAddress = new Uri(address) };
+        _client = new HttpClient(new SocketsHttpHandler { MaxConnectionsPerServer = sale.Concurrency }) { BaseAddress = address };
     }
 
     public async Task<string?> CheckoutAsync(string idempotencyKey, Visit visit)

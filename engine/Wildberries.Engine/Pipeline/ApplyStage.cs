@@ -42,31 +42,22 @@ internal sealed class ApplyStage(ReservationStateMachine machine, AvailabilityTa
                 ApplyCommand(ref slot);
                 break;
             case SlotKind.ReadOrder:
-                var orderReply = (Reply<OrderView?>)slot.Reply!;
-                if (_fault is not null) orderReply.Fail(_fault);
-                else orderReply.Complete(machine.TryGetOrder(slot.Command.OrderId, out var view) ? view : null);
+                var id = slot.Command.OrderId;
+                Read<OrderView?>(slot.Reply, m => m.TryGetOrder(id, out var view) ? view : null);
                 break;
             case SlotKind.ReadHash:
-                var hashReply = (Reply<ulong>)slot.Reply!;
-                if (_fault is not null) hashReply.Fail(_fault);
-                else hashReply.Complete(machine.ComputeStateHash());
+                Read(slot.Reply, static m => m.ComputeStateHash());
                 break;
             case SlotKind.ReadItems:
-                var itemsReply = (Reply<ItemView[]>)slot.Reply!;
-                if (_fault is not null) itemsReply.Fail(_fault);
-                else itemsReply.Complete(machine.ListItems(slot.Command.Sku, (int)slot.Command.Value));
+                var (after, limit) = (slot.Command.Sku, (int)slot.Command.Value);
+                Read(slot.Reply, m => m.ListItems(after, limit));
                 break;
             case SlotKind.Audit:
-                var auditReply = (Reply<EngineAudit>)slot.Reply!;
-                if (_fault is not null)
+                Read(slot.Reply, static m =>
                 {
-                    auditReply.Fail(_fault);
-                }
-                else
-                {
-                    machine.VerifyInvariants();
-                    auditReply.Complete(new EngineAudit([.. machine.AllStock()], [.. machine.AllOrders()]));
-                }
+                    m.VerifyInvariants();
+                    return new EngineAudit([.. m.AllStock()], [.. m.AllOrders()]);
+                });
                 break;
             case SlotKind.Stop:
                 Stopped.TrySetResult();
@@ -79,6 +70,14 @@ internal sealed class ApplyStage(ReservationStateMachine machine, AvailabilityTa
             Volatile.Write(ref _nextExpiryMs, machine.NextExpiryMs);
             Volatile.Write(ref _pendingOrders, machine.PendingOrderCount);
         }
+    }
+
+    /// <summary>Answers a read on the writer thread, in line with the commands before it; a stopped shard fails it.</summary>
+    private void Read<T>(object? reply, Func<ReservationStateMachine, T> read)
+    {
+        var r = (Reply<T>)reply!;
+        if (_fault is not null) r.Fail(_fault);
+        else r.Complete(read(machine));
     }
 
     private void ApplyCommand(ref CommandSlot slot)

@@ -16,6 +16,7 @@ internal sealed class JournalStage(ICommandJournal journal, TimeProvider time, l
     private long _timestampMs = lastTimestampMs;
     private long _committedLsn = lastLsn;
     private long _failedFromLsn = long.MaxValue;
+    private bool _batchOpen;
     private Exception? _fault;
 
     /// <summary>
@@ -33,9 +34,14 @@ internal sealed class JournalStage(ICommandJournal journal, TimeProvider time, l
         {
             if (_fault is null)
             {
-                // Time is assigned here, before the write, so a replay sees exactly what the live run saw.
-                // It never goes backwards, even when the wall clock does.
-                _timestampMs = Math.Max(_timestampMs, time.GetUtcNow().ToUnixTimeMilliseconds());
+                // Time is assigned here, before the write, so a replay sees exactly what the live run saw. One clock
+                // read per batch (the batch is journaled as one instant); it never goes backwards, even when the
+                // wall clock does.
+                if (!_batchOpen)
+                {
+                    _timestampMs = Math.Max(_timestampMs, time.GetUtcNow().ToUnixTimeMilliseconds());
+                    _batchOpen = true;
+                }
                 slot.Command.Lsn = ++_lsn;
                 slot.Command.TimestampMs = _timestampMs;
                 try
@@ -51,6 +57,7 @@ internal sealed class JournalStage(ICommandJournal journal, TimeProvider time, l
             if (_fault is not null) slot.JournalError = _fault;
         }
 
+        if (endOfBatch) _batchOpen = false;
         if (endOfBatch && _lsn > _committedLsn && _fault is null)
         {
             try

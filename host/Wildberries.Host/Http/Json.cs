@@ -33,24 +33,31 @@ public static class Json
             return (null, Problems.Of(415, "unsupported_media_type", "The body must be application/json."));
         }
         if (request.ContentLength > BodyBytesMax) return (null, TooLarge());
-        using var buffer = new MemoryStream();
-        var chunk = new byte[8192];
-        while (true)
+        var chunk = System.Buffers.ArrayPool<byte>.Shared.Rent(8192);
+        try
         {
-            int read;
-            try
+            using var buffer = new MemoryStream();
+            while (true)
             {
-                read = await request.Body.ReadAsync(chunk, request.HttpContext.RequestAborted).ConfigureAwait(false);
+                int read;
+                try
+                {
+                    read = await request.Body.ReadAsync(chunk, request.HttpContext.RequestAborted).ConfigureAwait(false);
+                }
+                catch (BadHttpRequestException)
+                {
+                    return (null, TooLarge());
+                }
+                if (read == 0) break;
+                if (buffer.Length + read > BodyBytesMax) return (null, TooLarge());
+                buffer.Write(chunk, 0, read);
             }
-            catch (BadHttpRequestException)
-            {
-                return (null, TooLarge());
-            }
-            if (read == 0) break;
-            if (buffer.Length + read > BodyBytesMax) return (null, TooLarge());
-            buffer.Write(chunk, 0, read);
+            return (buffer.ToArray(), null);
         }
-        return (buffer.ToArray(), null);
+        finally
+        {
+            System.Buffers.ArrayPool<byte>.Shared.Return(chunk);
+        }
     }
 
     /// <summary>Parses a body into <typeparamref name="T"/>; a 400 problem naming the field when it does not fit.</summary>

@@ -24,6 +24,9 @@ internal static class FaultWorkload
 #pragma warning disable CA5394 // Test data, not security.
         var random = new Random(seed);
         var commands = new Command[count];
+        // Applied as generated, so payments and cancels name orders that exist, with their real amounts.
+        var machine = new ReservationStateMachine();
+        var events = new EventBuffer();
         var orders = new List<(OrderId Id, long Amount)>();
         var now = T0;
         for (var i = 0; i < count; i++)
@@ -39,23 +42,14 @@ internal static class FaultWorkload
                 (_, 8) => Command.AdjustStockDelta(random.Next(1, 11), random.Next(1, 4), random.Next(1, 20), "receipt"),
                 _ => Command.Tick(),
             };
-#pragma warning restore CA5394
             c.Lsn = i + 1;
             c.TimestampMs = now;
             commands[i] = c;
-            // Track what the orders will be by applying to a scratch machine is not needed: ids are sequential.
-            if (c.Kind == CommandKind.Checkout) orders.Add((OrderId.Create(0, orders.Count + 1), 0));
+            events.Clear();
+            var r = machine.Apply(c, events);
+            if (c.Kind == CommandKind.Checkout && r.IsOk && !r.Replayed) orders.Add((r.OrderId, r.Amount));
         }
-        // Amounts: fill in from a real run so payments match (and some orders were refused, which is fine).
-        var machine = new ReservationStateMachine();
-        var events = new EventBuffer();
-        var amounts = new Dictionary<OrderId, long>();
-        for (var i = 0; i < count; i++)
-        {
-            if (commands[i].Kind == CommandKind.PaymentResult && amounts.TryGetValue(commands[i].OrderId, out var amount)) commands[i].Value = amount;
-            var r = machine.Apply(commands[i], events);
-            if (commands[i].Kind == CommandKind.Checkout && r.IsOk) amounts[r.OrderId] = r.Amount;
-        }
+#pragma warning restore CA5394
         return commands;
     }
 
