@@ -71,10 +71,10 @@ public struct Command
     /// <summary>Idempotency key, item name, payment session id or transaction id.</summary>
     public string? Text;
 
-    /// <summary>Customer id, or the reason of a stock adjustment.</summary>
+    /// <summary>Customer id, the reason of a stock adjustment, or the provider's event id of a payment.</summary>
     public string? Customer;
 
-    /// <summary>Payment method of a checkout, or currency of a payment.</summary>
+    /// <summary>Payment method of a checkout, currency of a payment, or payment page of an attach-payment.</summary>
     public string? Extra;
 
     /// <summary>The lines of a checkout; the array belongs to the command once submitted.</summary>
@@ -89,7 +89,7 @@ public struct Command
     /// <summary>What this command is.</summary>
     public CommandKind Kind;
 
-    /// <summary>Active (item), absolute (stock), succeeded (payment).</summary>
+    /// <summary>Active (item), absolute (stock), succeeded (payment), checkout aborted (cancel).</summary>
     public bool Flag;
 
     /// <summary>Whether <see cref="Expected"/> is set (compare-and-set adjustment).</summary>
@@ -110,6 +110,15 @@ public struct Command
     /// <summary>The customer of a checkout, cancel or extend (null: an operator acting for the customer).</summary>
     public readonly string? CustomerId => Customer;
 
+    /// <summary>The provider's event id of a payment result (null when the provider sends none).</summary>
+    public readonly string? EventId => Customer;
+
+    /// <summary>
+    /// A cancel by the host that gave up on a checkout before answering it (the payment provider was unreachable):
+    /// every replay of the checkout's idempotency key answers with that failure.
+    /// </summary>
+    public readonly bool AbortsCheckout => Flag;
+
     /// <summary>The reason of a stock adjustment, kept in the journal for audits.</summary>
     public readonly string? Reason => Customer;
 
@@ -121,6 +130,9 @@ public struct Command
 
     /// <summary>The currency of a payment.</summary>
     public readonly string? Currency => Extra;
+
+    /// <summary>The payment page of an attach-payment command, where the customer is sent (kept for replays).</summary>
+    public readonly string? PaymentUrl => Extra;
 
     /// <summary>The payment method a checkout asked for.</summary>
     public readonly string? PaymentMethod => Extra;
@@ -149,16 +161,23 @@ public struct Command
         new() { Kind = CommandKind.Checkout, Text = idempotencyKey, Customer = customerId, Lines = lines, Warehouses = warehouses, Extra = paymentMethod };
 
     /// <summary>Records the provider's payment session of an order.</summary>
-    public static Command AttachPayment(OrderId orderId, string paymentSessionId) =>
-        new() { Kind = CommandKind.AttachPayment, OrderId = orderId, Text = paymentSessionId };
+    public static Command AttachPayment(OrderId orderId, string paymentSessionId, string? paymentUrl = null) =>
+        new() { Kind = CommandKind.AttachPayment, OrderId = orderId, Text = paymentSessionId, Extra = paymentUrl };
 
     /// <summary>The provider's verdict on a payment of <paramref name="amount"/> in <paramref name="currency"/>.</summary>
-    public static Command PaymentResult(OrderId orderId, string transactionId, bool succeeded, long amount, string currency) =>
-        new() { Kind = CommandKind.PaymentResult, OrderId = orderId, Text = transactionId, Flag = succeeded, Value = amount, Extra = currency };
+    public static Command PaymentResult(OrderId orderId, string transactionId, bool succeeded, long amount, string currency, string? eventId = null) =>
+        new() { Kind = CommandKind.PaymentResult, OrderId = orderId, Text = transactionId, Flag = succeeded, Value = amount, Extra = currency, Customer = eventId };
 
     /// <summary>Cancels a pending order; <paramref name="customerId"/> must own it unless null (operator).</summary>
     public static Command Cancel(OrderId orderId, string? customerId = null) =>
         new() { Kind = CommandKind.Cancel, OrderId = orderId, Customer = customerId };
+
+    /// <summary>
+    /// Releases a pending order whose checkout the host could not complete (the payment provider was unreachable),
+    /// so that every replay of its idempotency key answers with the same failure.
+    /// </summary>
+    public static Command AbortCheckout(OrderId orderId) =>
+        new() { Kind = CommandKind.Cancel, OrderId = orderId, Flag = true };
 
     /// <summary>Holds a pending order's reservation until now + <paramref name="ttlMs"/>.</summary>
     public static Command Extend(OrderId orderId, long ttlMs, string? customerId = null) =>

@@ -120,6 +120,7 @@ internal sealed class Order
     public string IdempotencyKey = "";
     public string? PaymentMethod;
     public string? PaymentSessionId;
+    public string? PaymentUrl;
     public string? PaidTransactionId;
     public long Amount;
     public long CreatedAtMs;
@@ -127,11 +128,14 @@ internal sealed class Order
     public long TerminalAtMs;
     public ulong Fingerprint;
     public int LineCount;
+
+    // The host gave up on the checkout before answering it (payment provider unreachable): replays say so again.
+    public bool CheckoutAborted;
     public SmallList<Allocation> Allocations;
 }
 
 /// <summary>A remembered idempotency key: the order it made and the fingerprint of the request that made it.</summary>
 internal readonly record struct IdempotencyEntry(Order Order, ulong Fingerprint, long ExpiresAtMs);
 
-/// <summary>A remembered payment transaction and its first answer.</summary>
-internal readonly record struct TransactionEntry(CommandResult Result, OrderId OrderId, long ExpiresAtMs);
+/// <summary>A remembered payment transaction and the first answer to each verdict it was sent with.</summary>
+internal readonly record struct TransactionEntry(CommandResult? Failed, CommandResult? Succeeded, OrderId OrderId, long ExpiresAtMs);

@@ -14,9 +14,6 @@ public sealed partial class ReservationStateMachine
     /// </summary>
     private CommandResult Checkout(in Command c)
     {
-        var invalid = ValidateCheckout(c);
-        if (invalid.HasValue) return invalid.Value;
-
         var lines = c.Lines!;
         var fingerprint = Fingerprint(c);
         if (_idempotency.TryGetValue(c.IdempotencyKey!, out var seen))
@@ -33,13 +30,13 @@ public sealed partial class ReservationStateMachine
         for (var i = 0; i < lines.Length; i++)
         {
             var line = lines[i];
-            if (!OwnsSku(line.Sku)) return new CommandResult { Code = ResultCode.WrongShard, Field = LineField(i, "sku") };
+            if (!OwnsSku(line.Sku)) return new CommandResult { Code = ResultCode.WrongShard, Field = CommandRules.LineField(i, "sku") };
             if (!_skus.TryGetValue(line.Sku, out var item) || !item.InCatalog)
             {
-                return new CommandResult { Code = ResultCode.UnknownSku, Field = LineField(i, "sku") };
+                return new CommandResult { Code = ResultCode.UnknownSku, Field = CommandRules.LineField(i, "sku") };
             }
-            if (!item.Active) return new CommandResult { Code = ResultCode.SkuInactive, Field = LineField(i, "sku") };
-            if (line.Quantity > item.MaxPerOrder) return new CommandResult { Code = ResultCode.OverMaxPerOrder, Field = LineField(i, "qty") };
+            if (!item.Active) return new CommandResult { Code = ResultCode.SkuInactive, Field = CommandRules.LineField(i, "sku") };
+            if (line.Quantity > item.MaxPerOrder) return new CommandResult { Code = ResultCode.OverMaxPerOrder, Field = CommandRules.LineField(i, "qty") };
             items[i] = item;
         }
 
@@ -79,37 +76,6 @@ public sealed partial class ReservationStateMachine
         Emit(EventKind.OrderCreated, order);
         return Describe(order);
     }
-
-    private CommandResult? ValidateCheckout(in Command c)
-    {
-        var o = _options;
-        if (!Validate.IsKey(c.IdempotencyKey, o.IdempotencyKeyLengthMax)) return CommandResult.Invalid("idempotencyKey");
-        if (!Validate.IsText(c.CustomerId, o.IdentifierLengthMax)) return CommandResult.Invalid("customerId");
-        if (c.PaymentMethod is not null && !Validate.IsText(c.PaymentMethod, o.IdentifierLengthMax)) return CommandResult.Invalid("paymentMethod");
-
-        var lines = c.Lines;
-        if (lines is null || lines.Length == 0 || lines.Length > o.LinesPerCheckoutMax) return CommandResult.Invalid("lines");
-        for (var i = 0; i < lines.Length; i++)
-        {
-            if (lines[i].Sku <= 0) return CommandResult.Invalid(LineField(i, "sku"));
-            if (lines[i].Quantity < 1 || lines[i].Quantity > o.QuantityPerLineMax) return CommandResult.Invalid(LineField(i, "qty"));
-            for (var j = 0; j < i; j++)
-            {
-                if (lines[j].Sku == lines[i].Sku) return new CommandResult { Code = ResultCode.DuplicateSku, Field = LineField(i, "sku") };
-            }
-        }
-
-        var warehouses = c.Warehouses;
-        if (warehouses is null) return null;
-        if (warehouses.Length == 0 || warehouses.Length > o.WarehousesPerCheckoutMax) return CommandResult.Invalid("warehouses");
-        for (var i = 0; i < warehouses.Length; i++)
-        {
-            if (warehouses[i] <= 0 || Array.IndexOf(warehouses, warehouses[i], 0, i) >= 0) return CommandResult.Invalid($"warehouses[{i}]");
-        }
-        return null;
-    }
-
-    private static string LineField(int index, string field) => $"lines[{index}].{field}";
 
     /// <summary>What a line could reserve: over the preferred warehouses only, or over all of the SKU's.</summary>
     private static long AvailableFor(SkuState item, int[]? warehouses)

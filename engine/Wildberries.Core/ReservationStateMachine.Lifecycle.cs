@@ -8,6 +8,7 @@ public sealed partial class ReservationStateMachine
         if (order.Status == OrderStatus.Cancelled) return Describe(order) with { Replayed = true };
         if (order.Status != OrderStatus.PendingPayment) return new CommandResult { Code = ResultCode.InvalidState, OrderId = order.Id, Status = order.Status };
         ReleaseAll(order);
+        order.CheckoutAborted = c.AbortsCheckout;
         MoveTo(order, OrderStatus.Cancelled);
         Emit(EventKind.OrderCancelled, order);
         return Describe(order);
@@ -15,7 +16,6 @@ public sealed partial class ReservationStateMachine
 
     private CommandResult Extend(in Command c)
     {
-        if (c.TtlMs < StateMachineOptions.ReservationTtlMsMin || c.TtlMs > StateMachineOptions.ReservationTtlMsMax) return CommandResult.Invalid("ttlMs");
         if (!TryFindOrder(c.OrderId, c.CustomerId, out var order, out var miss)) return miss;
         if (order.Status != OrderStatus.PendingPayment) return new CommandResult { Code = ResultCode.InvalidState, OrderId = order.Id, Status = order.Status };
         order.ReservedUntilMs = _nowMs + c.TtlMs;

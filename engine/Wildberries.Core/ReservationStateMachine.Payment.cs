@@ -7,33 +7,56 @@ public sealed partial class ReservationStateMachine
     /// <summary>Records the provider's session; idempotent on the order: the first session stays.</summary>
     private CommandResult AttachPayment(in Command c)
     {
-        if (!Validate.IsKey(c.PaymentSessionId, _options.IdempotencyKeyLengthMax)) return CommandResult.Invalid("paymentSessionId");
         if (!TryFindOrder(c.OrderId, null, out var order, out var miss)) return miss;
         if (order.PaymentSessionId is not null) return Describe(order) with { Replayed = true };
         if (order.Status != OrderStatus.PendingPayment) return new CommandResult { Code = ResultCode.InvalidState, OrderId = order.Id, Status = order.Status };
         order.PaymentSessionId = c.PaymentSessionId;
+        order.PaymentUrl = c.PaymentUrl;
         return Describe(order);
     }
 
     /// <summary>
-    /// The provider's verdict. A transaction seen before gets its first answer and changes nothing; a mismatched
-    /// amount or currency never pays the order; a late payment re-reserves or asks for a refund, never oversells.
+    /// The provider's verdict, as providers send it. A redelivery (same transaction, same verdict) gets its first
+    /// answer and changes nothing; a transaction's success after its failure is applied (a retried card); a failure
+    /// after a success changes nothing; a mismatched amount or currency never pays the order and does not use up
+    /// the transaction id, so the corrected event is applied; money for an order this shard does not hold (unknown,
+    /// or evicted after its retention window) raises a refund rather than vanish.
     /// </summary>
     private CommandResult PaymentResult(in Command c)
     {
-        if (!Validate.IsKey(c.TransactionId, _options.IdempotencyKeyLengthMax)) return CommandResult.Invalid("txId");
-        if (c.Amount < 0) return CommandResult.Invalid("amount");
-        if (c.Currency is not { Length: 3 }) return CommandResult.Invalid("currency");
-        if (_transactions.TryGetValue(c.TransactionId!, out var seen))
+        var transactionId = c.TransactionId!;
+        var known = _transactions.TryGetValue(transactionId, out var seen);
+        if (known)
         {
-            return seen.OrderId == c.OrderId ? seen.Result with { Replayed = true } : CommandResult.Invalid("txId");
+            if (seen.OrderId != c.OrderId) return CommandResult.Invalid("txId");
+            var first = c.Flag ? seen.Succeeded : seen.Failed;
+            if (first.HasValue) return first.Value with { Replayed = true };
         }
-        if (!TryFindOrder(c.OrderId, null, out var order, out var miss)) return miss;
 
-        var result = c.Flag ? PaymentSucceeded(order, c) : PaymentFailed(order);
-        var expiresAtMs = _nowMs + _options.IdempotencyWindowMs;
-        _transactions.Add(c.TransactionId!, new TransactionEntry(result, order.Id, expiresAtMs));
-        _transactionIds.Enqueue((expiresAtMs, c.TransactionId!));
+        CommandResult result;
+        if (!TryFindOrder(c.OrderId, null, out var order, out var miss))
+        {
+            if (!c.Flag || miss.Code != ResultCode.OrderNotFound) return miss;
+            EmitOrphanRefund(c.OrderId, c.Amount, transactionId);
+            result = new CommandResult { Code = ResultCode.RefundRequired, OrderId = c.OrderId, Value = c.Amount };
+        }
+        else if (!c.Flag)
+        {
+            // A failure after the same transaction succeeded changes nothing (PaymentFailed leaves a paid order be).
+            result = PaymentFailed(order);
+        }
+        else
+        {
+            result = PaymentSucceeded(order, c);
+            if (result.Code is ResultCode.AmountMismatch or ResultCode.CurrencyMismatch) return result;
+        }
+
+        if (!known)
+        {
+            seen = new TransactionEntry(null, null, c.OrderId, _nowMs + _options.IdempotencyWindowMs);
+            _transactionIds.Enqueue((seen.ExpiresAtMs, transactionId));
+        }
+        _transactions[transactionId] = c.Flag ? seen with { Succeeded = result } : seen with { Failed = result };
         return result;
     }
 

@@ -14,6 +14,21 @@ public sealed partial class ReservationStateMachine
         return true;
     }
 
+    /// <summary>
+    /// The order a checkout's idempotency key made, even one evicted after its retention window while the key is
+    /// still remembered (its replays still answer), or false when the key is unknown.
+    /// </summary>
+    public bool TryGetOrderByKey(string? idempotencyKey, out OrderView view)
+    {
+        if (idempotencyKey is null || !_idempotency.TryGetValue(idempotencyKey, out var entry))
+        {
+            view = null!;
+            return false;
+        }
+        view = ToView(entry.Order);
+        return true;
+    }
+
     /// <summary>The catalog item of <paramref name="sku"/>, or false when it is not in the catalog.</summary>
     public bool TryGetItem(long sku, out ItemView item)
     {
@@ -96,6 +111,6 @@ public sealed partial class ReservationStateMachine
         }
         Invariant.That(lineIndex + 1 == order.LineCount, "an order has one allocation group per line");
         return new OrderView(order.Id, order.Status, order.CustomerId, order.Amount, _options.Currency, order.CreatedAtMs,
-            order.ReservedUntilMs, order.PaymentSessionId, order.PaidTransactionId, lines);
+            order.ReservedUntilMs, order.PaymentSessionId, order.PaidTransactionId, lines, order.CheckoutAborted, order.PaymentUrl);
     }
 }

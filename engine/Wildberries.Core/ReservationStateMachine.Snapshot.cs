@@ -29,8 +29,8 @@ public sealed partial class ReservationStateMachine
         var transactions = new List<SnapshotTransaction>(_transactions.Count);
         foreach (var (tx, e) in _transactions)
         {
-            var r = e.Result;
-            transactions.Add(new SnapshotTransaction(tx, e.OrderId, e.ExpiresAtMs, r.Code, r.Status, r.Value, r.ReservedUntilMs, r.Field, r.PaymentSessionId));
+            if (e.Failed is { } f) transactions.Add(ToSnapshot(tx, e, f, succeeded: false));
+            if (e.Succeeded is { } s) transactions.Add(ToSnapshot(tx, e, s, succeeded: true));
         }
         return new StateSnapshot(_options.ShardId, _lsn, _nowMs, _orderSequence, [.. items], [.. rows], [.. orders], [.. keys], [.. transactions]);
     }
@@ -58,6 +58,7 @@ public sealed partial class ReservationStateMachine
             var s = m.GetOrAddSku(r.Sku);
             ref var row = ref s.Rows[s.AddRow(r.WarehouseId)];
             (row.OnHand, row.Reserved, row.Committed) = (r.OnHand, r.Reserved, r.Committed);
+            m._onHandLedger += r.OnHand;
         }
 
         var byId = new Dictionary<OrderId, Order>(snapshot.Orders.Length);
@@ -89,12 +90,19 @@ public sealed partial class ReservationStateMachine
                 Code = t.Code, OrderId = t.OrderId, Status = t.Status, Value = t.Value, ReservedUntilMs = t.ReservedUntilMs,
                 Field = t.Field, PaymentSessionId = t.PaymentSessionId,
             };
-            m._transactions.Add(t.TransactionId, new TransactionEntry(result, t.OrderId, t.ExpiresAtMs));
-            m._transactionIds.Enqueue((t.ExpiresAtMs, t.TransactionId));
+            if (!m._transactions.TryGetValue(t.TransactionId, out var entry))
+            {
+                entry = new TransactionEntry(null, null, t.OrderId, t.ExpiresAtMs);
+                m._transactionIds.Enqueue((t.ExpiresAtMs, t.TransactionId));
+            }
+            m._transactions[t.TransactionId] = t.Succeeded ? entry with { Succeeded = result } : entry with { Failed = result };
         }
         m.VerifyInvariants();
         return m;
     }
+
+    private static SnapshotTransaction ToSnapshot(string tx, in TransactionEntry e, in CommandResult r, bool succeeded) =>
+        new(tx, e.OrderId, e.ExpiresAtMs, r.Code, r.Status, r.Value, r.ReservedUntilMs, r.Field, r.PaymentSessionId, succeeded);
 
     private static SnapshotOrder ToSnapshot(Order o, bool held)
     {
@@ -105,7 +113,7 @@ public sealed partial class ReservationStateMachine
             allocations[i] = new SnapshotAllocation(a.Item.Sku, a.Row.WarehouseId, a.Quantity, a.UnitPrice);
         }
         return new SnapshotOrder(o.Id, o.Status, held, o.CustomerId, o.IdempotencyKey, o.PaymentMethod, o.PaymentSessionId,
-            o.PaidTransactionId, o.Amount, o.CreatedAtMs, o.ReservedUntilMs, o.TerminalAtMs, o.Fingerprint, o.LineCount, allocations);
+            o.PaidTransactionId, o.Amount, o.CreatedAtMs, o.ReservedUntilMs, o.TerminalAtMs, o.Fingerprint, o.LineCount, allocations, o.CheckoutAborted, o.PaymentUrl);
     }
 
     private static Order FromSnapshot(ReservationStateMachine m, SnapshotOrder so)
@@ -115,6 +123,7 @@ public sealed partial class ReservationStateMachine
             Id = so.Id, Status = so.Status, CustomerId = so.CustomerId, IdempotencyKey = so.IdempotencyKey, PaymentMethod = so.PaymentMethod,
             PaymentSessionId = so.PaymentSessionId, PaidTransactionId = so.PaidTransactionId, Amount = so.Amount, CreatedAtMs = so.CreatedAtMs,
             ReservedUntilMs = so.ReservedUntilMs, TerminalAtMs = so.TerminalAtMs, Fingerprint = so.Fingerprint, LineCount = so.LineCount,
+            CheckoutAborted = so.CheckoutAborted, PaymentUrl = so.PaymentUrl,
         };
         foreach (var a in so.Allocations)
         {

@@ -4,12 +4,7 @@ public sealed partial class ReservationStateMachine
 {
     private CommandResult UpsertItem(in Command c)
     {
-        if (c.Sku <= 0) return CommandResult.Invalid("sku");
         if (!OwnsSku(c.Sku)) return CommandResult.Of(ResultCode.WrongShard);
-        if (!Validate.IsText(c.Name, _options.NameLengthMax)) return CommandResult.Invalid("name");
-        if (c.Price < 0 || c.Price > _options.PriceMax) return CommandResult.Invalid("price");
-        if (c.Expected < 1 || c.Expected > _options.QuantityPerLineMax) return CommandResult.Invalid("maxPerOrder");
-
         var item = GetOrAddSku(c.Sku);
         if (!item.InCatalog) _catalog.Add(c.Sku);
         item.InCatalog = true;
@@ -27,14 +22,8 @@ public sealed partial class ReservationStateMachine
     /// </summary>
     private CommandResult AdjustStock(in Command c)
     {
-        if (c.Sku <= 0) return CommandResult.Invalid("sku");
-        if (c.WarehouseId <= 0) return CommandResult.Invalid("warehouseId");
         if (!OwnsSku(c.Sku)) return CommandResult.Of(ResultCode.WrongShard);
-        if (c.Customer is not null && c.Customer.Length > _options.NameLengthMax) return CommandResult.Invalid("reason");
         var absolute = c.Flag;
-        if (absolute && (c.Value < 0 || c.Value > _options.OnHandMax)) return CommandResult.Invalid("onHand");
-        if (!absolute && (c.Value == 0 || Math.Abs(c.Value) > _options.OnHandMax)) return CommandResult.Invalid("delta");
-        if (c.HasExpected && (!absolute || c.Expected < 0)) return CommandResult.Invalid("expectedOnHand");
 
         _skus.TryGetValue(c.Sku, out var item);
         var rowIndex = item?.FindRow(c.WarehouseId) ?? -1;
@@ -47,6 +36,7 @@ public sealed partial class ReservationStateMachine
         item ??= GetOrAddSku(c.Sku);
         if (rowIndex < 0) rowIndex = item.AddRow(c.WarehouseId);
         ref var row = ref item.Rows[rowIndex];
+        _onHandLedger += next - row.OnHand;
         row.OnHand = next;
         EmitStock(EventKind.StockChanged, item, row);
         if (row.OnHand < row.Reserved + row.Committed) EmitStock(EventKind.StockShortfall, item, row);
@@ -101,6 +91,7 @@ public sealed partial class ReservationStateMachine
         ref var row = ref a.Row;
         row.Committed -= a.Quantity;
         row.OnHand -= a.Quantity;
+        _onHandLedger -= a.Quantity;
         Invariant.That(row.Committed >= 0, "committed is never negative");
         EmitStock(EventKind.StockChanged, a.Item, row);
     }

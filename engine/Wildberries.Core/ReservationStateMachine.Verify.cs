@@ -50,8 +50,10 @@ public sealed partial class ReservationStateMachine
             var h = new StateHash(6);
             h.Add(tx);
             h.Add((long)e.OrderId.Value);
-            h.Add((long)e.Result.Code);
-            h.Add((long)e.Result.Status);
+            h.Add(e.Failed.HasValue ? (long)e.Failed.Value.Code : -1);
+            h.Add(e.Failed.HasValue ? (long)e.Failed.Value.Status : -1);
+            h.Add(e.Succeeded.HasValue ? (long)e.Succeeded.Value.Code : -1);
+            h.Add(e.Succeeded.HasValue ? (long)e.Succeeded.Value.Status : -1);
             h.Add(e.ExpiresAtMs);
             sum += h.Value;
         }
@@ -74,6 +76,8 @@ public sealed partial class ReservationStateMachine
         h.Add(o.TerminalAtMs);
         h.Add((long)o.Fingerprint);
         h.Add(o.LineCount);
+        h.Add(o.CheckoutAborted ? 1 : 0);
+        h.Add(o.PaymentUrl);
         for (var i = 0; i < o.Allocations.Count; i++)
         {
             ref var a = ref o.Allocations[i];
@@ -113,6 +117,7 @@ public sealed partial class ReservationStateMachine
         }
         // Evicted orders are terminal and hold no stock, so the orders held in memory account for every unit.
         Invariant.That(pending == PendingOrderCount, "the pending-order count matches the orders");
+        Int128 onHand = 0;
         foreach (var s in _skus.Values)
         {
             for (var i = 0; i < s.RowCount; i++)
@@ -120,11 +125,13 @@ public sealed partial class ReservationStateMachine
                 ref var row = ref s.Rows[i];
                 Invariant.That(row.Reserved >= 0 && row.Committed >= 0, "reserved and committed are never negative");
                 Invariant.That(row.OnHand <= _options.OnHandMax, "on-hand stays within its limit");
+                onHand += row.OnHand;
                 expected.Remove((s.Sku, row.WarehouseId), out var sums);
                 Invariant.That(row.Reserved == sums.Reserved, $"reserved of sku {s.Sku} warehouse {row.WarehouseId} equals its pending allocations");
                 Invariant.That(row.Committed == sums.Committed, $"committed of sku {s.Sku} warehouse {row.WarehouseId} equals its paid allocations");
             }
         }
         Invariant.That(expected.Count == 0, "every allocation points at an existing stock row");
+        Invariant.That(onHand == _onHandLedger, "on-hand changes only through stock adjustments and shipments (invariant 6)");
     }
 }

@@ -31,6 +31,10 @@ public sealed partial class ReservationStateMachine
     private long _orderSequence;
     private int _eventIndex;
 
+    // Invariant 6: the sum of every row's on-hand count, moved only by stock adjustments and shipments, so that
+    // VerifyInvariants catches any other code path that touches on-hand. Int128: a billion rows at the limit fit.
+    private Int128 _onHandLedger;
+
     /// <summary>Creates an empty shard state.</summary>
     public ReservationStateMachine(StateMachineOptions? options = null)
     {
@@ -92,6 +96,9 @@ public sealed partial class ReservationStateMachine
         _eventIndex = 0;
         AdvanceClock(command.TimestampMs);
 
+        // The edge checked these rules before journaling; checking again means no entry, however it was made, can
+        // stop the shard: a refused command is a result, and time still passed.
+        if (CommandRules.IsRefused(command, _options, out var refusal)) return refusal;
         var result = command.Kind switch
         {
             CommandKind.UpsertItem => UpsertItem(command),
@@ -102,8 +109,7 @@ public sealed partial class ReservationStateMachine
             CommandKind.Cancel => Cancel(command),
             CommandKind.Extend => Extend(command),
             CommandKind.Ship => Ship(command),
-            CommandKind.Tick => CommandResult.Of(ResultCode.Ok),
-            _ => throw new InvariantViolationException($"Command kind {command.Kind} cannot be applied."),
+            _ => CommandResult.Of(ResultCode.Ok), // a tick: time passed above
         };
 
         if (_options.VerifyInvariantsEveryCommand) VerifyInvariants();
@@ -113,8 +119,9 @@ public sealed partial class ReservationStateMachine
     /// <summary>Time passes: reservations whose deadline has come expire; old terminal orders and keys are evicted.</summary>
     private void AdvanceClock(long timestampMs)
     {
-        // The journal stage assigns non-decreasing timestamps; an older one (a clock step back) does not rewind time.
-        if (timestampMs > _nowMs) _nowMs = timestampMs;
+        // The journal stage assigns non-decreasing timestamps; an older one (a clock step back) does not rewind time,
+        // and one beyond year 9999 (a broken clock) does not advance it, so deadlines and windows never overflow.
+        if (timestampMs > _nowMs && timestampMs <= StateMachineOptions.TimestampMsMax) _nowMs = timestampMs;
         ExpireDue();
         EvictRetired();
     }
@@ -124,6 +131,14 @@ public sealed partial class ReservationStateMachine
         {
             Kind = kind, Shard = _options.ShardId, Lsn = _lsn, Index = _eventIndex++, TimestampMs = _nowMs,
             OrderId = order.Id, Amount = amount < 0 ? order.Amount : amount, TransactionId = transactionId,
+        });
+
+    /// <summary>Money arrived for an order this shard no longer holds (unknown or evicted): it must go back.</summary>
+    private void EmitOrphanRefund(OrderId orderId, long amount, string transactionId) =>
+        _events.Add(new EngineEvent
+        {
+            Kind = EventKind.RefundRequired, Shard = _options.ShardId, Lsn = _lsn, Index = _eventIndex++, TimestampMs = _nowMs,
+            OrderId = orderId, Amount = amount, TransactionId = transactionId,
         });
 
     private void EmitStock(EventKind kind, SkuState item, in StockRow row) =>

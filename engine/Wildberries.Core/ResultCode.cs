@@ -56,6 +56,12 @@ public enum ResultCode : byte
 
     /// <summary>The SKU or order belongs to another shard.</summary>
     WrongShard = 16,
+
+    /// <summary>
+    /// A number is beyond the limit that keeps every sum and product of the state within 64 bits (a price, a stock
+    /// count or delta); <see cref="CommandResult.Field"/> names it.
+    /// </summary>
+    OutOfRange = 17,
 }
 
 /// <summary>The stable snake_case codes used in problem documents and metrics.</summary>
@@ -65,7 +71,7 @@ public static class ResultCodes
     [
         "ok", "invalid_argument", "unknown_sku", "sku_inactive", "over_max_per_order", "duplicate_sku",
         "insufficient_stock", "idempotency_key_reused", "order_not_found", "invalid_state", "amount_mismatch",
-        "currency_mismatch", "already_paid", "refund_required", "on_hand_mismatch", "on_hand_out_of_range", "wrong_shard",
+        "currency_mismatch", "already_paid", "refund_required", "on_hand_mismatch", "on_hand_out_of_range", "wrong_shard", "out_of_range",
     ];
 
     /// <summary>The wire code of <paramref name="code"/>.</summary>
@@ -122,4 +128,7 @@ public readonly record struct CommandResult
 
     /// <summary>An invalid-argument result naming <paramref name="field"/>.</summary>
     public static CommandResult Invalid(string field) => new() { Code = ResultCode.InvalidArgument, Field = field };
+
+    /// <summary>An out-of-range result naming <paramref name="field"/>.</summary>
+    public static CommandResult OutOfRange(string field) => new() { Code = ResultCode.OutOfRange, Field = field };
 }

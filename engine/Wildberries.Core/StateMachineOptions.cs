@@ -12,6 +12,18 @@ public sealed record StateMachineOptions
     /// <summary>One day: a reservation held longer is stock hidden from every other buyer.</summary>
     public const long ReservationTtlMsMax = 86_400_000;
 
+    /// <summary>
+    /// The end of year 9999 in Unix ms: a command stamped later (a broken clock, a damaged entry) does not move the
+    /// state machine's clock, so now + any window stays far from 64-bit overflow.
+    /// </summary>
+    public const long TimestampMsMax = 253_402_300_799_999;
+
+    /// <summary>2,048 characters: the longest URL every browser and proxy passes on.</summary>
+    public const int PaymentUrlLengthMax = 2_048;
+
+    /// <summary>One year: the longest idempotency or retention window; longer is memory held for nothing.</summary>
+    public const long WindowMsMax = 366L * 86_400_000;
+
     /// <summary>This shard's number, carried in every order id and event so consumers can de-duplicate exactly.</summary>
     public int ShardId { get; init; }
 
@@ -76,8 +88,8 @@ public sealed record StateMachineOptions
         Check(ShardId >= 0 && ShardId < ShardCount, nameof(ShardId), "must be 0 to ShardCount - 1");
         Check(Currency is { Length: 3 } && Currency.All(char.IsAsciiLetterUpper), nameof(Currency), "must be a 3-letter ISO 4217 code");
         Check(ReservationTtlMs is >= ReservationTtlMsMin and <= ReservationTtlMsMax, nameof(ReservationTtlMs), "must be 1 minute to 24 hours");
-        Check(IdempotencyWindowMs >= 60_000, nameof(IdempotencyWindowMs), "must be at least 1 minute");
-        Check(TerminalOrderRetentionMs >= 0, nameof(TerminalOrderRetentionMs), "must not be negative");
+        Check(IdempotencyWindowMs is >= 60_000 and <= WindowMsMax, nameof(IdempotencyWindowMs), "must be 1 minute to 366 days");
+        Check(TerminalOrderRetentionMs is >= 0 and <= WindowMsMax, nameof(TerminalOrderRetentionMs), "must be 0 to 366 days");
         Check(LinesPerCheckoutMax is >= 1 and <= 10_000, nameof(LinesPerCheckoutMax), "must be 1 to 10000");
         Check(QuantityPerLineMax is >= 1 and <= 1_000_000, nameof(QuantityPerLineMax), "must be 1 to 1000000");
         Check(WarehousesPerCheckoutMax is >= 1 and <= 1024, nameof(WarehousesPerCheckoutMax), "must be 1 to 1024");

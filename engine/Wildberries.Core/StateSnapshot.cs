@@ -25,14 +25,20 @@ public sealed record SnapshotOrder(
     long TerminalAtMs,
     ulong Fingerprint,
     int LineCount,
-    SnapshotAllocation[] Allocations);
+    SnapshotAllocation[] Allocations,
+    bool CheckoutAborted = false,
+    string? PaymentUrl = null);
 
 /// <summary>A remembered idempotency key in a snapshot.</summary>
 public readonly record struct SnapshotKey(string Key, OrderId OrderId, ulong Fingerprint, long ExpiresAtMs);
 
-/// <summary>A remembered payment transaction and its first answer in a snapshot.</summary>
+/// <summary>
+/// A remembered payment transaction and its first answer to one verdict (<see cref="Succeeded"/>) in a snapshot; a
+/// transaction that failed and then succeeded has two.
+/// </summary>
 public readonly record struct SnapshotTransaction(
-    string TransactionId, OrderId OrderId, long ExpiresAtMs, ResultCode Code, OrderStatus Status, long Value, long ReservedUntilMs, string? Field, string? PaymentSessionId);
+    string TransactionId, OrderId OrderId, long ExpiresAtMs, ResultCode Code, OrderStatus Status, long Value, long ReservedUntilMs, string? Field, string? PaymentSessionId,
+    bool Succeeded);
 
 /// <summary>
 /// The whole state of one shard as plain data: what a snapshot file holds. Queues and indexes are not stored;

@@ -16,7 +16,11 @@ public readonly record struct AllocationView(int WarehouseId, int Quantity);
 /// <summary>One line of an order with its price at checkout and its allocations.</summary>
 public sealed record OrderLineView(long Sku, int Quantity, long UnitPrice, AllocationView[] Allocations);
 
-/// <summary>An immutable copy of an order, safe to hand to other threads.</summary>
+/// <summary>
+/// An immutable copy of an order, safe to hand to other threads. <see cref="CheckoutAborted"/>: the host gave up on
+/// the checkout before answering it (payment provider unreachable), so replays of its key answer that failure;
+/// <see cref="PaymentUrl"/>: the payment page recorded with the session, so replays answer the same link.
+/// </summary>
 public sealed record OrderView(
     OrderId OrderId,
     OrderStatus Status,
@@ -27,4 +31,6 @@ public sealed record OrderView(
     long ReservedUntilMs,
     string? PaymentSessionId,
     string? PaidTransactionId,
-    OrderLineView[] Lines);
+    OrderLineView[] Lines,
+    bool CheckoutAborted = false,
+    string? PaymentUrl = null);

@@ -163,8 +163,23 @@ public sealed class ReservationEngine : IAsyncDisposable
     /// <summary>Commands claimed but not yet applied, over all shards (the ring occupancy).</summary>
     public long Backlog => _shards.Sum(s => s.Backlog);
 
-    /// <summary>Submits any command to the shard that owns it.</summary>
-    public ValueTask<CommandResult> SubmitAsync(in Command command) => _shards[ShardOf(command)].Submit(command);
+    /// <summary>
+    /// Submits any command to the shard that owns it. A command that breaks a field rule (<see cref="CommandRules"/>)
+    /// is answered at once and never journaled: invalid input costs no disk write.
+    /// </summary>
+    public ValueTask<CommandResult> SubmitAsync(in Command command) =>
+        CommandRules.IsRefused(command, Options.StateMachine, out var refusal)
+            ? ValueTask.FromResult(refusal)
+            : _shards[ShardOf(command)].Submit(command);
+
+    /// <summary>
+    /// Submits a command and reads the order it concerns right after it, on the writer thread, in one trip through
+    /// the ring: a checkout, cancel or payment answered with its order as of that command.
+    /// </summary>
+    public ValueTask<OrderOutcome> SubmitWithOrderAsync(in Command command) =>
+        CommandRules.IsRefused(command, Options.StateMachine, out var refusal)
+            ? ValueTask.FromResult(new OrderOutcome(refusal, null))
+            : _shards[ShardOf(command)].SubmitWithOrder(command);
 
     /// <summary>Creates or replaces a catalog item.</summary>
     public ValueTask<CommandResult> UpsertItemAsync(long sku, string name, long price, int maxPerOrder = 0, bool active = true) =>
@@ -186,9 +201,12 @@ public sealed class ReservationEngine : IAsyncDisposable
     public ValueTask<CommandResult> AttachPaymentAsync(OrderId orderId, string paymentSessionId) =>
         SubmitAsync(Command.AttachPayment(orderId, paymentSessionId));
 
-    /// <summary>Applies the provider's verdict on a payment.</summary>
-    public ValueTask<CommandResult> ApplyPaymentAsync(OrderId orderId, string transactionId, bool succeeded, long amount, string currency) =>
-        SubmitAsync(Command.PaymentResult(orderId, transactionId, succeeded, amount, currency));
+    /// <summary>
+    /// Applies the provider's verdict on a payment (<paramref name="eventId"/>: the provider's id of the event, kept
+    /// in the journal for audits); a signed success for an order this engine does not hold raises a refund.
+    /// </summary>
+    public ValueTask<CommandResult> ApplyPaymentAsync(OrderId orderId, string transactionId, bool succeeded, long amount, string currency, string? eventId = null) =>
+        SubmitAsync(Command.PaymentResult(orderId, transactionId, succeeded, amount, currency, eventId));
 
     /// <summary>Cancels a pending order; with <paramref name="customerId"/>, only if that customer owns it.</summary>
     public ValueTask<CommandResult> CancelAsync(OrderId orderId, string? customerId = null) =>

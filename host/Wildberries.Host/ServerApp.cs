@@ -23,6 +23,8 @@ public static partial class ServerApp
         ["--rate-limit"] = $"{ServerOptions.Section}:RateLimitPerSecond",
         ["--payment-provider-url"] = $"{ServerOptions.Section}:PaymentProviderUrl",
         ["--payment-provider-secret"] = $"{ServerOptions.Section}:PaymentProviderSecret",
+        ["--anonymous-rate-limit"] = $"{ServerOptions.Section}:AnonymousRateLimitPerSecond",
+        ["--open-operational-endpoints"] = $"{ServerOptions.Section}:OpenOperationalEndpoints",
     };
 
     private static readonly Dictionary<string, string> Environment = new(StringComparer.Ordinal)
@@ -73,7 +75,8 @@ public static partial class ServerApp
         builder.Services.AddSingleton<ServerOptionsAccessor>();
         if (options.PaymentProviderUrl is null)
         {
-            builder.Services.AddSingleton<IPaymentProvider>(sp => new SandboxPaymentProvider(() => sp.GetRequiredService<ServerOptionsAccessor>().PublicUrl));
+            builder.Services.AddSingleton(sp => new SandboxPaymentProvider(() => sp.GetRequiredService<ServerOptionsAccessor>().PublicUrl, credentials.WebhookSecrets[0]));
+            builder.Services.AddSingleton<IPaymentProvider>(sp => sp.GetRequiredService<SandboxPaymentProvider>());
         }
         else
         {
@@ -94,24 +97,19 @@ public static partial class ServerApp
         {
             r.GlobalLimiter = PartitionedRateLimiter.Create<HttpContext, string>(http =>
             {
-                // Partitions are the two configured keys only, so random bearer tokens cannot grow the table.
+                // Keyed requests: one bucket per role. Everything else (no key, a wrong key, webhooks, the sandbox
+                // page, probes): one bucket per client address, hashed into a fixed number of buckets so that
+                // spoofed or rotating addresses cannot grow the table. Health probes are never limited.
                 var role = credentials.Authenticate(http.Request.Headers.Authorization);
-                return role is null
-                    ? RateLimitPartition.GetNoLimiter("unauthenticated")
-                    : RateLimitPartition.GetTokenBucketLimiter(role.Value.ToString(), _ => new TokenBucketRateLimiterOptions
-                    {
-                        TokenLimit = options.RateLimitPerSecond,
-                        TokensPerPeriod = Math.Max(1, options.RateLimitPerSecond / 10),
-                        ReplenishmentPeriod = TimeSpan.FromMilliseconds(100),
-                        QueueLimit = 0,
-                        AutoReplenishment = true,
-                    });
+                if (role is not null) return RateLimitPartition.GetTokenBucketLimiter(role.Value.ToString(), _ => Bucket(options.RateLimitPerSecond, options.RateLimitPerSecond));
+                if (http.Request.Path.StartsWithSegments("/health", StringComparison.Ordinal)) return RateLimitPartition.GetNoLimiter("probes");
+                return RateLimitPartition.GetTokenBucketLimiter(AnonymousPartition(http), _ => Bucket(options.AnonymousRateLimitPerSecond, options.AnonymousBurstEffective));
             });
             r.OnRejected = async (context, cancellation) =>
             {
                 var retryAfter = context.Lease.TryGetMetadata(MetadataName.RetryAfter, out var after) ? Math.Max(1, (int)Math.Ceiling(after.TotalSeconds)) : 1;
                 context.HttpContext.Response.Headers.RetryAfter = retryAfter.ToString(System.Globalization.CultureInfo.InvariantCulture);
-                await Problems.Of(429, "rate_limited", "Too many requests for this API key.", $"Retry after {retryAfter} s.").ExecuteAsync(context.HttpContext).ConfigureAwait(false);
+                await Problems.Of(429, "rate_limited", "Too many requests from this API key or client address.", $"Retry after {retryAfter} s.").ExecuteAsync(context.HttpContext).ConfigureAwait(false);
             };
         });
         builder.Services.Configure<HostOptions>(h => h.ShutdownTimeout = TimeSpan.FromSeconds(30));
@@ -143,7 +141,10 @@ public static partial class ServerApp
         });
         app.UseRateLimiter();
         Api.Map(app);
-        app.MapOpenApi("/openapi/{documentName}.json");
+        var openApi = app.MapOpenApi("/openapi/{documentName}.json");
+        if (!options.OpenOperationalEndpoints) openApi.AddEndpointFilter(Api.RequireAnyKey);
+        // The sandbox's routes exist only while it is the payment provider: with a real acquirer, /sandbox is a 404.
+        if (options.PaymentProviderUrl is null) Sandbox.Map(app);
         app.MapFallback(() => Problems.Of(404, "not_found", "No such endpoint."));
 
         var dataDirectory = Path.GetFullPath(options.DataDirectory);
@@ -169,13 +170,35 @@ public static partial class ServerApp
         return new Uri(app.Services.GetRequiredService<ServerOptionsAccessor>().PublicUrl);
     }
 
-    /// <summary><c>--demo</c> and <c>--accept-data-loss</c> may be given without a value.</summary>
+    /// <summary>
+    /// 4,096 buckets for requests without a valid key: bounded memory whatever the addresses, and few enough
+    /// clients share one that a webhook sender is not starved by a stranger.
+    /// </summary>
+    private const int AnonymousPartitions = 4_096;
+
+    private static string AnonymousPartition(HttpContext http)
+    {
+        var address = http.Connection.RemoteIpAddress;
+        var bucket = address is null ? 0 : (int)((uint)address.GetHashCode() % AnonymousPartitions);
+        return "anonymous-" + bucket.ToString(System.Globalization.CultureInfo.InvariantCulture);
+    }
+
+    private static TokenBucketRateLimiterOptions Bucket(int perSecond, int burst) => new()
+    {
+        TokenLimit = burst,
+        TokensPerPeriod = Math.Max(1, perSecond / 10),
+        ReplenishmentPeriod = TimeSpan.FromMilliseconds(100),
+        QueueLimit = 0,
+        AutoReplenishment = true,
+    };
+
+    /// <summary><c>--demo</c>, <c>--accept-data-loss</c> and <c>--open-operational-endpoints</c> may be given without a value.</summary>
     private static string[] ExpandFlags(string[] args)
     {
         var result = new List<string>();
         for (var i = 0; i < args.Length; i++)
         {
-            var flag = args[i] is "--demo" or "--accept-data-loss";
+            var flag = args[i] is "--demo" or "--accept-data-loss" or "--open-operational-endpoints";
             var hasValue = i + 1 < args.Length && !args[i + 1].StartsWith("--", StringComparison.Ordinal);
             result.Add(flag && !hasValue ? args[i] + "=true" : args[i]);
         }

@@ -40,6 +40,28 @@ public sealed class ServerOptions
     /// </summary>
     public int RateLimitPerSecond { get; set; } = 20_000;
 
+    /// <summary>
+    /// Requests per second per client address for requests without a valid key (default 50, burst
+    /// <see cref="AnonymousBurst"/>): enough for a provider's webhooks and a browser on the sandbox page, too few
+    /// to guess keys or flood the server with 401s.
+    /// </summary>
+    public int AnonymousRateLimitPerSecond { get; set; } = 50;
+
+    /// <summary>
+    /// The burst allowed for requests without a valid key (default twice <see cref="AnonymousRateLimitPerSecond"/>,
+    /// so 100: a provider's webhook retry storm after an outage).
+    /// </summary>
+    public int? AnonymousBurst { get; set; }
+
+    /// <summary>The burst in force: <see cref="AnonymousBurst"/>, or twice the anonymous rate.</summary>
+    public int AnonymousBurstEffective => AnonymousBurst ?? (int)Math.Min(10_000_000L, 2L * AnonymousRateLimitPerSecond);
+
+    /// <summary>Serve <c>/metrics</c> and <c>/openapi</c> without a key (default off: they describe the server to anyone who asks).</summary>
+    public bool OpenOperationalEndpoints { get; set; }
+
+    /// <summary>16 characters: the shortest API key or webhook secret accepted (about 96 bits when random).</summary>
+    public const int SecretLengthMin = 16;
+
     /// <summary>The real acquirer's session API base URL; the built-in sandbox is used when it is not set.</summary>
     public string? PaymentProviderUrl { get; set; }
 
@@ -64,9 +86,15 @@ public sealed class ServerOptions
         }
         if (RateLimitPerSecond is < 1 or > 10_000_000) throw new ArgumentException("Wildberries:RateLimitPerSecond (--rate-limit) must be 1 to 10000000.");
         if (ReservationTtlMinutes is < 1 or > 1440) throw new ArgumentException("Wildberries:ReservationTtlMinutes must be 1 to 1440.");
-        foreach (var (name, key) in new[] { ("StorefrontKey", StorefrontKey), ("AdminKey", AdminKey) })
+        if (AnonymousRateLimitPerSecond is < 1 or > 1_000_000) throw new ArgumentException("Wildberries:AnonymousRateLimitPerSecond (--anonymous-rate-limit) must be 1 to 1000000.");
+        if (AnonymousBurstEffective < AnonymousRateLimitPerSecond || AnonymousBurstEffective > 10_000_000) throw new ArgumentException("Wildberries:AnonymousBurst must be at least the anonymous rate limit and at most 10000000.");
+        var secrets = new List<(string, string?)> { ("StorefrontKey (--storefront-key)", StorefrontKey), ("AdminKey (--admin-key)", AdminKey), ("PaymentProviderSecret (--payment-provider-secret)", PaymentProviderSecret) };
+        secrets.AddRange((WebhookSecret ?? "").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(s => ("WebhookSecret (--webhook-secret)", (string?)s)));
+        foreach (var (name, secret) in secrets)
         {
-            if (key is not null && key.Length < 16) throw new ArgumentException($"Wildberries:{name} must be at least 16 characters.");
+            if (secret is not null && secret.Length < SecretLengthMin) throw new ArgumentException($"Wildberries:{name} must be at least {SecretLengthMin} characters; a short secret can be guessed.");
         }
+        if (WebhookSecret is not null && string.IsNullOrWhiteSpace(WebhookSecret.Replace(",", "", StringComparison.Ordinal))) throw new ArgumentException("Wildberries:WebhookSecret (--webhook-secret) lists no secret.");
+        if (StorefrontKey is not null && StorefrontKey == AdminKey) throw new ArgumentException("Wildberries:StorefrontKey and AdminKey must differ: a storefront key must not be an admin key.");
     }
 }

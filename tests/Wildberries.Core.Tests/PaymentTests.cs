@@ -43,8 +43,53 @@ public class PaymentTests
         Assert.Equal(ResultCode.CurrencyMismatch, s.Apply(Command.PaymentResult(o.OrderId, "tx2", true, 600, "USD")).Code);
         Assert.Equal(OrderStatus.PendingPayment, s.Order(o.OrderId).Status);
         Assert.Equal(2, s.Row(1, 10).Reserved);
-        // The refused transaction keeps its first answer even if a corrected webhook reuses its id.
-        Assert.Equal(ResultCode.AmountMismatch, s.Apply(Command.PaymentResult(o.OrderId, "tx1", true, 600, "RUB")).Code);
+        // A refused amount does not use up the transaction id: the provider's corrected event pays the order.
+        var corrected = s.Apply(Command.PaymentResult(o.OrderId, "tx1", true, 600, "RUB"));
+        Assert.Equal((ResultCode.Ok, OrderStatus.Paid, false), (corrected.Code, corrected.Status, corrected.Replayed));
+        Assert.Equal(2, s.Row(1, 10).Committed);
+    }
+
+    [Fact]
+    public void A_transaction_that_failed_and_then_succeeded_pays_the_order()
+    {
+        var (s, o) = Pending();
+        Assert.Equal(OrderStatus.Cancelled, s.Apply(Command.PaymentResult(o.OrderId, "tx1", false, 600, "RUB")).Status);
+        var paid = s.Apply(Command.PaymentResult(o.OrderId, "tx1", true, 600, "RUB"));
+        Assert.Equal((ResultCode.Ok, OrderStatus.Paid, false), (paid.Code, paid.Status, paid.Replayed));
+        Assert.Equal((0, 2), (s.Row(1, 10).Reserved, s.Row(1, 10).Committed));
+        Assert.Contains(EventKind.OrderPaid, s.EventKinds());
+        // Redeliveries of either event get their first answers and change nothing.
+        var failedAgain = s.Apply(Command.PaymentResult(o.OrderId, "tx1", false, 600, "RUB"));
+        Assert.Equal((OrderStatus.Cancelled, true), (failedAgain.Status, failedAgain.Replayed));
+        var paidAgain = s.Apply(Command.PaymentResult(o.OrderId, "tx1", true, 600, "RUB"));
+        Assert.Equal((OrderStatus.Paid, true), (paidAgain.Status, paidAgain.Replayed));
+        Assert.Equal(OrderStatus.Paid, s.Order(o.OrderId).Status);
+    }
+
+    [Fact]
+    public void A_failure_after_a_success_changes_nothing()
+    {
+        var (s, o) = Pending();
+        s.Apply(Command.PaymentResult(o.OrderId, "tx1", true, 600, "RUB"));
+        var failed = s.Apply(Command.PaymentResult(o.OrderId, "tx1", false, 600, "RUB"));
+        Assert.Equal(OrderStatus.Paid, failed.Status);
+        Assert.Equal(2, s.Row(1, 10).Committed);
+    }
+
+    [Fact]
+    public void Money_for_an_order_nobody_holds_raises_a_refund()
+    {
+        var (s, _) = Pending();
+        var unknown = OrderId.Create(0, 999);
+        var r = s.Apply(Command.PaymentResult(unknown, "tx-orphan", true, 600, "RUB"));
+        Assert.Equal((ResultCode.RefundRequired, 600L), (r.Code, r.Value));
+        var refund = Assert.Single(s.Events.Events.ToArray(), e => e.Kind == EventKind.RefundRequired);
+        Assert.Equal((unknown, 600L, "tx-orphan"), (refund.OrderId, refund.Amount, refund.TransactionId));
+        // Redelivered: the same answer, no second refund.
+        Assert.True(s.Apply(Command.PaymentResult(unknown, "tx-orphan", true, 600, "RUB")).Replayed);
+        Assert.DoesNotContain(EventKind.RefundRequired, s.EventKinds());
+        // A failure for an unknown order is nothing to act on.
+        Assert.Equal(ResultCode.OrderNotFound, s.Apply(Command.PaymentResult(unknown, "tx-2", false, 600, "RUB")).Code);
     }
 
     [Fact]
@@ -100,7 +145,7 @@ public class PaymentTests
     public void Payment_for_an_unknown_order_or_with_bad_fields_is_refused()
     {
         var (s, o) = Pending();
-        Assert.Equal(ResultCode.OrderNotFound, s.Apply(Command.PaymentResult(OrderId.Create(0, 999), "tx1", true, 600, "RUB")).Code);
+        Assert.Equal(ResultCode.OrderNotFound, s.Apply(Command.PaymentResult(OrderId.Create(0, 999), "tx1", false, 600, "RUB")).Code);
         Assert.Equal(("txId"), s.Apply(Command.PaymentResult(o.OrderId, "", true, 600, "RUB")).Field);
         Assert.Equal(("amount"), s.Apply(Command.PaymentResult(o.OrderId, "t", true, -1, "RUB")).Field);
         Assert.Equal(("currency"), s.Apply(Command.PaymentResult(o.OrderId, "t", true, 600, "RUBLE")).Field);

@@ -33,7 +33,8 @@ internal sealed class ReferenceModel(StateMachineOptions options)
     private readonly Dictionary<long, (long Price, int Max, bool Active)> _items = [];
     private readonly Dictionary<(long Sku, int Wh), long> _onHand = [];
     private readonly Dictionary<string, (MOrder Order, string Request, long Expires)> _keys = [];
-    private readonly Dictionary<string, (CommandResult Result, OrderId Id, long Expires)> _txs = [];
+    // Per transaction: the first answer to its failure and to its success, the order, and when it is forgotten.
+    private readonly Dictionary<string, (CommandResult? Failed, CommandResult? Succeeded, OrderId Id, long Expires)> _txs = [];
     private long _seq;
 
     public long Now { get; private set; }
@@ -219,14 +220,26 @@ internal sealed class ReferenceModel(StateMachineOptions options)
         if (!Validate.IsKey(c.TransactionId, options.IdempotencyKeyLengthMax)) return CommandResult.Invalid("txId");
         if (c.Amount < 0) return CommandResult.Invalid("amount");
         if (c.Currency is not { Length: 3 }) return CommandResult.Invalid("currency");
-        if (_txs.TryGetValue(c.TransactionId!, out var seen))
+        var known = _txs.TryGetValue(c.TransactionId!, out var seen);
+        if (known)
         {
-            return seen.Id == c.OrderId ? seen.Result with { Replayed = true } : CommandResult.Invalid("txId");
+            if (seen.Id != c.OrderId) return CommandResult.Invalid("txId");
+            var first = c.Flag ? seen.Succeeded : seen.Failed;
+            if (first is { } f) return f with { Replayed = true };
+        }
+        else
+        {
+            seen = (null, null, c.OrderId, Now + options.IdempotencyWindowMs);
         }
         var o = Find(c.OrderId, null);
-        if (o is null) return new CommandResult { Code = ResultCode.OrderNotFound, OrderId = c.OrderId };
         CommandResult result;
-        if (!c.Flag)
+        if (o is null)
+        {
+            if (!c.Flag) return new CommandResult { Code = ResultCode.OrderNotFound, OrderId = c.OrderId };
+            // Money for an order nobody holds goes back.
+            result = new CommandResult { Code = ResultCode.RefundRequired, OrderId = c.OrderId, Value = c.Amount };
+        }
+        else if (!c.Flag)
         {
             if (o.Status == OrderStatus.PendingPayment) Finish(o, OrderStatus.Cancelled);
             result = Describe(o);
@@ -266,7 +279,9 @@ internal sealed class ReferenceModel(StateMachineOptions options)
         {
             result = new CommandResult { Code = ResultCode.AlreadyPaid, OrderId = o.Id, Status = o.Status, Value = o.Amount };
         }
-        _txs[c.TransactionId!] = (result, o.Id, Now + options.IdempotencyWindowMs);
+        // A refused amount or currency leaves no trace: the corrected event may use the same transaction id.
+        if (result.Code is ResultCode.AmountMismatch or ResultCode.CurrencyMismatch) return result;
+        _txs[c.TransactionId!] = c.Flag ? seen with { Succeeded = result } : seen with { Failed = result };
         return result;
     }
 

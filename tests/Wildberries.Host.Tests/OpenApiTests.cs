@@ -8,7 +8,7 @@ public class OpenApiTests
     public async Task The_OpenAPI_document_describes_the_API()
     {
         await using var server = await TestServer.StartAsync();
-        var document = JsonDocument.Parse(await server.Anonymous.GetStringAsync("/openapi/v1.json")).RootElement;
+        var document = JsonDocument.Parse(await server.Storefront.GetStringAsync("/openapi/v1.json")).RootElement;
         var paths = document.GetProperty("paths").EnumerateObject().Select(p => p.Name).ToHashSet();
         foreach (var path in new[] { "/v1/checkout", "/v1/orders/{orderId}", "/v1/payments/callback", "/v1/admin/stock", "/v1/catalog/availability" })
         {
@@ -29,7 +29,7 @@ public class MetricsTests
         await server.SeedAsync(1, 100, (1, 1));
         await server.CheckoutAsync("a", new { customerId = "c", lines = new[] { new { sku = 1, qty = 1 } } });
         await server.CheckoutAsync("b", new { customerId = "c", lines = new[] { new { sku = 1, qty = 1 } } });
-        var text = await server.Anonymous.GetStringAsync("/metrics");
+        var text = await server.Admin.GetStringAsync("/metrics");
         Assert.Contains("wb_checkouts_total{result=\"ok\"} 1", text, StringComparison.Ordinal);
         Assert.Contains("wb_checkouts_total{result=\"insufficient_stock\"} 1", text, StringComparison.Ordinal);
         Assert.Contains("wb_reservations_live 1", text, StringComparison.Ordinal);

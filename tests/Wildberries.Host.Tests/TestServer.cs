@@ -12,8 +12,8 @@ public sealed class TestServer : IAsyncDisposable
 {
     public const string StorefrontKey = "test-storefront-key-0123456789";
     public const string AdminKey = "test-admin-key-0123456789abcdef";
-    public const string Secret = "whsec-test-1";
-    public const string OldSecret = "whsec-test-0";
+    public const string Secret = "whsec-test-secret-1";
+    public const string OldSecret = "whsec-test-secret-0";
 
     private readonly WebApplication _app;
     private readonly string _data;
@@ -47,7 +47,9 @@ public sealed class TestServer : IAsyncDisposable
         string[] args =
         [
             "--urls", "http://127.0.0.1:0", "--data", data, "--storefront-key", StorefrontKey, "--admin-key", AdminKey,
-            "--webhook-secret", $"{Secret},{OldSecret}", "--Logging:LogLevel:Default", "Warning", .. extra,
+            "--webhook-secret", $"{Secret},{OldSecret}", "--Logging:LogLevel:Default", "Warning",
+            // The fuzz tests send thousands of unauthenticated requests; the rate-limit test sets its own limit.
+            "--anonymous-rate-limit", "1000000", .. extra,
         ];
         var app = ServerApp.Build(args, time);
         var address = await ServerApp.StartAsync(app, TimeSpan.FromSeconds(60));

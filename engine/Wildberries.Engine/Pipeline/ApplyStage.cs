@@ -82,15 +82,30 @@ internal sealed class ApplyStage(ReservationStateMachine machine, AvailabilityTa
 
     private void ApplyCommand(ref CommandSlot slot)
     {
-        var reply = (Reply<CommandResult>?)slot.Reply;
         // A command the journal did not make durable is never applied, even one appended before the failure.
         var error = slot.JournalError ?? (slot.Command.Lsn >= journal.FailedFromLsn ? journal.Fault : null) ?? _fault;
         if (error is not null)
         {
-            reply?.Fail(error);
+            if (slot.WithOrder) ((Reply<OrderOutcome>)slot.Reply!).Fail(error);
+            else ((Reply<CommandResult>?)slot.Reply)?.Fail(error);
             return;
         }
-        CommandResult result;
+        if (!TryApply(ref slot, out var result)) return;
+        if (slot.WithOrder)
+        {
+            OrderView? order = null;
+            if (slot.Command.Kind == CommandKind.Checkout && result.IsOk && machine.TryGetOrderByKey(slot.Command.IdempotencyKey, out var made)) order = made;
+            else if (result.OrderId.IsValid && machine.TryGetOrder(result.OrderId, out var view)) order = view;
+            ((Reply<OrderOutcome>)slot.Reply!).Complete(new OrderOutcome(result, order));
+        }
+        else
+        {
+            ((Reply<CommandResult>?)slot.Reply)?.Complete(result);
+        }
+    }
+
+    private bool TryApply(ref CommandSlot slot, out CommandResult result)
+    {
         try
         {
             _events.Clear();
@@ -100,8 +115,10 @@ internal sealed class ApplyStage(ReservationStateMachine machine, AvailabilityTa
         {
             // A bug (a broken invariant): the state can no longer be trusted, so the shard stops applying.
             Volatile.Write(ref _fault, new EngineFaultedException($"The state machine failed on log sequence number {slot.Command.Lsn}; the shard stopped. Restart to recover from the journal.", ex));
-            reply?.Fail(_fault!);
-            return;
+            if (slot.WithOrder) ((Reply<OrderOutcome>)slot.Reply!).Fail(_fault!);
+            else ((Reply<CommandResult>?)slot.Reply)?.Fail(_fault!);
+            result = default;
+            return false;
         }
         foreach (ref readonly var e in _events.Events)
         {
@@ -122,6 +139,6 @@ internal sealed class ApplyStage(ReservationStateMachine machine, AvailabilityTa
                 Volatile.Write(ref _lastListenerError, ex);
             }
         }
-        reply?.Complete(result);
+        return true;
     }
 }

@@ -29,8 +29,11 @@ internal struct CommandSlot
 {
     public Command Command;
 
-    // A Reply<T> whose T follows from Kind: CommandResult, OrderView? or ulong.
+    // A Reply<T> whose T follows from Kind: CommandResult (or OrderOutcome with WithOrder), OrderView? or ulong.
     public object? Reply;
     public Exception? JournalError;
     public SlotKind Kind;
+
+    // A command whose caller also wants the order it concerns, read right after it on the writer: one ring trip.
+    public bool WithOrder;
 }

@@ -64,6 +64,8 @@ internal sealed class ShardPipeline
 
     public ValueTask<CommandResult> Submit(in Command command) => Enqueue<CommandResult>(SlotKind.Command, command);
 
+    public ValueTask<OrderOutcome> SubmitWithOrder(in Command command) => Enqueue<OrderOutcome>(SlotKind.Command, command, withOrder: true);
+
     public ValueTask<OrderView?> ReadOrder(OrderId id) => Enqueue<OrderView?>(SlotKind.ReadOrder, new Command { OrderId = id });
 
     public ValueTask<ItemView[]> ReadItems(long afterSku, int limit) =>
@@ -73,7 +75,7 @@ internal sealed class ShardPipeline
 
     public ValueTask<ulong> ReadHash() => Enqueue<ulong>(SlotKind.ReadHash, default);
 
-    private ValueTask<T> Enqueue<T>(SlotKind kind, in Command command)
+    private ValueTask<T> Enqueue<T>(SlotKind kind, in Command command, bool withOrder = false)
     {
         Enter();
         try
@@ -85,6 +87,7 @@ internal sealed class ShardPipeline
             slot.Kind = kind;
             slot.Command = command;
             slot.Reply = reply;
+            slot.WithOrder = withOrder;
             _ring.Publish(sequence);
             return task;
         }

@@ -40,7 +40,7 @@ internal static class SnapshotCodec
         w.WriteArrayHeader(s.Orders.Length);
         foreach (var o in s.Orders)
         {
-            w.WriteArrayHeader(15);
+            w.WriteArrayHeader(17);
             w.Write(o.Id.Value);
             w.Write((byte)o.Status);
             w.Write(o.Held);
@@ -63,6 +63,8 @@ internal static class SnapshotCodec
                 w.Write(a.Quantity);
                 w.Write(a.UnitPrice);
             }
+            w.Write(o.CheckoutAborted);
+            w.Write(o.PaymentUrl);
         }
         w.WriteArrayHeader(s.Keys.Length);
         foreach (var k in s.Keys)
@@ -76,7 +78,7 @@ internal static class SnapshotCodec
         w.WriteArrayHeader(s.Transactions.Length);
         foreach (var t in s.Transactions)
         {
-            w.WriteArrayHeader(9);
+            w.WriteArrayHeader(10);
             w.Write(t.TransactionId);
             w.Write(t.OrderId.Value);
             w.Write(t.ExpiresAtMs);
@@ -86,6 +88,7 @@ internal static class SnapshotCodec
             w.Write(t.ReservedUntilMs);
             w.Write(t.Field);
             w.Write(t.PaymentSessionId);
+            w.Write(t.Succeeded);
         }
         w.Flush();
     }
@@ -114,7 +117,8 @@ internal static class SnapshotCodec
         var orders = new SnapshotOrder[r.ReadArrayHeader()];
         for (var i = 0; i < orders.Length; i++)
         {
-            Expect(ref r, 15);
+            // 15 fields before checkout aborts and payment pages were recorded (not aborted, no page).
+            var fields = ExpectOneOf(ref r, 15, 17);
             var id = new OrderId(r.ReadUInt64());
             var status = (OrderStatus)r.ReadByte();
             var held = r.ReadBoolean();
@@ -134,7 +138,9 @@ internal static class SnapshotCodec
             {
                 allocations[a] = new SnapshotAllocation(r.ReadInt64(), r.ReadInt32(), r.ReadInt32(), r.ReadInt64());
             }
-            orders[i] = new SnapshotOrder(id, status, held, customer, key, method, session, paid, amount, created, until, terminal, fingerprint, lineCount, allocations);
+            var aborted = fields > 15 && r.ReadBoolean();
+            var url = fields > 15 ? r.ReadString() : null;
+            orders[i] = new SnapshotOrder(id, status, held, customer, key, method, session, paid, amount, created, until, terminal, fingerprint, lineCount, allocations, aborted, url);
         }
         var keys = new SnapshotKey[r.ReadArrayHeader()];
         for (var i = 0; i < keys.Length; i++)
@@ -145,11 +151,22 @@ internal static class SnapshotCodec
         var transactions = new SnapshotTransaction[r.ReadArrayHeader()];
         for (var i = 0; i < transactions.Length; i++)
         {
-            Expect(ref r, 9);
-            transactions[i] = new SnapshotTransaction(r.ReadString()!, new OrderId(r.ReadUInt64()), r.ReadInt64(), (ResultCode)r.ReadByte(),
-                (OrderStatus)r.ReadByte(), r.ReadInt64(), r.ReadInt64(), r.ReadString(), r.ReadString());
+            // 9 fields before a transaction kept one answer per verdict: that answer is read as its success's when it
+            // paid or asked for a refund, else as its failure's.
+            var fields = ExpectOneOf(ref r, 9, 10);
+            var (tx, order, expires, code, status) = (r.ReadString()!, new OrderId(r.ReadUInt64()), r.ReadInt64(), (ResultCode)r.ReadByte(), (OrderStatus)r.ReadByte());
+            var (value, until, field, session) = (r.ReadInt64(), r.ReadInt64(), r.ReadString(), r.ReadString());
+            var succeeded = fields > 9 ? r.ReadBoolean() : code is ResultCode.AlreadyPaid or ResultCode.RefundRequired || status is OrderStatus.Paid or OrderStatus.Fulfilled;
+            transactions[i] = new SnapshotTransaction(tx, order, expires, code, status, value, until, field, session, succeeded);
         }
         return new StateSnapshot(shard, lsn, now, sequence, items, rows, orders, keys, transactions);
+    }
+
+    private static int ExpectOneOf(ref MessagePackReader r, int older, int current)
+    {
+        var n = r.ReadArrayHeader();
+        if (n != older && n != current) throw new MessagePackSerializationException($"expected {older} or {current} fields, found {n}");
+        return n;
     }
 
     private static void Expect(ref MessagePackReader r, int fields)

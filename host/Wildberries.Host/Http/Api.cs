@@ -41,11 +41,26 @@ public static class Api
 
         app.MapPost("/v1/payments/callback", (Delegate)PaymentCallback).ProducesProblem(401).ProducesProblem(422);
         app.MapGet("/health/live", () => Results.Ok(new { status = "live" }));
+        // Probes get a status and nothing else: the reason is in the log, not in an answer anyone can read.
         app.MapGet("/health/ready", (EngineService s) => s.Engine is { Fault: null }
             ? Results.Ok(new { status = "ready" })
-            : Problems.Of(503, "not_ready", "The engine is recovering, refused to start, or stopped after a journal failure.", s.StartupError ?? s.Engine?.Fault?.Message));
-        app.MapGet("/metrics", (Metrics m, EngineService s) => Results.Text(m.Render(s.Engine), "text/plain; version=0.0.4"));
-        Sandbox.Map(app);
+            : Problems.Of(503, "not_ready", "The engine is recovering, refused to start, or stopped after a journal failure; see the server log."));
+        var metrics = app.MapGet("/metrics", (Metrics m, EngineService s) => Results.Text(m.Render(s.Engine), "text/plain; version=0.0.4"));
+        if (!app.Services.GetRequiredService<ServerOptions>().OpenOperationalEndpoints) metrics.AddEndpointFilter(RequireAnyKey);
+    }
+
+    /// <summary>Any valid API key, of either role: for the operational endpoints (metrics, the OpenAPI document).</summary>
+    public static async ValueTask<object?> RequireAnyKey(EndpointFilterInvocationContext context, EndpointFilterDelegate next)
+    {
+        ArgumentNullException.ThrowIfNull(context);
+        ArgumentNullException.ThrowIfNull(next);
+        var credentials = context.HttpContext.RequestServices.GetRequiredService<Credentials>();
+        if (credentials.Authenticate(context.HttpContext.Request.Headers.Authorization) is null)
+        {
+            context.HttpContext.Response.Headers.WWWAuthenticate = "Bearer";
+            return Problems.Of(401, "unauthorized", "A valid API key is required (Authorization: Bearer ...).");
+        }
+        return await next(context).ConfigureAwait(false);
     }
 
     private static Func<EndpointFilterInvocationContext, EndpointFilterDelegate, ValueTask<object?>> RequireRole(Role role) =>
@@ -79,35 +94,36 @@ public static class Api
 
         var engine = Engine(http);
         var lines = body.Lines.Select(l => l is null ? default : new CheckoutLine(l.Sku, l.Qty)).ToArray();
-        var r = await engine.CheckoutAsync(key, body.CustomerId, lines, body.Warehouses, body.PaymentMethod);
+        // One trip through the writer: the result and the order it made (or, on a replay, made before).
+        var (r, order) = await engine.SubmitWithOrderAsync(Command.Checkout(key, body.CustomerId, lines, body.Warehouses, body.PaymentMethod));
         metrics.Checkout(ResultCodes.ToWire(r.Code));
         if (!r.IsOk) return Problems.FromResult(r);
+        if (order!.CheckoutAborted) return ProviderUnavailable(); // the first answer to this key, again
 
-        string? paymentUrl = null;
-        if (r.Status == OrderStatus.PendingPayment || r.Replayed)
+        if (order.PaymentSessionId is null && order.Status == OrderStatus.PendingPayment)
         {
+            // A new checkout, or the replay of one whose first attempt never got as far as the provider.
             try
             {
                 using var timeout = CancellationTokenSource.CreateLinkedTokenSource(http.RequestAborted);
                 timeout.CancelAfter(TimeSpan.FromSeconds(5));
-                // Idempotent on the order id: a replayed checkout gets the session it was first given.
-                var session = await payments.CreateSessionAsync(r.OrderId, r.Amount, engine.Options.StateMachine.Currency, timeout.Token);
-                var sessionId = r.PaymentSessionId ?? (await engine.AttachPaymentAsync(r.OrderId, session.SessionId)).PaymentSessionId;
-                paymentUrl = session.SessionId == sessionId ? session.PaymentUrl : null;
+                var session = await payments.CreateSessionAsync(order.OrderId, order.Amount, order.Currency, timeout.Token);
+                var attached = await engine.SubmitWithOrderAsync(Command.AttachPayment(order.OrderId, session.SessionId, session.PaymentUrl));
+                order = attached.Order ?? order;
             }
             catch (Exception ex) when (ex is PaymentProviderUnavailableException or OperationCanceledException or HttpRequestException)
             {
-                // Never a dangling reservation: the stock goes back before the caller hears of the failure.
-                // A replay leaves the order as its first answer made it.
-                if (!r.Replayed) await engine.CancelAsync(r.OrderId);
-                return Problems.Of(503, "payment_provider_unavailable", "The payment provider could not be reached; nothing was reserved.", ex.Message);
+                // Never a dangling reservation: the stock goes back before the caller hears of the failure, and the
+                // order remembers why, so every replay of this key answers the same 503.
+                await engine.SubmitAsync(Command.AbortCheckout(order.OrderId));
+                return ProviderUnavailable();
             }
         }
-        var order = (await engine.GetOrderAsync(r.OrderId))!;
-        var answer = ToBody(order, paymentUrl);
-        if (r.Replayed)
+
+        // The same key and body get the same answer: the order as this checkout created it, whatever happened since.
+        var answer = ToBody(order, order.PaymentUrl);
+        if (order.PaymentSessionId is not null)
         {
-            // The same key and body get the same answer: the order as this checkout created it, whatever happened since.
             answer = answer with
             {
                 Status = OrderTransitions.ToWire(OrderStatus.PendingPayment),
@@ -116,6 +132,9 @@ public static class Api
         }
         return Results.Json(answer, Json.Options, statusCode: 201);
     }
+
+    private static IResult ProviderUnavailable() =>
+        Problems.Of(503, "payment_provider_unavailable", "The payment provider could not be reached; nothing was reserved.", "Retry with a new Idempotency-Key.");
 
     private static OrderBody ToBody(OrderView o, string? paymentUrl) => new(
         o.OrderId.ToString(),
@@ -126,19 +145,14 @@ public static class Api
         paymentUrl,
         [.. o.Lines.Select(l => new OrderLineBody(l.Sku, l.Quantity, l.UnitPrice, [.. l.Allocations.Select(a => new AllocationBody(a.WarehouseId, a.Quantity))]))]);
 
-    private static async Task<IResult> GetOrder(HttpContext http, string orderId, IPaymentProvider payments)
+    private static async Task<IResult> GetOrder(HttpContext http, string orderId)
     {
         var customer = http.Request.Headers["X-Customer-Id"].ToString();
         if (string.IsNullOrEmpty(customer)) return Problems.Invalid("X-Customer-Id", "The X-Customer-Id header is required.");
         if (!OrderId.TryParse(orderId, out var id)) return Problems.Of(404, "order_not_found", "No such order.");
         var order = await Engine(http).GetOrderAsync(id);
         if (order is null || !string.Equals(order.CustomerId, customer, StringComparison.Ordinal)) return Problems.Of(404, "order_not_found", "No such order.");
-        string? url = null;
-        if (order.Status == OrderStatus.PendingPayment && order.PaymentSessionId is not null && payments is SandboxPaymentProvider)
-        {
-            url = (await payments.CreateSessionAsync(id, order.Amount, order.Currency, http.RequestAborted)).PaymentUrl;
-        }
-        return Results.Json(ToBody(order, url), Json.Options);
+        return Results.Json(ToBody(order, order.Status == OrderStatus.PendingPayment ? order.PaymentUrl : null), Json.Options);
     }
 
     private static async Task<IResult> CancelOrder(HttpContext http, string orderId)
@@ -146,10 +160,9 @@ public static class Api
         var customer = http.Request.Headers["X-Customer-Id"].ToString();
         if (string.IsNullOrEmpty(customer)) return Problems.Invalid("X-Customer-Id", "The X-Customer-Id header is required.");
         if (!OrderId.TryParse(orderId, out var id)) return Problems.Of(404, "order_not_found", "No such order.");
-        var engine = Engine(http);
-        var r = await engine.CancelAsync(id, customer);
+        var (r, order) = await Engine(http).SubmitWithOrderAsync(Command.Cancel(id, customer));
         if (!r.IsOk) return Problems.FromResult(r);
-        return Results.Json(ToBody((await engine.GetOrderAsync(id))!, null), Json.Options);
+        return Results.Json(ToBody(order!, null), Json.Options);
     }
 
     private static async Task<IResult> GetItem(HttpContext http, string sku)
@@ -250,13 +263,12 @@ public static class Api
     private static async Task<IResult> ShipOrder(HttpContext http, string orderId)
     {
         if (!OrderId.TryParse(orderId, out var id)) return Problems.Of(404, "order_not_found", "No such order.");
-        var engine = Engine(http);
-        var r = await engine.ShipAsync(id);
+        var (r, order) = await Engine(http).SubmitWithOrderAsync(Command.Ship(id));
         if (!r.IsOk) return Problems.FromResult(r);
-        return Results.Json(ToBody((await engine.GetOrderAsync(id))!, null), Json.Options);
+        return Results.Json(ToBody(order!, null), Json.Options);
     }
 
-    private static async Task<IResult> PaymentCallback(HttpContext http, Credentials credentials, EngineService service, TimeProvider time)
+    private static async Task<IResult> PaymentCallback(HttpContext http, Credentials credentials, EngineService service, TimeProvider time, Metrics metrics)
     {
         var (raw, problem) = await Json.ReadBodyAsync(http.Request, requireJson: false);
         if (problem is not null) return problem;
@@ -266,14 +278,20 @@ public static class Api
         }
         var engine = service.Engine;
         if (engine is null) return Problems.Of(503, "not_ready", "The engine is recovering; retry shortly.");
-        var (body, invalid) = Json.Parse<PaymentCallbackBody>(raw!);
+        // The provider's JSON: fields it adds are ignored; the ones we need are checked.
+        var (body, invalid) = Json.Parse<PaymentCallbackBody>(raw!, Json.ThirdParty);
         if (invalid is not null) return invalid;
         if (body!.Status is not ("succeeded" or "failed")) return Problems.Invalid("status", "status must be succeeded or failed.");
-        if (!OrderId.TryParse(body.OrderId, out var id)) return Problems.Of(404, "order_not_found", "No such order.");
-        var r = await engine.ApplyPaymentAsync(id, body.TxId, body.Status == "succeeded", body.Amount, body.Currency);
+        if (string.IsNullOrEmpty(body.OrderId)) return Problems.Invalid("orderId", "orderId is required.");
+        // A signed payment for an order id we could never have issued is still money to return: the core records a
+        // refund for it (an id that does not parse reaches the core as no order at all).
+        var id = OrderId.TryParse(body.OrderId, out var parsed) ? parsed : default;
+        var r = await engine.ApplyPaymentAsync(id, body.TxId, body.Status == "succeeded", body.Amount, body.Currency, body.EventId);
+        metrics.Payment(ResultCodes.ToWire(r.Code));
         if (r.Code is ResultCode.Ok or ResultCode.AlreadyPaid or ResultCode.RefundRequired)
         {
-            return Results.Json(new { result = ResultCodes.ToWire(r.Code), orderId = body.OrderId, status = OrderTransitions.ToWire(r.Status), duplicate = r.Replayed }, Json.Options);
+            var status = r.Status == OrderStatus.None ? null : OrderTransitions.ToWire(r.Status);
+            return Results.Json(new { result = ResultCodes.ToWire(r.Code), orderId = body.OrderId, status, duplicate = r.Replayed }, Json.Options);
         }
         return Problems.FromResult(r);
     }

@@ -25,6 +25,12 @@ public static class Json
         RespectRequiredConstructorParameters = true,
     };
 
+    /// <summary>
+    /// For JSON that third parties write (provider webhooks and responses): unknown fields are ignored, since
+    /// providers add fields without notice; everything else as strict as our own API.
+    /// </summary>
+    public static readonly JsonSerializerOptions ThirdParty = new(Options) { UnmappedMemberHandling = JsonUnmappedMemberHandling.Skip };
+
     /// <summary>The raw body, bounded; a problem when it is too large or not JSON.</summary>
     public static async Task<(byte[]? Body, IResult? Problem)> ReadBodyAsync(HttpRequest request, bool requireJson = true)
     {
@@ -61,12 +67,12 @@ public static class Json
     }
 
     /// <summary>Parses a body into <typeparamref name="T"/>; a 400 problem naming the field when it does not fit.</summary>
-    public static (T? Value, IResult? Problem) Parse<T>(byte[] body)
+    public static (T? Value, IResult? Problem) Parse<T>(byte[] body, JsonSerializerOptions? options = null)
         where T : class
     {
         try
         {
-            var value = JsonSerializer.Deserialize<T>(body, Options);
+            var value = JsonSerializer.Deserialize<T>(body, options ?? Options);
             return value is null ? (null, Problems.Invalid("$", "The body must be a JSON object.")) : (value, null);
         }
         catch (JsonException ex)

@@ -11,12 +11,16 @@ public sealed class Metrics
 {
     private readonly ConcurrentDictionary<(string Route, int Status), long> _requests = new();
     private readonly ConcurrentDictionary<string, long> _checkouts = new();
+    private readonly ConcurrentDictionary<string, long> _payments = new();
 
     /// <summary>Counts a finished request.</summary>
     public void Request(string route, int status) => _requests.AddOrUpdate((route, status), 1, (_, n) => n + 1);
 
     /// <summary>Counts a checkout outcome by its result code.</summary>
     public void Checkout(string code) => _checkouts.AddOrUpdate(code, 1, (_, n) => n + 1);
+
+    /// <summary>Counts a payment webhook's outcome by its result code (<c>refund_required</c>: money to send back).</summary>
+    public void Payment(string code) => _payments.AddOrUpdate(code, 1, (_, n) => n + 1);
 
     /// <summary>The exposition text.</summary>
     public string Render(ReservationEngine? engine)
@@ -31,6 +35,11 @@ public sealed class Metrics
         foreach (var (code, n) in _checkouts.OrderBy(k => k.Key, StringComparer.Ordinal))
         {
             s.Append(CultureInfo.InvariantCulture, $"wb_checkouts_total{{result=\"{code}\"}} {n}\n");
+        }
+        s.AppendLine("# TYPE wb_payments_total counter");
+        foreach (var (code, n) in _payments.OrderBy(k => k.Key, StringComparer.Ordinal))
+        {
+            s.Append(CultureInfo.InvariantCulture, $"wb_payments_total{{result=\"{code}\"}} {n}\n");
         }
         s.AppendLine("# TYPE wb_engine_ready gauge");
         s.Append(CultureInfo.InvariantCulture, $"wb_engine_ready {(engine is null ? 0 : 1)}\n");

@@ -28,6 +28,7 @@ public static class Problems
         return r.Code switch
         {
             ResultCode.InvalidArgument => Of(400, code, "A field is missing, malformed or out of range.", $"'{r.Field}' is not valid.", r.Field),
+            ResultCode.OutOfRange => Of(400, code, "A number is beyond the limits that keep every count and amount exact.", $"'{r.Field}' is out of range.", r.Field),
             ResultCode.InsufficientStock => Of(409, code, "Not enough stock for every line; nothing was reserved.", null, null,
                 r.Shortages?.Select(s => new ShortageBody(s.Sku, s.Requested, s.Available)).ToArray()),
             ResultCode.OrderNotFound => Of(404, code, "No such order."),

@@ -24,7 +24,8 @@ public sealed class HttpPaymentProvider(HttpClient http, string secret) : IPayme
 
     private sealed record SessionRequest(string OrderId, long Amount, string Currency);
 
-    private sealed record SessionResponse(string SessionId, string PaymentUrl);
+    // Read leniently: a provider adds fields to its answers without asking us.
+    private sealed record SessionResponse(string? SessionId, string? PaymentUrl);
 
     /// <inheritdoc />
     public async Task<PaymentSession> CreateSessionAsync(OrderId orderId, long amount, string currency, CancellationToken cancellation)
@@ -45,7 +46,7 @@ public sealed class HttpPaymentProvider(HttpClient http, string secret) : IPayme
                 using var response = await http.SendAsync(request, timeout.Token).ConfigureAwait(false);
                 if (response.IsSuccessStatusCode)
                 {
-                    var session = await response.Content.ReadFromJsonAsync<SessionResponse>(Json.Options, timeout.Token).ConfigureAwait(false);
+                    var session = await response.Content.ReadFromJsonAsync<SessionResponse>(Json.ThirdParty, timeout.Token).ConfigureAwait(false);
                     if (session is null || string.IsNullOrEmpty(session.SessionId) || string.IsNullOrEmpty(session.PaymentUrl))
                     {
                         throw new PaymentProviderUnavailableException("The payment provider answered without a session.");

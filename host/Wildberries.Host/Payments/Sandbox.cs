@@ -8,7 +8,9 @@ namespace Wildberries.Host.Payments;
 
 /// <summary>
 /// The sandbox payment page: shows the order and its amount with Pay and Decline buttons; each sends a correctly
-/// signed webhook over HTTP to this host's <c>/v1/payments/callback</c>, exactly as a provider would.
+/// signed webhook over HTTP to this host's <c>/v1/payments/callback</c>, exactly as a provider would. Mapped only
+/// while the sandbox is the payment provider; a session id must carry its MAC, and only an order waiting for its
+/// payment can be paid or declined here.
 /// </summary>
 public static class Sandbox
 {
@@ -19,19 +21,29 @@ public static class Sandbox
         app.MapPost("/sandbox/pay/{sessionId}/{action}", Act).DisableAntiforgery();
     }
 
-    private static async Task<IResult> Page(string sessionId, EngineService service, string? result)
+    private static IResult UnknownSession() => Problems.Of(404, "unknown_session", "No such payment session.");
+
+    private static async Task<OrderView?> FindAsync(string sessionId, EngineService service, SandboxPaymentProvider sandbox)
     {
-        if (!SandboxPaymentProvider.TryParseSession(sessionId, out var id) || service.Engine is not { } engine) return Problems.Of(404, "unknown_session", "No such payment session.");
+        if (!sandbox.TryOpenSession(sessionId, out var id) || service.Engine is not { } engine) return null;
         var order = await engine.GetOrderAsync(id);
-        if (order is null) return Problems.Of(404, "unknown_session", "No such payment session.");
+        // The session must be the one the order was given, not merely a valid MAC of its id.
+        return order is not null && string.Equals(order.PaymentSessionId, sessionId, StringComparison.Ordinal) ? order : null;
+    }
+
+    private static async Task<IResult> Page(string sessionId, EngineService service, SandboxPaymentProvider sandbox, string? result)
+    {
+        var order = await FindAsync(sessionId, service, sandbox);
+        if (order is null) return UnknownSession();
         var amount = (order.Amount / 100m).ToString("N2", CultureInfo.InvariantCulture);
         var status = OrderTransitions.ToWire(order.Status);
-        var buttons = order.Status == OrderStatus.PendingPayment || order.Status is OrderStatus.Expired or OrderStatus.Cancelled
+        var session = WebUtility.HtmlEncode(sessionId);
+        var buttons = order.Status == OrderStatus.PendingPayment
             ? $"""
-              <form method="post" action="/sandbox/pay/{sessionId}/pay"><button id="pay" type="submit">Pay {amount} {order.Currency}</button></form>
-              <form method="post" action="/sandbox/pay/{sessionId}/decline"><button id="decline" type="submit">Decline</button></form>
+              <form method="post" action="/sandbox/pay/{session}/pay"><button id="pay" type="submit">Pay {amount} {order.Currency}</button></form>
+              <form method="post" action="/sandbox/pay/{session}/decline"><button id="decline" type="submit">Decline</button></form>
               """
-            : "";
+            : $"<p id=\"closed\">This order is {status}: it is not waiting for a payment, so there is nothing to pay here.</p>\n";
         const string Style = "body{font-family:sans-serif;max-width:32rem;margin:3rem auto} button{font-size:1.2rem;margin:.5rem 0;padding:.5rem 1rem}";
         var orderText = WebUtility.HtmlEncode(order.OrderId.ToString());
         var answered = result is null ? "" : " &mdash; the provider answered <b id=\"result\">" + WebUtility.HtmlEncode(result) + "</b>";
@@ -45,12 +57,15 @@ public static class Sandbox
         return Results.Content(html, "text/html; charset=utf-8");
     }
 
-    private static async Task<IResult> Act(string sessionId, string action, EngineService service, Credentials credentials, IHttpClientFactory clients, TimeProvider time, ServerOptionsAccessor self)
+    private static async Task<IResult> Act(string sessionId, string action, EngineService service, SandboxPaymentProvider sandbox, Credentials credentials, IHttpClientFactory clients, TimeProvider time, ServerOptionsAccessor self)
     {
         if (action is not ("pay" or "decline")) return Problems.Of(404, "unknown_action", "Use pay or decline.");
-        if (!SandboxPaymentProvider.TryParseSession(sessionId, out var id) || service.Engine is not { } engine) return Problems.Of(404, "unknown_session", "No such payment session.");
-        var order = await engine.GetOrderAsync(id);
-        if (order is null) return Problems.Of(404, "unknown_session", "No such payment session.");
+        var order = await FindAsync(sessionId, service, sandbox);
+        if (order is null) return UnknownSession();
+        if (order.Status != OrderStatus.PendingPayment)
+        {
+            return Problems.Of(409, "invalid_state", "The order is not waiting for a payment.", $"The order is {OrderTransitions.ToWire(order.Status)}.");
+        }
 
         var tx = $"sbx_{Convert.ToHexStringLower(System.Security.Cryptography.RandomNumberGenerator.GetBytes(8))}";
         var body = Api.WebhookBody("evt_" + tx, tx, order.OrderId.ToString(), action == "pay" ? "succeeded" : "failed", order.Amount, order.Currency);
@@ -62,9 +77,17 @@ public static class Sandbox
         request.Headers.Add("Webhook-Signature", WebhookSignature.Sign(body, time.GetUtcNow().ToUnixTimeSeconds(), credentials.WebhookSecrets[0]));
         using var response = await clients.CreateClient("sandbox").SendAsync(request);
         var answer = await response.Content.ReadAsStringAsync();
-        using var json = System.Text.Json.JsonDocument.Parse(answer);
-        var result = json.RootElement.TryGetProperty("result", out var r) ? r.GetString() : json.RootElement.TryGetProperty("code", out var c) ? c.GetString() : "error";
-        return Results.Redirect($"/sandbox/pay/{sessionId}?result={Uri.EscapeDataString(result ?? "error")}");
+        string? result;
+        try
+        {
+            using var json = System.Text.Json.JsonDocument.Parse(answer);
+            result = json.RootElement.TryGetProperty("result", out var r) ? r.GetString() : json.RootElement.TryGetProperty("code", out var c) ? c.GetString() : "error";
+        }
+        catch (System.Text.Json.JsonException)
+        {
+            result = "error";
+        }
+        return Results.Redirect($"/sandbox/pay/{Uri.EscapeDataString(sessionId)}?result={Uri.EscapeDataString(result ?? "error")}");
     }
 }
 

@@ -64,13 +64,27 @@ public sealed class Credentials
         var storefront = Pick(options.StorefrontKey, "storefront");
         var admin = Pick(options.AdminKey, "admin");
         var secrets = string.IsNullOrEmpty(options.WebhookSecret) ? [Pick(null, "webhook")] : options.WebhookSecret.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
-        if (generated)
-        {
-            Directory.CreateDirectory(options.DataDirectory);
-            File.WriteAllText(file, JsonSerializer.Serialize(stored, Indented));
-            if (!OperatingSystem.IsWindows()) File.SetUnixFileMode(file, UnixFileMode.UserRead | UnixFileMode.UserWrite);
-        }
+        if (generated) Write(file, stored);
         return new Credentials(storefront, admin, secrets, generated ? Path.GetFullPath(file) : null);
+    }
+
+    /// <summary>
+    /// Writes the keys to a new file that is owner-only from its creation (mode 0600 at open, never widened and
+    /// narrowed after), through a temporary file renamed into place so a crash leaves the old file or the new one.
+    /// </summary>
+    private static void Write(string file, Dictionary<string, string> keys)
+    {
+        Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(file))!);
+        var temporary = file + ".tmp";
+        File.Delete(temporary);
+        var create = new FileStreamOptions { Mode = FileMode.CreateNew, Access = FileAccess.Write, Options = FileOptions.WriteThrough };
+        if (!OperatingSystem.IsWindows()) create.UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite;
+        using (var stream = new FileStream(temporary, create))
+        {
+            JsonSerializer.Serialize(stream, keys, Indented);
+            stream.Flush(flushToDisk: true);
+        }
+        File.Move(temporary, file, overwrite: true);
     }
 
     /// <summary>The role of a bearer token, compared in constant time; null when it matches none.</summary>
