@@ -1,6 +1,11 @@
 using System.Net;
 using System.Text;
 using System.Text.Json;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.DependencyInjection;
 
 namespace Wildberries.Host.Tests;
@@ -228,6 +233,45 @@ public class HardeningTests
         {
             Directory.Delete(data, recursive: true);
         }
+    }
+
+    [Fact]
+    public async Task Finding_6_a_checkout_replayed_after_a_503_gets_the_503_even_when_the_provider_is_back()
+    {
+        var down = true;
+        var builder = WebApplication.CreateSlimBuilder();
+        builder.WebHost.UseUrls("http://127.0.0.1:0");
+        await using var acquirer = builder.Build();
+        acquirer.MapPost("/sessions", async (HttpContext http) =>
+        {
+            var order = (await JsonDocument.ParseAsync(http.Request.Body)).RootElement.GetProperty("orderId").GetString();
+            return Volatile.Read(ref down) ? Results.StatusCode(503) : Results.Json(new { sessionId = "acq_" + order, paymentUrl = "https://pay.example/acq_" + order });
+        });
+        await acquirer.StartAsync();
+        var url = acquirer.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
+        await using var server = await TestServer.StartAsync("--payment-provider-url", url, "--payment-provider-secret", "acquirer-secret-0123456789");
+        await server.SeedAsync(1, 100, (1, 3));
+        var cart = new { customerId = "c", lines = new[] { new { sku = 1, qty = 1 } } };
+
+        var first = await server.CheckoutAsync("k", cart);
+        Assert.Equal(HttpStatusCode.ServiceUnavailable, first.StatusCode);
+        var firstBody = await first.Content.ReadAsStringAsync();
+        Volatile.Write(ref down, false);
+        var replay = await server.CheckoutAsync("k", cart);
+        Assert.Equal((HttpStatusCode.ServiceUnavailable, firstBody), (replay.StatusCode, await replay.Content.ReadAsStringAsync()));
+        Assert.Equal(3, (await Json(await server.Storefront.GetAsync("/v1/catalog/items/1"))).GetProperty("available").GetInt64());
+
+        // A new key is a new checkout, and succeeds now; its replay answers the same 201, byte for byte.
+        var fresh = await server.CheckoutAsync("k2", cart);
+        Assert.Equal(HttpStatusCode.Created, fresh.StatusCode);
+        var freshBody = await fresh.Content.ReadAsStringAsync();
+        var id = JsonDocument.Parse(freshBody).RootElement.GetProperty("orderId").GetString()!;
+        using var cancel = new HttpRequestMessage(HttpMethod.Post, $"/v1/orders/{id}/cancel");
+        cancel.Headers.Add("X-Customer-Id", "c");
+        Assert.Equal(HttpStatusCode.OK, (await server.Storefront.SendAsync(cancel)).StatusCode);
+        Volatile.Write(ref down, true);
+        var freshReplay = await server.CheckoutAsync("k2", cart);
+        Assert.Equal((HttpStatusCode.Created, freshBody), (freshReplay.StatusCode, await freshReplay.Content.ReadAsStringAsync()));
     }
 
     [Fact]
