@@ -90,8 +90,11 @@ public sealed partial class ReservationStateMachine
     {
         ref var row = ref a.Row;
         row.Committed -= a.Quantity;
-        row.OnHand -= a.Quantity;
-        _onHandLedger -= a.Quantity;
+        // After a shortfall (the warehouse counted fewer units than were sold) the shipment still left, so the
+        // count it contradicts ends at zero rather than below: a negative shelf would refuse the next receipt.
+        var shipped = Math.Min(a.Quantity, Math.Max(0, row.OnHand));
+        row.OnHand -= shipped;
+        _onHandLedger -= shipped;
         Invariant.That(row.Committed >= 0, "committed is never negative");
         EmitStock(EventKind.StockChanged, a.Item, row);
     }

@@ -124,7 +124,7 @@ public sealed partial class ReservationStateMachine
             {
                 ref var row = ref s.Rows[i];
                 Invariant.That(row.Reserved >= 0 && row.Committed >= 0, "reserved and committed are never negative");
-                Invariant.That(row.OnHand <= _options.OnHandMax, "on-hand stays within its limit");
+                Invariant.That(row.OnHand >= 0 && row.OnHand <= _options.OnHandMax, "on-hand stays within 0 and its limit");
                 onHand += row.OnHand;
                 expected.Remove((s.Sku, row.WarehouseId), out var sums);
                 Invariant.That(row.Reserved == sums.Reserved, $"reserved of sku {s.Sku} warehouse {row.WarehouseId} equals its pending allocations");

@@ -313,7 +313,7 @@ internal sealed class ReferenceModel(StateMachineOptions options)
         if (o.Status != OrderStatus.Paid) return new CommandResult { Code = ResultCode.InvalidState, OrderId = o.Id, Status = o.Status };
         foreach (var l in o.Lines)
         {
-            foreach (var (wh, qty) in l.Allocs) _onHand[(l.Sku, wh)] -= qty;
+            foreach (var (wh, qty) in l.Allocs) _onHand[(l.Sku, wh)] = Math.Max(0, _onHand[(l.Sku, wh)] - qty);
         }
         Finish(o, OrderStatus.Fulfilled);
         return Describe(o);

@@ -69,4 +69,19 @@ public class StockTests
         Assert.Equal(new ItemView(1, "renamed", 7, 3, false), item);
         Assert.False(s.Machine.TryGetItem(2, out _));
     }
+
+    [Fact]
+    public void Shipping_after_a_shortfall_leaves_the_shelf_at_zero_and_the_next_receipt_is_taken()
+    {
+        var s = new Shard();
+        s.Item(1);
+        s.Stock(1, 10, 5);
+        var order = s.Buy(1, 3);
+        Assert.Equal(ResultCode.Ok, s.Apply(Command.PaymentResult(order.OrderId, "tx", true, order.Amount, "RUB")).Code);
+        s.Stock(1, 10, 1); // the warehouse counts 1 unit, 3 are sold
+        Assert.Equal(ResultCode.Ok, s.Apply(Command.Ship(order.OrderId)).Code);
+        Assert.Equal((0L, 0L), (s.Row(1, 10).OnHand, s.Row(1, 10).Committed));
+        Assert.Equal(ResultCode.Ok, s.Apply(Command.AdjustStockDelta(1, 10, 2, "receipt")).Code);
+        Assert.Equal(2, s.Row(1, 10).OnHand);
+    }
 }
