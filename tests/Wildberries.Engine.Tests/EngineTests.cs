@@ -114,7 +114,67 @@ public class EngineTests
         var events = new EventBuffer();
         foreach (var entry in journal.ReadAfter(0)) machine.Apply(entry.Command, events);
         Assert.Equal(hash, machine.ComputeStateHash());
-        Assert.True(journal.CommitCount <= journal.LastLsn);
+    }
+
+    [Fact]
+    public async Task Commands_that_wait_behind_a_commit_share_the_next_one()
+    {
+        // Group commit: while one fsync is in progress, everything submitted meanwhile is made durable by a single
+        // following commit, not one commit per command.
+        const int burst = 200;
+        var journal = new GatedJournal();
+        await using var engine = ReservationEngine.Start(new EngineOptions { ExpiryCheckInterval = TimeSpan.FromMinutes(1) }, _ => journal);
+        await engine.UpsertItemAsync(1, "A", 10);
+        var commitsBefore = journal.CommitCount;
+
+        journal.Hold();
+        var first = engine.AdjustStockAsync(1, 1, 1).AsTask();
+        await journal.Held.WaitAsync(Patience, TestContext.Current.CancellationToken);
+        var rest = Enumerable.Range(0, burst).Select(_ => engine.AdjustStockAsync(1, 1, 1).AsTask()).ToArray();
+        journal.Release();
+        Assert.True((await first.WaitAsync(Patience, TestContext.Current.CancellationToken)).IsOk);
+        Assert.All(await Task.WhenAll(rest).WaitAsync(Patience, TestContext.Current.CancellationToken), r => Assert.True(r.IsOk));
+
+        Assert.Equal(1 + 1 + burst, journal.LastLsn);
+        Assert.Equal(2, journal.CommitCount - commitsBefore); // the held one, then one for all 200
+        Assert.Equal(1 + burst, engine.Availability.GetAvailable(1));
+    }
+
+    /// <summary>An in-memory journal whose next commit can be held open, as a slow fsync would.</summary>
+    private sealed class GatedJournal : ICommandJournal
+    {
+        private readonly InMemoryJournal _inner = new();
+        private readonly ManualResetEventSlim _gate = new(true);
+        private TaskCompletionSource _held = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        public Task Held => _held.Task;
+
+        public long LastLsn => _inner.LastLsn;
+
+        public long CommitCount => _inner.CommitCount;
+
+        public void Hold()
+        {
+            _held = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            _gate.Reset();
+        }
+
+        public void Release() => _gate.Set();
+
+        public void Append(in Command command) => _inner.Append(command);
+
+        public void Commit()
+        {
+            _held.TrySetResult();
+            if (!_gate.Wait(Patience)) throw new TimeoutException("the test never released the commit");
+            _inner.Commit();
+        }
+
+        public IEnumerable<JournalEntry> ReadAfter(long afterLsn, long fromAddress = 0) => _inner.ReadAfter(afterLsn, fromAddress);
+
+        public void TruncateBefore(long address) => _inner.TruncateBefore(address);
+
+        public void Dispose() => _gate.Dispose();
     }
 
     [Fact]

@@ -53,8 +53,7 @@ public class InputTests(ITestOutputHelper output)
     {
         await using var server = await TestServer.StartAsync();
         await server.SeedAsync(1, 100, (1, 1_000_000));
-        var seed = Environment.TickCount;
-        output.WriteLine($"input fuzz seed {seed}");
+        var seed = TestSeed.Get(output, "WB_INPUT_SEED");
 #pragma warning disable CA5394 // Test data, not security.
         var random = new Random(seed);
         var valid = "{\"customerId\":\"c\",\"lines\":[{\"sku\":1,\"qty\":1}],\"warehouses\":[1],\"paymentMethod\":\"card\"}";

@@ -17,6 +17,7 @@ public class PipelineTests
     private sealed class Recorder(Action<long, Slot>? check = null) : IEventHandler<Slot>
     {
         public readonly List<Slot> Seen = [];
+        public readonly List<bool> EndOfBatch = [];
         public int Batches;
         public long Expected = -1;
         public readonly TaskCompletionSource Done = new(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -25,6 +26,7 @@ public class PipelineTests
         {
             check?.Invoke(sequence, data);
             Seen.Add(data);
+            EndOfBatch.Add(endOfBatch);
             if (endOfBatch) Batches++;
             if (sequence == Expected) Done.TrySetResult();
         }
@@ -87,8 +89,47 @@ public class PipelineTests
             var values = consumer.Seen.Where(s => s.Producer == p).Select(s => s.Value).ToList();
             Assert.Equal(Enumerable.Range(0, perProducer).Select(i => (long)i), values);
         }
-        Assert.True(consumer.Batches <= consumer.Seen.Count);
         Assert.Null(processor.Fault);
+    }
+
+    [Fact]
+    public async Task A_consumer_that_fell_behind_takes_everything_waiting_as_one_batch()
+    {
+        // Group commit rests on this: the journal stage, held up by one fsync, finds the slots published meanwhile
+        // and takes them all as a single batch with endOfBatch on the last one only.
+        const int behind = 99;
+        var ring = RingBuffer<Slot>.CreateSingleProducer(128);
+        using var gate = new ManualResetEventSlim(false);
+        var entered = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var consumer = new Recorder((sequence, _) =>
+        {
+            if (sequence != 0) return;
+            entered.TrySetResult();
+            if (!gate.Wait(Patience)) throw new TimeoutException("the test never opened the gate");
+        }) { Expected = behind };
+        var processor = new BatchEventProcessor<Slot>(ring, ring.NewBarrier(), consumer);
+        ring.AddGatingSequences(processor.Sequence);
+        var thread = Run(processor);
+
+        ring.Publish(ring.Next());
+        await entered.Task.WaitAsync(Patience, TestContext.Current.CancellationToken);
+        for (var i = 1; i <= behind; i++)
+        {
+            var seq = ring.Next();
+            ring[seq] = new Slot { Value = i };
+            ring.Publish(seq);
+        }
+        gate.Set();
+        await consumer.Done.Task.WaitAsync(Patience, TestContext.Current.CancellationToken);
+        processor.Halt();
+        thread.Join();
+
+        Assert.Null(processor.Fault);
+        Assert.Equal(Enumerable.Range(0, behind + 1).Select(i => (long)i), consumer.Seen.Select(s => s.Value));
+        // The first slot alone, then the 99 that waited as one batch.
+        bool[] expected = [true, .. Enumerable.Repeat(false, behind - 1), true];
+        Assert.Equal(expected, consumer.EndOfBatch);
+        Assert.Equal(2, consumer.Batches);
     }
 
     [Fact]

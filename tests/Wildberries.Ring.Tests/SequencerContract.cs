@@ -5,6 +5,9 @@ namespace Wildberries.Ring.Tests;
 /// <summary>The behaviour every sequencer must have; subclassed once per implementation.</summary>
 public abstract class SequencerContract
 {
+    private static readonly TimeSpan Patience = TimeSpan.FromSeconds(30);
+    private static readonly TimeSpan HeldFor = TimeSpan.FromMilliseconds(250);
+
     protected abstract Sequencer Create(int bufferSize, IWaitStrategy waitStrategy);
 
     private Sequencer CreateGated(int size, out Sequence gate)
@@ -51,14 +54,32 @@ public abstract class SequencerContract
     }
 
     [Fact]
-    public async Task Next_waits_while_the_ring_is_full_and_resumes_when_the_consumer_moves()
+    public async Task Next_waits_while_the_ring_is_full_and_resumes_when_the_consumer_moves_far_enough()
     {
         var s = CreateGated(4, out var gate);
         for (var i = 0; i < 4; i++) s.Publish(s.Next());
-        var claim = Task.Factory.StartNew(() => s.Next(), TestContext.Current.CancellationToken, TaskCreationOptions.LongRunning, TaskScheduler.Default);
-        Assert.False(claim.IsCompleted);
-        gate.Value = 0;
-        Assert.Equal(4, await claim.WaitAsync(TimeSpan.FromSeconds(30), TestContext.Current.CancellationToken));
+        // Claiming two more slots (4 and 5) overwrites slots 0 and 1: the consumer must have finished slot 1.
+        var started = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var claim = Task.Factory.StartNew(() =>
+        {
+            started.SetResult();
+            return s.Next(2);
+        }, TestContext.Current.CancellationToken, TaskCreationOptions.LongRunning, TaskScheduler.Default);
+        await started.Task.WaitAsync(Patience, TestContext.Current.CancellationToken);
+
+        // Showing that something does NOT happen needs a bounded wait: a claim that does not wait returns within
+        // microseconds of starting, so 250 ms without an answer means the producer is held.
+        await AssertStillWaiting(claim);
+        gate.Value = 0; // one slot freed, two needed
+        await AssertStillWaiting(claim);
+        gate.Value = 1;
+        Assert.Equal(5, await claim.WaitAsync(Patience, TestContext.Current.CancellationToken));
+    }
+
+    private static async Task AssertStillWaiting(Task<long> claim)
+    {
+        var first = await Task.WhenAny(claim, Task.Delay(HeldFor, TestContext.Current.CancellationToken));
+        Assert.False(first == claim, "the claim returned while the ring was full");
     }
 
     [Fact]
