@@ -62,6 +62,12 @@ internal sealed class Reply<T> : IValueTaskSource<T>, IThreadPoolWorkItem
 
     public T GetResult(short token)
     {
+        // A spent answer read again (or one read before it is ready) fails without touching the reply: recycling it
+        // here would put it in the pool twice, and two later callers would share it.
+        if (token != _core.Version || _core.GetStatus(token) == ValueTaskSourceStatus.Pending)
+        {
+            throw new InvalidOperationException("This answer was already read, or is not ready yet: await an engine call once.");
+        }
         try
         {
             return _core.GetResult(token);
