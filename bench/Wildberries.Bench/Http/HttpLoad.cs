@@ -25,7 +25,7 @@ public static class HttpLoad
         var connections = CommandLine.Option(args, "--connections", 256);
         var data = Directory.CreateTempSubdirectory("wb-http-").FullName;
         var app = ServerApp.Build(["--urls", "http://127.0.0.1:0", "--data", data, "--storefront-key", Storefront, "--admin-key", Admin,
-            "--webhook-secret", "bench", "--rate-limit", "10000000", "--Logging:LogLevel:Default", "Warning"]);
+            "--webhook-secret", "bench-webhook-secret-0123", "--rate-limit", "10000000", "--anonymous-rate-limit", "1000000", "--Logging:LogLevel:Default", "Warning"]);
         try
         {
             var address = await ServerApp.StartAsync(app, TimeSpan.FromMinutes(1));

@@ -27,7 +27,7 @@ public sealed class HttpSystem : IReservationSystem
     {
         ArgumentNullException.ThrowIfNull(sale);
         _app = ServerApp.Build(["--urls", "http://127.0.0.1:0", "--data", _directory, "--storefront-key", Key, "--admin-key", "peak-admin-key-0123456789abcdef",
-            "--webhook-secret", Secret, "--rate-limit", "10000000", "--Logging:LogLevel:Default", "Warning"]);
+            "--webhook-secret", Secret, "--rate-limit", "10000000", "--anonymous-rate-limit", "1000000", "--Logging:LogLevel:Default", "Warning"]);
         var address = await ServerApp.StartAsync(_app, TimeSpan.FromMinutes(1));
         var engine = _app.Services.GetRequiredService<EngineService>().Engine!;
         await Task.WhenAll(Catalog.Commands(sale).Select(c => engine.SubmitAsync(c).AsTask()));
