@@ -121,5 +121,5 @@ public static class CommandRules
     }
 
     /// <summary>The field path of a checkout line's field, such as <c>lines[2].qty</c>.</summary>
-    internal static string LineField(int index, string field) => $"lines[{index}].{field}";
+    public static string LineField(int index, string field) => $"lines[{index}].{field}";
 }

@@ -22,9 +22,12 @@ public sealed record EngineOptions
     /// <summary>The shard state machine's limits and windows.</summary>
     public StateMachineOptions StateMachine { get; init; } = new();
 
+    /// <summary>256 shards: two threads each, so more than any host has cores for; bounds the fan-out of merged reads.</summary>
+    public const int ShardCountMax = 256;
+
     /// <summary>
-    /// Shards (one pipeline, thread pair and journal each). Only 1 for now: the cross-shard two-phase checkout
-    /// comes with the sharding work; ids and events already carry the shard.
+    /// Shards (one ring, journal, apply thread, snapshots and directory each), stock partitioned by SKU with
+    /// <see cref="ShardRouter"/>. 1 by default: the fast path. A data directory keeps the count it was created with.
     /// </summary>
     public int ShardCount { get; init; } = 1;
 
@@ -47,7 +50,7 @@ public sealed record EngineOptions
     public EngineOptions Validate()
     {
         StateMachine.Validate();
-        if (ShardCount != 1) throw new ArgumentException("EngineOptions.ShardCount must be 1 until cross-shard checkout exists.", nameof(ShardCount));
+        if (ShardCount is < 1 or > ShardCountMax) throw new ArgumentException($"EngineOptions.ShardCount must be 1 to {ShardCountMax}.", nameof(ShardCount));
         if (RingSize < 64 || RingSize > (1 << 24) || (RingSize & (RingSize - 1)) != 0)
         {
             throw new ArgumentException("EngineOptions.RingSize must be a power of two from 64 to 16777216.", nameof(RingSize));
@@ -58,6 +61,9 @@ public sealed record EngineOptions
         }
         return this;
     }
+
+    /// <summary>The state machine options of one shard.</summary>
+    internal StateMachineOptions ShardOptions(int shard) => StateMachine with { ShardId = shard, ShardCount = ShardCount };
 
     internal IWaitStrategy CreateWaitStrategy() => WaitStrategy switch
     {

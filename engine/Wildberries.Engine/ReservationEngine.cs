@@ -1,4 +1,5 @@
 using Wildberries.Core;
+using Wildberries.Engine.Durability;
 using Wildberries.Engine.Journal;
 using Wildberries.Engine.Pipeline;
 using Wildberries.Engine.Reads;
@@ -23,38 +24,19 @@ public sealed class ReservationEngine : IAsyncDisposable
 {
     private readonly ShardPipeline[] _shards;
     private readonly Snapshotter?[] _snapshotters;
-    private readonly TimeProvider _time;
-    private readonly CancellationTokenSource _stopping = new();
-    private readonly Task _expiryLoop;
     private int _disposed;
 
-    private ReservationEngine(EngineOptions options, TimeProvider time, IEngineEventListener? listener, Func<int, ShardStart> openShard)
+    private ReservationEngine(EngineOptions options, TimeProvider time, IEngineEventListener? listener, OpenedShard[] opened)
     {
         Options = options;
-        _time = time;
-        _shards = new ShardPipeline[options.ShardCount];
-        _snapshotters = new Snapshotter?[options.ShardCount];
-        var reports = new RecoveryReport[options.ShardCount];
-        try
+        _shards = new ShardPipeline[opened.Length];
+        _snapshotters = [.. opened.Select(o => o.Snapshotter)];
+        Recovery = [.. opened.Select(o => o.Report)];
+        for (var i = 0; i < _shards.Length; i++)
         {
-            for (var i = 0; i < _shards.Length; i++)
-            {
-                var start = openShard(i);
-                reports[i] = start.Report;
-                _snapshotters[i] = start.Snapshotter;
-                _shards[i] = new ShardPipeline(i, options, start.Machine, start.Journal, time, Availability, listener);
-            }
+            _shards[i] = new ShardPipeline(i, options, opened[i].Machine, opened[i].Journal, time, Availability, listener);
         }
-        catch
-        {
-            foreach (var shard in _shards) shard?.StopAsync().GetAwaiter().GetResult();
-            throw;
-        }
-        Recovery = reports;
-        _expiryLoop = ExpireLoopAsync(_stopping.Token);
     }
-
-    private sealed record ShardStart(ReservationStateMachine Machine, ICommandJournal Journal, RecoveryReport Report, Snapshotter? Snapshotter);
 
     /// <summary>
     /// Recovers each shard from its journal and starts its pipeline. <paramref name="journalFactory"/> gives the
@@ -71,19 +53,15 @@ public sealed class ReservationEngine : IAsyncDisposable
         ArgumentNullException.ThrowIfNull(journalFactory);
         options.Validate();
         var time = timeProvider ?? TimeProvider.System;
-        return new ReservationEngine(options, time, listener, shard =>
-        {
-            var journal = journalFactory(shard);
-            var (machine, report) = ShardRecovery.Recover(shard, ShardOptions(options, shard), journal, null, time);
-            return new ShardStart(machine, journal, report, null);
-        });
+        return new ReservationEngine(options, time, listener, ShardOpener.Start(options, journalFactory, time));
     }
 
     /// <summary>
-    /// Opens the durable engine on <see cref="JournalOptions.Directory"/>: for each shard, the newest valid snapshot
-    /// plus the FASTER journal after it, verified; then snapshots in the background. Refuses to start (with
+    /// Opens the durable engine on <see cref="JournalOptions.Directory"/>: for each shard, in parallel, the newest valid
+    /// snapshot plus the FASTER journal after it, verified; then snapshots in the background. Refuses to start (with
     /// <see cref="JournalCorruptException"/> naming the file and log sequence number) when acknowledged data is
-    /// damaged, unless <see cref="JournalOptions.AcceptDataLoss"/> is set.
+    /// damaged, unless <see cref="JournalOptions.AcceptDataLoss"/> is set, and when the directory was created with
+    /// another <see cref="EngineOptions.ShardCount"/>.
     /// </summary>
     public static ReservationEngine Open(
         EngineOptions options,
@@ -97,29 +75,7 @@ public sealed class ReservationEngine : IAsyncDisposable
         journal.Validate();
         var time = timeProvider ?? TimeProvider.System;
         if (journal.Durability == JournalDurability.InMemory) return Start(options, _ => new NullJournal(), time, listener);
-        return new ReservationEngine(options, time, listener, shard =>
-        {
-            var directory = journal.ShardDirectory(shard);
-            var machineOptions = ShardOptions(options, shard);
-            var store = new SnapshotStore(directory);
-            var faster = new FasterJournal(directory, journal);
-            try
-            {
-                var (machine, report) = ShardRecovery.Recover(shard, machineOptions, faster, store, time);
-                if (faster.DataLoss is not null)
-                {
-                    (faster, var quarantine) = ShardRecovery.StartOver(directory, faster, machine, journal);
-                    report = report with { DataLoss = $"{report.DataLoss} The damaged files were moved to {quarantine}." };
-                }
-                var snapshotter = new Snapshotter(machineOptions, faster, store, journal, time, report.SnapshotLsn);
-                return new ShardStart(machine, faster, report, snapshotter);
-            }
-            catch
-            {
-                faster.Dispose();
-                throw;
-            }
-        });
+        return new ReservationEngine(options, time, listener, ShardOpener.Open(options, journal, time));
     }
 
     /// <summary>What recovery found for each shard at start: snapshot, entries replayed, state hash, time taken.</summary>
@@ -132,9 +88,6 @@ public sealed class ReservationEngine : IAsyncDisposable
         foreach (var s in _snapshotters) files.Add(s is null ? null : await s.SnapshotNowAsync(cancellation).ConfigureAwait(false));
         return files;
     }
-
-    private static StateMachineOptions ShardOptions(EngineOptions options, int shard) =>
-        options.StateMachine with { ShardId = shard, ShardCount = options.ShardCount };
 
     /// <summary>The options the engine runs with.</summary>
     public EngineOptions Options { get; }
@@ -168,7 +121,7 @@ public sealed class ReservationEngine : IAsyncDisposable
     /// is answered at once and never journaled: invalid input costs no disk write.
     /// </summary>
     public ValueTask<CommandResult> SubmitAsync(in Command command) =>
-        CommandRules.IsRefused(command, Options.StateMachine, out var refusal)
+        IsRefused(command, out var refusal)
             ? ValueTask.FromResult(refusal)
             : _shards[ShardOf(command)].Submit(command);
 
@@ -177,9 +130,30 @@ public sealed class ReservationEngine : IAsyncDisposable
     /// the ring: a checkout, cancel or payment answered with its order as of that command.
     /// </summary>
     public ValueTask<OrderOutcome> SubmitWithOrderAsync(in Command command) =>
-        CommandRules.IsRefused(command, Options.StateMachine, out var refusal)
+        IsRefused(command, out var refusal)
             ? ValueTask.FromResult(new OrderOutcome(refusal, null))
             : _shards[ShardOf(command)].SubmitWithOrder(command);
+
+    /// <summary>
+    /// The field rules, and (until the two-phase reservation lands) one shard per checkout: a cart whose SKUs live on
+    /// several shards is refused with <see cref="ResultCode.WrongShard"/> naming the first line of another shard.
+    /// </summary>
+    private bool IsRefused(in Command command, out CommandResult refusal)
+    {
+        if (CommandRules.IsRefused(command, Options.StateMachine, out refusal)) return true;
+        if (_shards.Length == 1 || command.Kind != CommandKind.Checkout) return false;
+        var lines = command.Lines!;
+        var home = ShardRouter.ShardOf(lines[0].Sku, _shards.Length);
+        for (var i = 1; i < lines.Length; i++)
+        {
+            if (ShardRouter.ShardOf(lines[i].Sku, _shards.Length) != home)
+            {
+                refusal = new CommandResult { Code = ResultCode.WrongShard, Field = CommandRules.LineField(i, "sku") };
+                return true;
+            }
+        }
+        return false;
+    }
 
     /// <summary>Creates or replaces a catalog item.</summary>
     public ValueTask<CommandResult> UpsertItemAsync(long sku, string name, long price, int maxPerOrder = 0, bool active = true) =>
@@ -274,24 +248,26 @@ public sealed class ReservationEngine : IAsyncDisposable
     /// <summary>The state hash of a shard after every command submitted before this call.</summary>
     public ValueTask<ulong> GetStateHashAsync(int shard = 0) => _shards[shard].ReadHash();
 
+    /// <summary>
+    /// One hash over every shard (each shard's hash, mixed in shard order): equal on two engines exactly when every
+    /// shard is, so replicas and recoveries compare with one number.
+    /// </summary>
+    public async ValueTask<ulong> GetCombinedStateHashAsync()
+    {
+        var combined = new StateHash((ulong)_shards.Length);
+        foreach (var shard in _shards) combined.Add((long)await shard.ReadHash().ConfigureAwait(false));
+        return combined.Value;
+    }
+
     /// <summary>Finishes every command already submitted, stops the pipelines and closes the journals.</summary>
     public async ValueTask DisposeAsync()
     {
         if (Interlocked.Exchange(ref _disposed, 1) != 0) return;
-        await _stopping.CancelAsync().ConfigureAwait(false);
-        try
-        {
-            await _expiryLoop.ConfigureAwait(false);
-        }
-        catch (OperationCanceledException)
-        {
-        }
         foreach (var snapshotter in _snapshotters)
         {
             if (snapshotter is not null) await snapshotter.DisposeAsync().ConfigureAwait(false);
         }
-        foreach (var shard in _shards) await shard.StopAsync().ConfigureAwait(false);
-        _stopping.Dispose();
+        await Task.WhenAll(_shards.Select(s => s.StopAsync())).ConfigureAwait(false);
     }
 
     private int ShardOf(in Command command)
@@ -306,27 +282,5 @@ public sealed class ReservationEngine : IAsyncDisposable
         if (sku >= 0) return ShardRouter.ShardOf(sku, _shards.Length);
         var shard = command.OrderId.Shard;
         return shard < _shards.Length ? shard : 0;
-    }
-
-    /// <summary>Journals a tick on a shard once its earliest reservation deadline has passed.</summary>
-    private async Task ExpireLoopAsync(CancellationToken cancellation)
-    {
-        using var timer = new PeriodicTimer(Options.ExpiryCheckInterval, _time);
-        while (await timer.WaitForNextTickAsync(cancellation).ConfigureAwait(false))
-        {
-            var nowMs = _time.GetUtcNow().ToUnixTimeMilliseconds();
-            foreach (var shard in _shards)
-            {
-                if (shard.Fault is not null || shard.NextExpiryMs > nowMs) continue;
-                try
-                {
-                    await shard.Submit(Command.Tick()).ConfigureAwait(false);
-                }
-                catch (EngineFaultedException)
-                {
-                    // The shard stopped meanwhile; its callers hear why. Nothing expires on a stopped shard.
-                }
-            }
-        }
     }
 }

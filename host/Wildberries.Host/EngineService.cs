@@ -35,6 +35,7 @@ public sealed partial class EngineService(ServerOptions options, TimeProvider ti
         {
             var engineOptions = new EngineOptions
             {
+                ShardCount = options.Shards,
                 StateMachine = new StateMachineOptions { ReservationTtlMs = options.ReservationTtlMinutes * 60_000L, OrdersCapacityHint = 1 << 16, SkusCapacityHint = 1 << 14 },
             };
             var journal = new JournalOptions { Directory = options.DataDirectory, AcceptDataLoss = options.AcceptDataLoss };

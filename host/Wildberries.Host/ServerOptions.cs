@@ -16,6 +16,12 @@ public sealed class ServerOptions
     /// <summary>Where Kestrel listens (default http://127.0.0.1:8080: loopback until an operator says otherwise).</summary>
     public string Urls { get; set; } = "http://127.0.0.1:8080";
 
+    /// <summary>
+    /// Shards: single-writer pipelines the stock is partitioned over by SKU (default 1, the fast path; at most 64, two
+    /// threads each). A data directory keeps the count it was created with.
+    /// </summary>
+    public int Shards { get; set; } = 1;
+
     /// <summary>Loads a demo catalog when the data directory is empty, so the README walk-through works at once.</summary>
     public bool Demo { get; set; }
 
@@ -84,6 +90,7 @@ public sealed class ServerOptions
         {
             throw new ArgumentException("Wildberries:PaymentProviderSecret (--payment-provider-secret) must be set with a payment provider URL.");
         }
+        if (Shards is < 1 or > 64) throw new ArgumentException("Wildberries:Shards (--shards, WB_SHARDS) must be 1 to 64.");
         if (RateLimitPerSecond is < 1 or > 10_000_000) throw new ArgumentException("Wildberries:RateLimitPerSecond (--rate-limit) must be 1 to 10000000.");
         if (ReservationTtlMinutes is < 1 or > 1440) throw new ArgumentException("Wildberries:ReservationTtlMinutes must be 1 to 1440.");
         if (AnonymousRateLimitPerSecond is < 1 or > 1_000_000) throw new ArgumentException("Wildberries:AnonymousRateLimitPerSecond (--anonymous-rate-limit) must be 1 to 1000000.");

@@ -309,7 +309,8 @@ public class EngineTests
     public void Options_are_validated_at_start()
     {
         Assert.Throws<ArgumentException>(() => ReservationEngine.Start(new EngineOptions { RingSize = 1000 }, _ => new NullJournal()));
-        Assert.Throws<ArgumentException>(() => ReservationEngine.Start(new EngineOptions { ShardCount = 2 }, _ => new NullJournal()));
+        Assert.Throws<ArgumentException>(() => ReservationEngine.Start(new EngineOptions { ShardCount = EngineOptions.ShardCountMax + 1 }, _ => new NullJournal()));
+        Assert.Throws<ArgumentException>(() => ReservationEngine.Start(new EngineOptions { ShardCount = 0 }, _ => new NullJournal()));
         Assert.Throws<ArgumentException>(() => ReservationEngine.Start(new EngineOptions { StateMachine = new StateMachineOptions { Currency = "" } }, _ => new NullJournal()));
     }
 

@@ -34,6 +34,31 @@ internal sealed class EventRecorder : IEngineEventListener
         return tcs.Task;
     }
 
+    /// <summary>Completes with every event of <paramref name="kind"/> once <paramref name="count"/> of them were seen.</summary>
+    public Task<Core.EngineEvent[]> WhenCount(Core.EventKind kind, int count)
+    {
+        var tcs = new TaskCompletionSource<Core.EngineEvent[]>(TaskCreationOptions.RunContinuationsAsynchronously);
+        lock (_gate)
+        {
+            _counters.Add((kind, count, tcs));
+            Check();
+        }
+        return tcs.Task;
+    }
+
+    private readonly List<(Core.EventKind Kind, int Count, TaskCompletionSource<Core.EngineEvent[]> Done)> _counters = [];
+
+    private void Check()
+    {
+        foreach (var c in _counters.ToList())
+        {
+            var seen = _events.Where(e => e.Kind == c.Kind).ToArray();
+            if (seen.Length < c.Count) continue;
+            _counters.Remove(c);
+            c.Done.TrySetResult(seen);
+        }
+    }
+
     public void OnEvents(ReadOnlySpan<Core.EngineEvent> events)
     {
         lock (_gate)
@@ -41,6 +66,7 @@ internal sealed class EventRecorder : IEngineEventListener
             foreach (var e in events)
             {
                 _events.Add(e);
+                Check();
                 foreach (var w in _waiters.Where(w => w.Kind == e.Kind).ToList())
                 {
                     _waiters.Remove(w);

@@ -32,6 +32,12 @@ public interface ICommandJournal : IDisposable
 
     /// <summary>Lets the journal drop entries before <paramref name="address"/>: a snapshot covers them.</summary>
     void TruncateBefore(long address);
+
+    /// <summary>
+    /// When the journal was opened accepting data loss and found damage: what was skipped (the valid prefix was
+    /// kept); null when nothing was lost, and always null for journals that cannot lose anything.
+    /// </summary>
+    string? DataLoss => null;
 }
 
 /// <summary>

@@ -9,7 +9,7 @@ namespace Wildberries.Engine.Pipeline;
 /// One shard: a multi-producer ring feeding the journal stage and, behind it, the apply stage, each on its own
 /// thread. Producers never wait on I/O; they wait only on their own reply.
 /// </summary>
-internal sealed class ShardPipeline
+internal sealed class ShardPipeline : IDisposable
 {
     private readonly RingBuffer<CommandSlot> _ring;
     private readonly BatchEventProcessor<CommandSlot> _journalProcessor;
@@ -19,6 +19,8 @@ internal sealed class ShardPipeline
     private readonly ApplyStage _apply;
     private readonly JournalStage _journalStage;
     private readonly ICommandJournal _journal;
+    private readonly CancellationTokenSource _stopping = new();
+    private readonly Task _expiryTimer;
     private int _inflight;
     private volatile bool _closed;
 
@@ -41,6 +43,34 @@ internal sealed class ShardPipeline
         _applyThread = new Thread(_applyProcessor.Run) { IsBackground = true, Name = $"wb-apply-{shardId}" };
         _journalThread.Start();
         _applyThread.Start();
+        _expiryTimer = ExpireAsync(options.ExpiryCheckInterval, time, _stopping.Token);
+    }
+
+    /// <summary>
+    /// The shard's own expiry timer: journals a tick once the earliest reservation deadline has passed, so a quiet
+    /// shard releases stock on time whatever the other shards do.
+    /// </summary>
+    private async Task ExpireAsync(TimeSpan interval, TimeProvider time, CancellationToken cancellation)
+    {
+        using var timer = new PeriodicTimer(interval, time);
+        try
+        {
+            while (await timer.WaitForNextTickAsync(cancellation).ConfigureAwait(false))
+            {
+                if (Fault is not null || NextExpiryMs > time.GetUtcNow().ToUnixTimeMilliseconds()) continue;
+                try
+                {
+                    await Submit(Command.Tick()).ConfigureAwait(false);
+                }
+                catch (Exception ex) when (ex is EngineFaultedException or ObjectDisposedException)
+                {
+                    // The shard stopped meanwhile; its callers hear why. Nothing expires on a stopped shard.
+                }
+            }
+        }
+        catch (OperationCanceledException)
+        {
+        }
     }
 
     /// <summary>The shard's state machine; only the apply thread may touch it while the pipeline runs.</summary>
@@ -100,6 +130,8 @@ internal sealed class ShardPipeline
     /// <summary>Lets every command already submitted finish, then stops both stages and closes the journal.</summary>
     public async Task StopAsync()
     {
+        await _stopping.CancelAsync().ConfigureAwait(false);
+        await _expiryTimer.ConfigureAwait(false);
         _closed = true;
         var spin = default(SpinWait);
         while (Volatile.Read(ref _inflight) != 0) spin.SpinOnce();
@@ -114,7 +146,11 @@ internal sealed class ShardPipeline
         _journalThread.Join();
         _applyThread.Join();
         _journal.Dispose();
+        Dispose();
     }
+
+    /// <summary>Releases the expiry timer's token; <see cref="StopAsync"/> calls it last.</summary>
+    public void Dispose() => _stopping.Dispose();
 
     private void Enter()
     {

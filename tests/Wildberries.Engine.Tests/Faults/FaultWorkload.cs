@@ -69,9 +69,9 @@ internal static class FaultWorkload
     }
 
     /// <summary>Reads a shard directory back: snapshot (if any) plus journal, as the engine does at start.</summary>
-    public static (ReservationStateMachine Machine, Snapshots.RecoveryReport Report) Recover(string directory, JournalOptions options)
+    public static (ReservationStateMachine Machine, RecoveryReport Report) Recover(string directory, JournalOptions options)
     {
         using var journal = new FasterJournal(directory, options with { Directory = Path.GetDirectoryName(directory)! });
-        return Snapshots.ShardRecovery.Recover(0, new StateMachineOptions(), journal, new Snapshots.SnapshotStore(directory), TimeProvider.System);
+        return Durability.ShardRecovery.Recover(0, new StateMachineOptions(), journal, new Snapshots.SnapshotStore(directory), TimeProvider.System);
     }
 }

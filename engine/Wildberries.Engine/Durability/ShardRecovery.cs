@@ -1,22 +1,8 @@
 using Wildberries.Core;
 using Wildberries.Engine.Journal;
+using Wildberries.Engine.Snapshots;
 
-namespace Wildberries.Engine.Snapshots;
-
-/// <summary>What recovery of one shard found and did: for the startup log and for operators.</summary>
-/// <param name="Shard">The shard.</param>
-/// <param name="SnapshotFile">The snapshot it started from, if any.</param>
-/// <param name="SnapshotLsn">The log sequence number that snapshot covers (0 without one).</param>
-/// <param name="ReplayedEntries">Journal entries applied after the snapshot.</param>
-/// <param name="LastLsn">The last log sequence number recovered.</param>
-/// <param name="StateHash">The state hash after recovery, comparable across replicas.</param>
-/// <param name="Duration">How long recovery took in all.</param>
-/// <param name="ReplayDuration">Of that, how long the journal replay took (read, verify, apply).</param>
-/// <param name="DataLoss">With AcceptDataLoss: the damage that was skipped, and where the damaged files went.</param>
-/// <param name="RejectedSnapshots">Snapshot files passed over, and why.</param>
-public sealed record RecoveryReport(
-    int Shard, string? SnapshotFile, long SnapshotLsn, long ReplayedEntries, long LastLsn, ulong StateHash, TimeSpan Duration,
-    TimeSpan ReplayDuration, string? DataLoss, IReadOnlyList<string> RejectedSnapshots);
+namespace Wildberries.Engine.Durability;
 
 /// <summary>Rebuilds a shard's state: the newest valid snapshot, then the journal after it, verified all the way.</summary>
 internal static class ShardRecovery
@@ -44,7 +30,7 @@ internal static class ShardRecovery
         }
         // O(state), once per start: a recovered state that breaks an invariant must not serve a single request.
         machine.VerifyInvariants();
-        var dataLoss = (journal as FasterJournal)?.DataLoss;
+        var dataLoss = journal.DataLoss;
         var report = new RecoveryReport(shard, loaded?.File.Path, loaded?.File.Lsn ?? 0, replayed, machine.LastLsn, machine.ComputeStateHash(),
             time.GetElapsedTime(started), replayDuration, dataLoss, rejected);
         return (machine, report);
