@@ -34,6 +34,30 @@ public enum CommandKind : byte
 
     /// <summary>Time passes: expires reservations and evicts what outlived its retention window.</summary>
     Tick = 9,
+
+    /// <summary>Home shard: every other shard holds its lines; the preparing order becomes pending (the commit point).</summary>
+    ConfirmOrder = 10,
+
+    /// <summary>Home shard: another shard could not hold its lines; the preparing order is undone as if never made.</summary>
+    AbortOrder = 11,
+
+    /// <summary>Stock shard: holds the lines of an order at home elsewhere, all or nothing, until a deadline.</summary>
+    HoldStock = 12,
+
+    /// <summary>Stock shard: the home confirmed the order; the hold no longer expires by itself.</summary>
+    ConfirmHold = 13,
+
+    /// <summary>Stock shard: gives back what a hold has (reserved or committed units); idempotent.</summary>
+    ReleaseHold = 14,
+
+    /// <summary>Stock shard: commits a hold's units (again, from what is available, if it was released); idempotent.</summary>
+    CommitHold = 15,
+
+    /// <summary>Stock shard: a hold's committed units leave on-hand; idempotent.</summary>
+    ShipHold = 16,
+
+    /// <summary>Home shard: the other shards' answer to a late payment: all committed (paid), or not (refund).</summary>
+    RepayOutcome = 17,
 }
 
 /// <summary>One line of a cart: a SKU and how many units.</summary>
@@ -188,4 +212,25 @@ public struct Command
 
     /// <summary>Lets time pass.</summary>
     public static Command Tick() => new() { Kind = CommandKind.Tick };
+
+    /// <summary>Confirms a preparing order whose other shards hold <paramref name="remoteLines"/> lines worth <paramref name="remoteAmount"/>.</summary>
+    public static Command ConfirmOrder(OrderId orderId, long remoteAmount, int remoteLines) =>
+        new() { Kind = CommandKind.ConfirmOrder, OrderId = orderId, Value = remoteAmount, Expected = remoteLines };
+
+    /// <summary>Undoes a preparing order: its home reservation goes back, its idempotency key is forgotten.</summary>
+    public static Command AbortOrder(OrderId orderId) => new() { Kind = CommandKind.AbortOrder, OrderId = orderId };
+
+    /// <summary>Holds this shard's <paramref name="lines"/> of an order at home on another shard until <paramref name="deadlineMs"/>.</summary>
+    public static Command HoldStock(OrderId orderId, CheckoutLine[] lines, int[]? warehouses, long deadlineMs) =>
+        new() { Kind = CommandKind.HoldStock, OrderId = orderId, Lines = lines, Warehouses = warehouses, Value = deadlineMs };
+
+    /// <summary>A command on the hold of <paramref name="orderId"/>: confirm, release, commit or ship.</summary>
+    public static Command OnHold(CommandKind kind, OrderId orderId) => new() { Kind = kind, OrderId = orderId };
+
+    /// <summary>The other shards' answer to a late payment of a cross-shard order.</summary>
+    public static Command RepayOutcome(OrderId orderId, bool committedEverywhere) =>
+        new() { Kind = CommandKind.RepayOutcome, OrderId = orderId, Flag = committedEverywhere };
+
+    /// <summary>The deadline of a hold (Unix ms).</summary>
+    public readonly long DeadlineMs => Value;
 }

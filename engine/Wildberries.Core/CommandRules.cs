@@ -12,6 +12,14 @@ public static class CommandRules
     public static bool IsRefused(in Command command, StateMachineOptions options, out CommandResult refusal)
     {
         ArgumentNullException.ThrowIfNull(options);
+        // Commands on an order or a hold name one the engine could have issued (a payment may not: money for an
+        // unknown order is recorded as a refund).
+        if (command.Kind is not (CommandKind.UpsertItem or CommandKind.AdjustStock or CommandKind.Checkout or CommandKind.PaymentResult or CommandKind.Tick or CommandKind.None)
+            && Enum.IsDefined(command.Kind) && !command.OrderId.IsValid)
+        {
+            refusal = CommandResult.Invalid("orderId");
+            return true;
+        }
         var refused = command.Kind switch
         {
             CommandKind.UpsertItem => UpsertItem(command, options),
@@ -21,7 +29,10 @@ public static class CommandRules
             CommandKind.PaymentResult => PaymentResult(command, options),
             CommandKind.Cancel => Customer(command, options),
             CommandKind.Extend => Extend(command, options),
-            CommandKind.Ship or CommandKind.Tick => null,
+            CommandKind.Ship or CommandKind.Tick or CommandKind.AbortOrder or CommandKind.RepayOutcome => null,
+            CommandKind.ConfirmOrder => ConfirmOrder(command, options),
+            CommandKind.HoldStock => HoldStock(command, options),
+            CommandKind.ConfirmHold or CommandKind.ReleaseHold or CommandKind.CommitHold or CommandKind.ShipHold => null,
             _ => CommandResult.Invalid("kind"),
         };
         refusal = refused.GetValueOrDefault();
@@ -71,7 +82,25 @@ public static class CommandRules
         if (!Validate.IsKey(c.IdempotencyKey, o.IdempotencyKeyLengthMax)) return CommandResult.Invalid("idempotencyKey");
         if (!Validate.IsText(c.CustomerId, o.IdentifierLengthMax)) return CommandResult.Invalid("customerId");
         if (c.PaymentMethod is not null && !Validate.IsText(c.PaymentMethod, o.IdentifierLengthMax)) return CommandResult.Invalid("paymentMethod");
+        return Cart(c, o);
+    }
 
+    private static CommandResult? ConfirmOrder(in Command c, StateMachineOptions o)
+    {
+        if (c.Value < 0 || c.Value > AmountMax(o)) return CommandResult.OutOfRange("remoteAmount");
+        if (c.Expected < 1 || c.Expected > o.LinesPerCheckoutMax) return CommandResult.Invalid("remoteLines");
+        return null;
+    }
+
+    private static CommandResult? HoldStock(in Command c, StateMachineOptions o)
+    {
+        if (c.DeadlineMs <= 0 || c.DeadlineMs > StateMachineOptions.TimestampMsMax) return CommandResult.OutOfRange("deadlineMs");
+        return Cart(c, o);
+    }
+
+    /// <summary>The lines and warehouse preference of a checkout or a hold.</summary>
+    private static CommandResult? Cart(in Command c, StateMachineOptions o)
+    {
         var lines = c.Lines;
         if (lines is null || lines.Length == 0 || lines.Length > o.LinesPerCheckoutMax) return CommandResult.Invalid("lines");
         for (var i = 0; i < lines.Length; i++)

@@ -26,6 +26,32 @@ public enum EventKind : byte
 
     /// <summary>A warehouse count fell below what is reserved and committed on the row.</summary>
     StockShortfall = 8,
+
+    /// <summary>
+    /// Engine-internal, never published: an order whose lines span shards changed state, and its holds on
+    /// <see cref="EngineEvent.Shards"/> must follow (<see cref="EngineEvent.Action"/>). Derived from the journal like
+    /// every event, so a restart finds the same work.
+    /// </summary>
+    RemoteAction = 100,
+}
+
+/// <summary>What the holds of a cross-shard order must do after its home shard decided.</summary>
+public enum RemoteAction : byte
+{
+    /// <summary>Nothing (not a remote action).</summary>
+    None = 0,
+
+    /// <summary>Give back whatever the hold has (reserved or committed units): the order was cancelled, expired or aborted.</summary>
+    Release = 1,
+
+    /// <summary>Commit the held units: the order was paid.</summary>
+    Commit = 2,
+
+    /// <summary>The order shipped: committed units leave on-hand.</summary>
+    Ship = 3,
+
+    /// <summary>A late payment: commit the units again if they are there, and report back (all or nothing).</summary>
+    Repay = 4,
 }
 
 /// <summary>
@@ -72,6 +98,15 @@ public readonly record struct EngineEvent
 
     /// <summary>Payment events: the provider's transaction id.</summary>
     public string? TransactionId { get; init; }
+
+    /// <summary><see cref="EventKind.RemoteAction"/>: what the holds must do.</summary>
+    public RemoteAction Action { get; init; }
+
+    /// <summary><see cref="EventKind.RemoteAction"/>: the shards holding lines of the order.</summary>
+    public int[]? Shards { get; init; }
+
+    /// <summary>Whether the event is the engine's own business (a remote action), never published to consumers.</summary>
+    public bool IsInternal => Kind >= EventKind.RemoteAction;
 
     /// <summary>Stock events: what is available after the change (may be negative after a shortfall).</summary>
     public long Available => OnHand - Reserved - Committed;

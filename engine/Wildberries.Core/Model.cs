@@ -131,6 +131,16 @@ internal sealed class Order
 
     // The host gave up on the checkout before answering it (payment provider unreachable): replays say so again.
     public bool CheckoutAborted;
+
+    // Cross-shard orders. On the home shard: the other shards holding lines of this order, their amount and line
+    // count (their allocations live in those shards' holds). On a stock shard, IsHold: this object is the hold of an
+    // order at home elsewhere (its id names that shard); HoldConfirmed: the home decided, the hold no longer expires
+    // by itself and follows the home's commit, release and ship.
+    public int[]? RemoteShards;
+    public long RemoteAmount;
+    public int RemoteLineCount;
+    public bool IsHold;
+    public bool HoldConfirmed;
     public SmallList<Allocation> Allocations;
 }
 

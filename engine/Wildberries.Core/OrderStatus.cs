@@ -23,6 +23,18 @@ public enum OrderStatus : byte
 
     /// <summary>Paid too late and the stock was gone: the money must go back.</summary>
     RefundRequired = 6,
+
+    /// <summary>
+    /// A checkout whose lines span shards, its home part reserved, waiting for the other shards' holds (the first
+    /// phase of the two-phase reservation). Never answered to a customer as done; aborted if they fail.
+    /// </summary>
+    Preparing = 7,
+
+    /// <summary>
+    /// A late payment of an order whose lines span shards: its home lines are committed again, the other shards are
+    /// asked to commit theirs; it ends PAID, or REFUND_REQUIRED when one of them cannot.
+    /// </summary>
+    Repaying = 8,
 }
 
 /// <summary>The arrows of the order state diagram, and nothing else (invariant 4).</summary>
@@ -31,10 +43,26 @@ public static class OrderTransitions
     /// <summary>Whether an order may move from <paramref name="from"/> to <paramref name="to"/>.</summary>
     public static bool IsAllowed(OrderStatus from, OrderStatus to) => (from, to) switch
     {
-        (OrderStatus.None, OrderStatus.PendingPayment) => true,
+        (OrderStatus.None, OrderStatus.PendingPayment or OrderStatus.Preparing) => true,
+        (OrderStatus.Preparing, OrderStatus.PendingPayment) => true,
         (OrderStatus.PendingPayment, OrderStatus.Paid or OrderStatus.Cancelled or OrderStatus.Expired) => true,
         (OrderStatus.Paid, OrderStatus.Fulfilled) => true,
-        (OrderStatus.Cancelled or OrderStatus.Expired, OrderStatus.Paid or OrderStatus.RefundRequired) => true,
+        (OrderStatus.Cancelled or OrderStatus.Expired, OrderStatus.Paid or OrderStatus.RefundRequired or OrderStatus.Repaying) => true,
+        (OrderStatus.Repaying, OrderStatus.Paid or OrderStatus.RefundRequired) => true,
+        _ => false,
+    };
+
+    /// <summary>
+    /// The arrows of a hold (one shard's part of an order whose home is another shard): held, then committed with
+    /// the payment and shipped, or released; a released or expired hold is committed again by a late payment, and a
+    /// committed one released when the order's other parts could not be.
+    /// </summary>
+    public static bool IsAllowedForHold(OrderStatus from, OrderStatus to) => (from, to) switch
+    {
+        (OrderStatus.None, OrderStatus.PendingPayment) => true,
+        (OrderStatus.PendingPayment, OrderStatus.Paid or OrderStatus.Cancelled or OrderStatus.Expired) => true,
+        (OrderStatus.Paid, OrderStatus.Fulfilled or OrderStatus.Cancelled) => true,
+        (OrderStatus.Cancelled or OrderStatus.Expired, OrderStatus.Paid) => true,
         _ => false,
     };
 
@@ -51,6 +79,8 @@ public static class OrderTransitions
         OrderStatus.Cancelled => "CANCELLED",
         OrderStatus.Expired => "EXPIRED",
         OrderStatus.RefundRequired => "REFUND_REQUIRED",
+        OrderStatus.Preparing => "PREPARING",
+        OrderStatus.Repaying => "REPAYING",
         _ => "NONE",
     };
 }

@@ -25,12 +25,60 @@ public sealed partial class ReservationStateMachine
             return Describe(seen.Order) with { Replayed = true };
         }
 
+        // Lines of other shards (a cross-shard cart, at home here) are held there in a second phase.
+        var refused = ResolveLines(lines, c.Warehouses, allowForeign: true, out var foreign);
+        if (refused.HasValue) return refused.Value;
+        if (foreign == lines.Length) return new CommandResult { Code = ResultCode.WrongShard, Field = CommandRules.LineField(0, "sku") };
+        var items = _lineItems;
+
+        var order = new Order
+        {
+            Id = OrderId.Create(_options.ShardId, ++_orderSequence),
+            CustomerId = c.CustomerId!,
+            IdempotencyKey = c.IdempotencyKey!,
+            PaymentMethod = c.PaymentMethod,
+            CreatedAtMs = _nowMs,
+            ReservedUntilMs = _nowMs + _options.ReservationTtlMs,
+            Fingerprint = fingerprint,
+            LineCount = lines.Length - foreign,
+        };
+        order.Amount = AllocateLines(order, lines, c.Warehouses);
+        if (foreign > 0)
+        {
+            order.RemoteShards = RemoteShardsOf(lines);
+            order.RemoteLineCount = foreign;
+        }
+
+        MoveTo(order, foreign > 0 ? OrderStatus.Preparing : OrderStatus.PendingPayment);
+        _orders.Add(order.Id, order);
+        _expiries.Enqueue(order, (order.ReservedUntilMs, order.Id.Value));
+        var keyExpiresAtMs = _nowMs + _options.IdempotencyWindowMs;
+        _idempotency.Add(order.IdempotencyKey, new IdempotencyEntry(order, fingerprint, keyExpiresAtMs));
+        _idempotencyKeys.Enqueue((keyExpiresAtMs, order.IdempotencyKey));
+        // A cross-shard order is created (and announced) when its home confirms it, after every hold is in place.
+        if (foreign == 0) Emit(EventKind.OrderCreated, order);
+        return Describe(order);
+    }
+
+    /// <summary>
+    /// Looks up the SKU of every line this shard owns (into <see cref="_lineItems"/>; null for lines of other shards
+    /// when <paramref name="allowForeign"/>) and checks catalog, cap and availability, all before any stock moves.
+    /// </summary>
+    private CommandResult? ResolveLines(CheckoutLine[] lines, int[]? warehouses, bool allowForeign, out int foreign)
+    {
+        foreign = 0;
         if (_lineItems.Length < lines.Length) _lineItems = new SkuState[Math.Max(lines.Length, _lineItems.Length * 2)];
         var items = _lineItems;
         for (var i = 0; i < lines.Length; i++)
         {
             var line = lines[i];
-            if (!OwnsSku(line.Sku)) return new CommandResult { Code = ResultCode.WrongShard, Field = CommandRules.LineField(i, "sku") };
+            items[i] = null!;
+            if (!OwnsSku(line.Sku))
+            {
+                if (!allowForeign) return new CommandResult { Code = ResultCode.WrongShard, Field = CommandRules.LineField(i, "sku") };
+                foreign++;
+                continue;
+            }
             if (!_skus.TryGetValue(line.Sku, out var item) || !item.InCatalog)
             {
                 return new CommandResult { Code = ResultCode.UnknownSku, Field = CommandRules.LineField(i, "sku") };
@@ -43,38 +91,22 @@ public sealed partial class ReservationStateMachine
         var shortCount = 0;
         for (var i = 0; i < lines.Length; i++)
         {
-            if (AvailableFor(items[i], c.Warehouses) < lines[i].Quantity) shortCount++;
+            if (items[i] is { } item && AvailableFor(item, warehouses) < lines[i].Quantity) shortCount++;
         }
-        if (shortCount > 0) return Shortages(lines, c.Warehouses, shortCount);
+        return shortCount > 0 ? Shortages(lines, warehouses, shortCount) : null;
+    }
 
-        var order = new Order
-        {
-            Id = OrderId.Create(_options.ShardId, ++_orderSequence),
-            CustomerId = c.CustomerId!,
-            IdempotencyKey = c.IdempotencyKey!,
-            PaymentMethod = c.PaymentMethod,
-            CreatedAtMs = _nowMs,
-            ReservedUntilMs = _nowMs + _options.ReservationTtlMs,
-            Fingerprint = fingerprint,
-            LineCount = lines.Length,
-        };
+    /// <summary>Reserves every resolved line of <see cref="_lineItems"/> for <paramref name="order"/>; returns their amount.</summary>
+    private long AllocateLines(Order order, CheckoutLine[] lines, int[]? warehouses)
+    {
         long amount = 0;
         for (var i = 0; i < lines.Length; i++)
         {
-            var item = items[i];
-            Allocate(order, item, lines[i].Quantity, item.Price, c.Warehouses, commit: false);
+            if (_lineItems[i] is not { } item) continue;
+            Allocate(order, item, lines[i].Quantity, item.Price, warehouses, commit: false);
             amount = checked(amount + (item.Price * lines[i].Quantity));
         }
-        order.Amount = amount;
-
-        MoveTo(order, OrderStatus.PendingPayment);
-        _orders.Add(order.Id, order);
-        _expiries.Enqueue(order, (order.ReservedUntilMs, order.Id.Value));
-        var keyExpiresAtMs = _nowMs + _options.IdempotencyWindowMs;
-        _idempotency.Add(order.IdempotencyKey, new IdempotencyEntry(order, fingerprint, keyExpiresAtMs));
-        _idempotencyKeys.Enqueue((keyExpiresAtMs, order.IdempotencyKey));
-        Emit(EventKind.OrderCreated, order);
-        return Describe(order);
+        return amount;
     }
 
     /// <summary>What a line could reserve: over the preferred warehouses only, or over all of the SKU's.</summary>
@@ -96,6 +128,7 @@ public sealed partial class ReservationStateMachine
         var k = 0;
         foreach (var line in lines)
         {
+            if (!OwnsSku(line.Sku)) continue;
             var available = AvailableFor(_skus[line.Sku], warehouses);
             if (available < line.Quantity) shortages[k++] = new Shortage(line.Sku, line.Quantity, available);
         }
@@ -197,7 +230,7 @@ public sealed partial class ReservationStateMachine
         OrderId = order.Id,
         Status = order.Status,
         Value = order.Amount,
-        ReservedUntilMs = order.Status == OrderStatus.PendingPayment ? order.ReservedUntilMs : 0,
+        ReservedUntilMs = order.Status is OrderStatus.PendingPayment or OrderStatus.Preparing ? order.ReservedUntilMs : 0,
         PaymentSessionId = order.PaymentSessionId,
     };
 }

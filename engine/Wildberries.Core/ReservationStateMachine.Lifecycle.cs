@@ -11,6 +11,7 @@ public sealed partial class ReservationStateMachine
         order.CheckoutAborted = c.AbortsCheckout;
         MoveTo(order, OrderStatus.Cancelled);
         Emit(EventKind.OrderCancelled, order);
+        EmitRemote(order, RemoteAction.Release);
         return Describe(order);
     }
 
@@ -31,6 +32,7 @@ public sealed partial class ReservationStateMachine
         for (var i = 0; i < order.Allocations.Count; i++) ShipCommitted(ref order.Allocations[i]);
         MoveTo(order, OrderStatus.Fulfilled);
         Emit(EventKind.OrderFulfilled, order);
+        EmitRemote(order, RemoteAction.Ship);
         return Describe(order);
     }
 
@@ -40,10 +42,17 @@ public sealed partial class ReservationStateMachine
         while (_expiries.TryPeek(out var order, out var key) && key.DeadlineMs <= _nowMs)
         {
             _expiries.Dequeue();
-            if (!IsLiveDeadline(order, key.DeadlineMs)) continue; // paid, cancelled or extended since
+            if (!IsLiveDeadline(order, key.DeadlineMs)) continue; // paid, cancelled, extended or confirmed since
+            if (order.Status == OrderStatus.Preparing)
+            {
+                Undo(order); // its coordinator is gone: as if it never was
+                continue;
+            }
             ReleaseAll(order);
             MoveTo(order, OrderStatus.Expired);
+            if (order.IsHold) continue; // the home announces the order's expiry
             Emit(EventKind.OrderExpired, order);
+            EmitRemote(order, RemoteAction.Release);
         }
     }
 

@@ -48,7 +48,7 @@ public sealed partial class ReservationStateMachine
         else
         {
             result = PaymentSucceeded(order, c);
-            if (result.Code is ResultCode.AmountMismatch or ResultCode.CurrencyMismatch) return result;
+            if (result.Code is ResultCode.AmountMismatch or ResultCode.CurrencyMismatch or ResultCode.InvalidState) return result;
         }
 
         if (!known)
@@ -67,6 +67,7 @@ public sealed partial class ReservationStateMachine
             ReleaseAll(order);
             MoveTo(order, OrderStatus.Cancelled);
             Emit(EventKind.OrderCancelled, order);
+            EmitRemote(order, RemoteAction.Release);
         }
         // A failed attempt on an order that is no longer waiting changes nothing.
         return Describe(order);
@@ -87,9 +88,13 @@ public sealed partial class ReservationStateMachine
         {
             case OrderStatus.PendingPayment:
                 for (var i = 0; i < order.Allocations.Count; i++) CommitReserved(ref order.Allocations[i]);
+                EmitRemote(order, RemoteAction.Commit);
                 return MarkPaid(order, c.TransactionId!);
+            case OrderStatus.Preparing:
+                // Not an order yet (its other shards are still being asked): the provider retries, and finds it pending.
+                return new CommandResult { Code = ResultCode.InvalidState, OrderId = order.Id, Status = order.Status };
             case OrderStatus.Expired or OrderStatus.Cancelled:
-                if (TryCommitAgain(order)) return MarkPaid(order, c.TransactionId!);
+                if (TryCommitAgain(order)) return order.RemoteShards is null ? MarkPaid(order, c.TransactionId!) : Repay(order, c.TransactionId!);
                 MoveTo(order, OrderStatus.RefundRequired);
                 order.PaidTransactionId = c.TransactionId;
                 Emit(EventKind.RefundRequired, order, c.TransactionId);

@@ -5,7 +5,7 @@ public sealed partial class ReservationStateMachine
     /// <summary>An immutable copy of an order, or false when it is unknown or evicted.</summary>
     public bool TryGetOrder(OrderId id, out OrderView view)
     {
-        if (!_orders.TryGetValue(id, out var order))
+        if (!_orders.TryGetValue(id, out var order) || order.IsHold)
         {
             view = null!;
             return false;
@@ -82,8 +82,26 @@ public sealed partial class ReservationStateMachine
     public IEnumerable<StockLevel> AllStock() =>
         _skus.Values.OrderBy(s => s.Sku).SelectMany(s => GetStockRows(s.Sku));
 
-    /// <summary>Every order held, by id: for tests, snapshots and audits, not hot paths.</summary>
-    public IEnumerable<OrderView> AllOrders() => _orders.Values.OrderBy(o => o.Id.Value).Select(ToView);
+    /// <summary>
+    /// This shard's hold of an order at home on another shard: its lines and allocations here (status: held as
+    /// PENDING_PAYMENT, committed as PAID, FULFILLED, or released as CANCELLED or EXPIRED); false when there is none.
+    /// </summary>
+    public bool TryGetHold(OrderId id, out OrderView view)
+    {
+        if (!_orders.TryGetValue(id, out var hold) || !hold.IsHold)
+        {
+            view = null!;
+            return false;
+        }
+        view = ToView(hold);
+        return true;
+    }
+
+    /// <summary>Every order at home here, by id: for tests, snapshots and audits, not hot paths.</summary>
+    public IEnumerable<OrderView> AllOrders() => _orders.Values.Where(o => !o.IsHold).OrderBy(o => o.Id.Value).Select(ToView);
+
+    /// <summary>Every hold of an order at home elsewhere, by order id: for audits, not hot paths.</summary>
+    public IEnumerable<OrderView> AllHolds() => _orders.Values.Where(o => o.IsHold).OrderBy(o => o.Id.Value).Select(ToView);
 
     private static StockLevel ToLevel(SkuState s, in StockRow row) =>
         new(s.Sku, row.WarehouseId, row.OnHand, row.Reserved, row.Committed);
@@ -111,6 +129,6 @@ public sealed partial class ReservationStateMachine
         }
         Invariant.That(lineIndex + 1 == order.LineCount, "an order has one allocation group per line");
         return new OrderView(order.Id, order.Status, order.CustomerId, order.Amount, _options.Currency, order.CreatedAtMs,
-            order.ReservedUntilMs, order.PaymentSessionId, order.PaidTransactionId, lines, order.CheckoutAborted, order.PaymentUrl);
+            order.ReservedUntilMs, order.PaymentSessionId, order.PaidTransactionId, lines, order.CheckoutAborted, order.PaymentUrl, order.RemoteShards);
     }
 }

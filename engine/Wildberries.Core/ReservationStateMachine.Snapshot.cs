@@ -68,11 +68,8 @@ public sealed partial class ReservationStateMachine
             byId[o.Id] = o;
             if (!so.Held) continue;
             m._orders.Add(o.Id, o);
-            if (o.Status == OrderStatus.PendingPayment)
-            {
-                m.PendingOrderCount++;
-                m._expiries.Enqueue(o, (o.ReservedUntilMs, o.Id.Value));
-            }
+            if (o.Status == OrderStatus.PendingPayment && !o.IsHold) m.PendingOrderCount++;
+            if (IsLiveDeadline(o, o.ReservedUntilMs)) m._expiries.Enqueue(o, (o.ReservedUntilMs, o.Id.Value));
         }
         foreach (var o in m._orders.Values.Where(o => OrderTransitions.IsTerminal(o.Status)).OrderBy(o => o.TerminalAtMs).ThenBy(o => o.Id.Value))
         {
@@ -113,7 +110,8 @@ public sealed partial class ReservationStateMachine
             allocations[i] = new SnapshotAllocation(a.Item.Sku, a.Row.WarehouseId, a.Quantity, a.UnitPrice);
         }
         return new SnapshotOrder(o.Id, o.Status, held, o.CustomerId, o.IdempotencyKey, o.PaymentMethod, o.PaymentSessionId,
-            o.PaidTransactionId, o.Amount, o.CreatedAtMs, o.ReservedUntilMs, o.TerminalAtMs, o.Fingerprint, o.LineCount, allocations, o.CheckoutAborted, o.PaymentUrl);
+            o.PaidTransactionId, o.Amount, o.CreatedAtMs, o.ReservedUntilMs, o.TerminalAtMs, o.Fingerprint, o.LineCount, allocations, o.CheckoutAborted, o.PaymentUrl,
+            o.RemoteShards, o.RemoteAmount, o.RemoteLineCount, o.IsHold, o.HoldConfirmed);
     }
 
     private static Order FromSnapshot(ReservationStateMachine m, SnapshotOrder so)
@@ -124,6 +122,7 @@ public sealed partial class ReservationStateMachine
             PaymentSessionId = so.PaymentSessionId, PaidTransactionId = so.PaidTransactionId, Amount = so.Amount, CreatedAtMs = so.CreatedAtMs,
             ReservedUntilMs = so.ReservedUntilMs, TerminalAtMs = so.TerminalAtMs, Fingerprint = so.Fingerprint, LineCount = so.LineCount,
             CheckoutAborted = so.CheckoutAborted, PaymentUrl = so.PaymentUrl,
+            RemoteShards = so.RemoteShards, RemoteAmount = so.RemoteAmount, RemoteLineCount = so.RemoteLineCount, IsHold = so.IsHold, HoldConfirmed = so.HoldConfirmed,
         };
         foreach (var a in so.Allocations)
         {

@@ -78,6 +78,15 @@ public sealed partial class ReservationStateMachine
         EmitStock(EventKind.StockChanged, a.Item, row);
     }
 
+    /// <summary>Gives committed units back to available: a paid part of an order whose other parts could not be paid.</summary>
+    private void ReleaseCommitted(ref Allocation a)
+    {
+        ref var row = ref a.Row;
+        row.Committed -= a.Quantity;
+        Invariant.That(row.Committed >= 0, "committed is never negative");
+        EmitStock(EventKind.StockChanged, a.Item, row);
+    }
+
     private void CommitAvailable(ref Allocation a)
     {
         ref var row = ref a.Row;

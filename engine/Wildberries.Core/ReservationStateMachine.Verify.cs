@@ -78,6 +78,11 @@ public sealed partial class ReservationStateMachine
         h.Add(o.LineCount);
         h.Add(o.CheckoutAborted ? 1 : 0);
         h.Add(o.PaymentUrl);
+        h.Add(o.RemoteAmount);
+        h.Add(o.RemoteLineCount);
+        h.Add((o.IsHold ? 1 : 0) | (o.HoldConfirmed ? 2 : 0));
+        h.Add(o.RemoteShards?.Length ?? -1);
+        foreach (var shard in o.RemoteShards ?? []) h.Add(shard);
         for (var i = 0; i < o.Allocations.Count; i++)
         {
             ref var a = ref o.Allocations[i];
@@ -100,7 +105,8 @@ public sealed partial class ReservationStateMachine
         foreach (var o in _orders.Values)
         {
             Invariant.That(o.Status != OrderStatus.None, "every held order has a status");
-            if (o.Status == OrderStatus.PendingPayment) pending++;
+            if (o.Status == OrderStatus.PendingPayment && !o.IsHold) pending++;
+            Invariant.That(o.IsHold == (o.Id.Shard != _options.ShardId), "holds are of orders at home elsewhere, orders at home here");
             long amount = 0;
             for (var i = 0; i < o.Allocations.Count; i++)
             {
@@ -109,11 +115,11 @@ public sealed partial class ReservationStateMachine
                 amount += a.Quantity * a.UnitPrice;
                 var key = (a.Item.Sku, a.Row.WarehouseId);
                 expected.TryGetValue(key, out var sums);
-                if (o.Status == OrderStatus.PendingPayment) sums.Reserved += a.Quantity;
-                if (o.Status == OrderStatus.Paid) sums.Committed += a.Quantity;
+                if (o.Status is OrderStatus.PendingPayment or OrderStatus.Preparing) sums.Reserved += a.Quantity;
+                if (o.Status is OrderStatus.Paid or OrderStatus.Repaying) sums.Committed += a.Quantity;
                 expected[key] = sums;
             }
-            Invariant.That(amount == o.Amount, "an order's amount is the sum of its lines at checkout prices");
+            Invariant.That(amount + o.RemoteAmount == o.Amount, "an order's amount is the sum of its lines at checkout prices");
         }
         // Evicted orders are terminal and hold no stock, so the orders held in memory account for every unit.
         Invariant.That(pending == PendingOrderCount, "the pending-order count matches the orders");

@@ -109,6 +109,14 @@ public sealed partial class ReservationStateMachine
             CommandKind.Cancel => Cancel(command),
             CommandKind.Extend => Extend(command),
             CommandKind.Ship => Ship(command),
+            CommandKind.ConfirmOrder => ConfirmOrder(command),
+            CommandKind.AbortOrder => AbortOrder(command),
+            CommandKind.RepayOutcome => RepayOutcome(command),
+            CommandKind.HoldStock => HoldStock(command),
+            CommandKind.ConfirmHold => ConfirmHold(command),
+            CommandKind.ReleaseHold => ReleaseHold(command),
+            CommandKind.CommitHold => CommitHold(command),
+            CommandKind.ShipHold => ShipHold(command),
             _ => CommandResult.Of(ResultCode.Ok), // a tick: time passed above
         };
 
@@ -150,9 +158,9 @@ public sealed partial class ReservationStateMachine
 
     private void MoveTo(Order order, OrderStatus next)
     {
-        Invariant.That(OrderTransitions.IsAllowed(order.Status, next), "order states only move along the arrows");
-        if (order.Status == OrderStatus.PendingPayment) PendingOrderCount--;
-        if (next == OrderStatus.PendingPayment) PendingOrderCount++;
+        Invariant.That(order.IsHold ? OrderTransitions.IsAllowedForHold(order.Status, next) : OrderTransitions.IsAllowed(order.Status, next), "order states only move along the arrows");
+        if (!order.IsHold && order.Status == OrderStatus.PendingPayment) PendingOrderCount--;
+        if (!order.IsHold && next == OrderStatus.PendingPayment) PendingOrderCount++;
         order.Status = next;
         if (OrderTransitions.IsTerminal(next))
         {
@@ -163,6 +171,7 @@ public sealed partial class ReservationStateMachine
 
     private bool OwnsSku(long sku) => ShardRouter.ShardOf(sku, _options.ShardCount) == _options.ShardId;
 
+    // Pending orders, preparing ones and unconfirmed holds expire; a confirmed hold follows its home instead.
     private static bool IsLiveDeadline(Order order, long deadlineMs) =>
-        order.Status == OrderStatus.PendingPayment && order.ReservedUntilMs == deadlineMs;
+        order.Status is OrderStatus.PendingPayment or OrderStatus.Preparing && order.ReservedUntilMs == deadlineMs && !order.HoldConfirmed;
 }

@@ -27,7 +27,12 @@ public sealed record SnapshotOrder(
     int LineCount,
     SnapshotAllocation[] Allocations,
     bool CheckoutAborted = false,
-    string? PaymentUrl = null);
+    string? PaymentUrl = null,
+    int[]? RemoteShards = null,
+    long RemoteAmount = 0,
+    int RemoteLineCount = 0,
+    bool IsHold = false,
+    bool HoldConfirmed = false);
 
 /// <summary>A remembered idempotency key in a snapshot.</summary>
 public readonly record struct SnapshotKey(string Key, OrderId OrderId, ulong Fingerprint, long ExpiresAtMs);

@@ -19,7 +19,8 @@ public sealed record OrderLineView(long Sku, int Quantity, long UnitPrice, Alloc
 /// <summary>
 /// An immutable copy of an order, safe to hand to other threads. <see cref="CheckoutAborted"/>: the host gave up on
 /// the checkout before answering it (payment provider unreachable), so replays of its key answer that failure;
-/// <see cref="PaymentUrl"/>: the payment page recorded with the session, so replays answer the same link.
+/// <see cref="PaymentUrl"/>: the payment page recorded with the session, so replays answer the same link;
+/// <see cref="RemoteShards"/>: the other shards holding lines of a cross-shard order (the engine merges their lines in).
 /// </summary>
 public sealed record OrderView(
     OrderId OrderId,
@@ -33,4 +34,5 @@ public sealed record OrderView(
     string? PaidTransactionId,
     OrderLineView[] Lines,
     bool CheckoutAborted = false,
-    string? PaymentUrl = null);
+    string? PaymentUrl = null,
+    int[]? RemoteShards = null);

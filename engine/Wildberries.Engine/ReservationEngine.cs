@@ -3,6 +3,7 @@ using Wildberries.Engine.Durability;
 using Wildberries.Engine.Journal;
 using Wildberries.Engine.Pipeline;
 using Wildberries.Engine.Reads;
+using Wildberries.Engine.Sharding;
 using Wildberries.Engine.Snapshots;
 
 namespace Wildberries.Engine;
@@ -22,8 +23,12 @@ namespace Wildberries.Engine;
 /// </example>
 public sealed class ReservationEngine : IAsyncDisposable
 {
+    /// <summary>10 seconds: how long a late payment of a cross-shard order waits for every shard's answer.</summary>
+    private static readonly TimeSpan RepayWait = TimeSpan.FromSeconds(10);
+
     private readonly ShardPipeline[] _shards;
     private readonly Snapshotter?[] _snapshotters;
+    private readonly CrossShardCoordinator _coordinator;
     private int _disposed;
 
     private ReservationEngine(EngineOptions options, TimeProvider time, IEngineEventListener? listener, OpenedShard[] opened)
@@ -32,10 +37,17 @@ public sealed class ReservationEngine : IAsyncDisposable
         _shards = new ShardPipeline[opened.Length];
         _snapshotters = [.. opened.Select(o => o.Snapshotter)];
         Recovery = [.. opened.Select(o => o.Report)];
+        _coordinator = new CrossShardCoordinator(_shards);
+        // Read before the pipelines own the machines: the cross-shard work a crash may have left half done.
+        var unfinished = opened.Length == 1 ? [] : opened
+            .SelectMany((o, home) => o.Machine.PendingRemoteWork().Select(w => (home, w.Order, w.Action, w.Shards)))
+            .ToList();
+        Action<EngineEvent>? remoteWork = opened.Length == 1 ? null : _coordinator.Post;
         for (var i = 0; i < _shards.Length; i++)
         {
-            _shards[i] = new ShardPipeline(i, options, opened[i].Machine, opened[i].Journal, time, Availability, listener);
+            _shards[i] = new ShardPipeline(i, options, opened[i].Machine, opened[i].Journal, time, Availability, listener, remoteWork);
         }
+        if (unfinished.Count > 0) _coordinator.ReconcileAsync(unfinished).GetAwaiter().GetResult();
     }
 
     /// <summary>
@@ -120,39 +132,60 @@ public sealed class ReservationEngine : IAsyncDisposable
     /// Submits any command to the shard that owns it. A command that breaks a field rule (<see cref="CommandRules"/>)
     /// is answered at once and never journaled: invalid input costs no disk write.
     /// </summary>
-    public ValueTask<CommandResult> SubmitAsync(in Command command) =>
-        IsRefused(command, out var refusal)
-            ? ValueTask.FromResult(refusal)
+    public ValueTask<CommandResult> SubmitAsync(in Command command)
+    {
+        if (CommandRules.IsRefused(command, Options.StateMachine, out var refusal)) return ValueTask.FromResult(refusal);
+        if (SpansShards(command, out var home)) return _coordinator.CheckoutAsync(command, home);
+        return command.Kind == CommandKind.PaymentResult && _shards.Length > 1
+            ? ApplyPaymentAcrossShardsAsync(command)
             : _shards[ShardOf(command)].Submit(command);
+    }
 
     /// <summary>
     /// Submits a command and reads the order it concerns right after it, on the writer thread, in one trip through
     /// the ring: a checkout, cancel or payment answered with its order as of that command.
     /// </summary>
-    public ValueTask<OrderOutcome> SubmitWithOrderAsync(in Command command) =>
-        IsRefused(command, out var refusal)
-            ? ValueTask.FromResult(new OrderOutcome(refusal, null))
-            : _shards[ShardOf(command)].SubmitWithOrder(command);
-
-    /// <summary>
-    /// The field rules, and (until the two-phase reservation lands) one shard per checkout: a cart whose SKUs live on
-    /// several shards is refused with <see cref="ResultCode.WrongShard"/> naming the first line of another shard.
-    /// </summary>
-    private bool IsRefused(in Command command, out CommandResult refusal)
+    public ValueTask<OrderOutcome> SubmitWithOrderAsync(in Command command)
     {
-        if (CommandRules.IsRefused(command, Options.StateMachine, out refusal)) return true;
+        if (CommandRules.IsRefused(command, Options.StateMachine, out var refusal)) return ValueTask.FromResult(new OrderOutcome(refusal, null));
+        if (_shards.Length == 1) return _shards[0].SubmitWithOrder(command);
+        return WithOrderAcrossShardsAsync(command);
+    }
+
+    /// <summary>With several shards an order may have lines elsewhere: answer with its whole view, merged.</summary>
+    private async ValueTask<OrderOutcome> WithOrderAcrossShardsAsync(Command command)
+    {
+        var result = await SubmitAsync(command).ConfigureAwait(false);
+        var id = result.OrderId;
+        if (command.Kind == CommandKind.Checkout && !result.IsOk) return new OrderOutcome(result, null);
+        if (!id.IsValid && command.OrderId.IsValid) id = command.OrderId;
+        return new OrderOutcome(result, id.IsValid ? await GetOrderAsync(id).ConfigureAwait(false) : null);
+    }
+
+    /// <summary>Whether a checkout's lines live on several shards, and its home shard (that of its first line).</summary>
+    private bool SpansShards(in Command command, out int home)
+    {
+        home = 0;
         if (_shards.Length == 1 || command.Kind != CommandKind.Checkout) return false;
         var lines = command.Lines!;
-        var home = ShardRouter.ShardOf(lines[0].Sku, _shards.Length);
+        home = ShardRouter.ShardOf(lines[0].Sku, _shards.Length);
         for (var i = 1; i < lines.Length; i++)
         {
-            if (ShardRouter.ShardOf(lines[i].Sku, _shards.Length) != home)
-            {
-                refusal = new CommandResult { Code = ResultCode.WrongShard, Field = CommandRules.LineField(i, "sku") };
-                return true;
-            }
+            if (ShardRouter.ShardOf(lines[i].Sku, _shards.Length) != home) return true;
         }
         return false;
+    }
+
+    /// <summary>A late payment of a cross-shard order is answered once every shard has committed its lines again, or not.</summary>
+    private async ValueTask<CommandResult> ApplyPaymentAcrossShardsAsync(Command payment)
+    {
+        var result = await _shards[ShardOf(payment)].Submit(payment).ConfigureAwait(false);
+        if (result.Status != OrderStatus.Repaying || result.Replayed) return result;
+        if (!await _coordinator.WhenRepaidAsync(result.OrderId, RepayWait).ConfigureAwait(false)) return result;
+        var order = await GetOrderAsync(result.OrderId).ConfigureAwait(false);
+        return order?.Status == OrderStatus.RefundRequired
+            ? result with { Code = ResultCode.RefundRequired, Status = OrderStatus.RefundRequired }
+            : result with { Status = order?.Status ?? result.Status };
     }
 
     /// <summary>Creates or replaces a catalog item.</summary>
@@ -203,8 +236,20 @@ public sealed class ReservationEngine : IAsyncDisposable
     public ValueTask<OrderView?> GetOrderAsync(OrderId orderId)
     {
         if (!orderId.IsValid || orderId.Shard >= _shards.Length) return ValueTask.FromResult<OrderView?>(null);
-        return _shards[orderId.Shard].ReadOrder(orderId);
+        return _shards.Length == 1 ? _shards[0].ReadOrder(orderId) : GetMergedOrderAsync(orderId);
     }
+
+    private async ValueTask<OrderView?> GetMergedOrderAsync(OrderId orderId)
+    {
+        var order = await _shards[orderId.Shard].ReadOrder(orderId).ConfigureAwait(false);
+        if (order?.RemoteShards is not { } remote) return order;
+        // A cross-shard order: its other lines are in its holds, each read on its own shard's writer.
+        var holds = await Task.WhenAll(remote.Select(s => _shards[s].ReadHold(orderId).AsTask())).ConfigureAwait(false);
+        return Merge(order, holds);
+    }
+
+    private static OrderView Merge(OrderView order, IEnumerable<OrderView?> holds) =>
+        order with { Lines = [.. order.Lines, .. holds.Where(h => h is not null).SelectMany(h => h!.Lines)] };
 
     /// <summary>
     /// Catalog items with SKU above <paramref name="afterSku"/>, in SKU order, at most <paramref name="limit"/>
@@ -234,16 +279,26 @@ public sealed class ReservationEngine : IAsyncDisposable
     /// </summary>
     public async ValueTask<EngineAudit> AuditAsync()
     {
+        await SettleAsync().ConfigureAwait(false);
         var rows = new List<StockLevel>();
         var orders = new List<OrderView>();
+        var holds = new List<OrderView>();
         foreach (var shard in _shards)
         {
             var audit = await shard.ReadAudit().ConfigureAwait(false);
             rows.AddRange(audit.Rows);
             orders.AddRange(audit.Orders);
+            holds.AddRange(audit.Holds);
         }
-        return new EngineAudit([.. rows], [.. orders]);
+        var byOrder = holds.ToLookup(h => h.OrderId);
+        return new EngineAudit([.. rows], [.. orders.Select(o => o.RemoteShards is null ? o : Merge(o, byOrder[o.OrderId]))], [.. holds]);
     }
+
+    /// <summary>
+    /// Completes when every decision on a cross-shard order made so far (a payment's commit, a cancel's release, a
+    /// shipment) has been applied by the shards holding its lines: books read after it balance across shards.
+    /// </summary>
+    public Task SettleAsync() => _shards.Length == 1 ? Task.CompletedTask : _coordinator.DrainAsync();
 
     /// <summary>The state hash of a shard after every command submitted before this call.</summary>
     public ValueTask<ulong> GetStateHashAsync(int shard = 0) => _shards[shard].ReadHash();
@@ -263,6 +318,7 @@ public sealed class ReservationEngine : IAsyncDisposable
     public async ValueTask DisposeAsync()
     {
         if (Interlocked.Exchange(ref _disposed, 1) != 0) return;
+        await _coordinator.StopAsync().ConfigureAwait(false);
         foreach (var snapshotter in _snapshotters)
         {
             if (snapshotter is not null) await snapshotter.DisposeAsync().ConfigureAwait(false);

@@ -66,21 +66,6 @@ public class ShardTests
     }
 
     [Fact]
-    public async Task A_cart_spanning_shards_is_refused_before_the_journal_until_two_phase_reservation_exists()
-    {
-        var journals = new[] { new InMemoryJournal(), new InMemoryJournal() };
-        await using var engine = ReservationEngine.Start(new EngineOptions { ShardCount = 2 }, s => journals[s]);
-        var a = SkusOf(0, 2, 1)[0];
-        var b = SkusOf(1, 2, 1)[0];
-        await Seed(engine, [a, b]);
-        var before = journals.Select(j => j.LastLsn).ToArray();
-        var r = await engine.CheckoutAsync("k", "c", [new CheckoutLine(a, 1), new CheckoutLine(b, 1)]);
-        Assert.Equal((ResultCode.WrongShard, "lines[1].sku"), (r.Code, r.Field));
-        Assert.Equal(before, journals.Select(j => j.LastLsn).ToArray());
-        Assert.Equal(10, engine.Availability.GetAvailable(a));
-    }
-
-    [Fact]
     public async Task A_durable_directory_recovers_every_shard_and_refuses_another_shard_count()
     {
         using var dir = new TempDirectory("shards");

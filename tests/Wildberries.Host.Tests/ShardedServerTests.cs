@@ -10,7 +10,7 @@ public class ShardedServerTests
     private static async Task<JsonElement> Json(HttpResponseMessage r) => JsonDocument.Parse(await r.Content.ReadAsStringAsync()).RootElement;
 
     [Fact]
-    public async Task Two_shards_serve_the_walk_through_and_refuse_a_cart_spanning_them()
+    public async Task Two_shards_serve_the_walk_through_and_a_cart_spanning_them()
     {
         await using var server = await TestServer.StartAsync("--shards", "2");
         Assert.Equal(2, server.Engine.ShardCount);
@@ -32,10 +32,16 @@ public class ShardedServerTests
             Assert.Equal("FULFILLED", (await Json(await server.Admin.PostAsync($"/v1/admin/orders/{id}/ship", null))).GetProperty("status").GetString());
         }
 
+        // One order over both shards: reserved on both, paid on both, one answer.
         var spanning = await server.CheckoutAsync("both", new { customerId = "bob", lines = skus.Select(sku => new { sku, qty = 1 }).ToArray() });
-        Assert.Equal(HttpStatusCode.UnprocessableEntity, spanning.StatusCode);
-        var problem = await Json(spanning);
-        Assert.Equal(("wrong_shard", "lines[1].sku"), (problem.GetProperty("code").GetString(), problem.GetProperty("field").GetString()));
+        Assert.Equal(HttpStatusCode.Created, spanning.StatusCode);
+        var both = await Json(spanning);
+        Assert.Equal(skus, both.GetProperty("lines").EnumerateArray().Select(l => l.GetProperty("sku").GetInt64()));
+        Assert.Equal(200, both.GetProperty("amount").GetInt64());
+        var payBoth = new Uri(both.GetProperty("paymentUrl").GetString()!).AbsolutePath;
+        Assert.Contains("PAID", await (await server.Anonymous.PostAsync(payBoth + "/pay", null)).Content.ReadAsStringAsync(), StringComparison.Ordinal);
+        var audit = await server.Engine.AuditAsync();
+        Assert.All(skus, sku => Assert.Equal((3L, 0L, 1L), audit.Rows.Where(r => r.Sku == sku).Select(r => (r.OnHand, r.Reserved, r.Committed)).Single()));
         var items = await Json(await server.Storefront.GetAsync("/v1/catalog/items?limit=10"));
         Assert.Equal(skus.Order(), items.GetProperty("items").EnumerateArray().Select(i => i.GetProperty("sku").GetInt64()));
     }

@@ -49,7 +49,9 @@ public sealed class TestServer : IAsyncDisposable
             "--urls", "http://127.0.0.1:0", "--data", data, "--storefront-key", StorefrontKey, "--admin-key", AdminKey,
             "--webhook-secret", $"{Secret},{OldSecret}", "--Logging:LogLevel:Default", "Warning",
             // The fuzz tests send thousands of unauthenticated requests; the rate-limit test sets its own limit.
-            "--anonymous-rate-limit", "1000000", .. extra,
+            "--anonymous-rate-limit", "1000000",
+            // CI runs the whole suite a second time with WB_TEST_SHARDS=2: every flow must hold on two shards.
+            "--shards", Environment.GetEnvironmentVariable("WB_TEST_SHARDS") ?? "1", .. extra,
         ];
         var app = ServerApp.Build(args, time);
         var address = await ServerApp.StartAsync(app, TimeSpan.FromSeconds(60));

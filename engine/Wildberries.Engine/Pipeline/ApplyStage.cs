@@ -8,7 +8,7 @@ namespace Wildberries.Engine.Pipeline;
 /// The single writer: applies each durable command to the shard's state machine, answers its caller, publishes
 /// events and availability. The state machine is touched by this thread only.
 /// </summary>
-internal sealed class ApplyStage(ReservationStateMachine machine, AvailabilityTable availability, IEngineEventListener? listener, JournalStage journal) : IEventHandler<CommandSlot>
+internal sealed class ApplyStage(ReservationStateMachine machine, AvailabilityTable availability, IEngineEventListener? listener, JournalStage journal, Action<EngineEvent>? remoteWork) : IEventHandler<CommandSlot>
 {
     private readonly EventBuffer _events = new();
     private Exception? _fault;
@@ -45,6 +45,10 @@ internal sealed class ApplyStage(ReservationStateMachine machine, AvailabilityTa
                 var id = slot.Command.OrderId;
                 Read<OrderView?>(slot.Reply, m => m.TryGetOrder(id, out var view) ? view : null);
                 break;
+            case SlotKind.ReadHold:
+                var holdId = slot.Command.OrderId;
+                Read<OrderView?>(slot.Reply, m => m.TryGetHold(holdId, out var view) ? view : null);
+                break;
             case SlotKind.ReadHash:
                 Read(slot.Reply, static m => m.ComputeStateHash());
                 break;
@@ -56,7 +60,7 @@ internal sealed class ApplyStage(ReservationStateMachine machine, AvailabilityTa
                 Read(slot.Reply, static m =>
                 {
                     m.VerifyInvariants();
-                    return new EngineAudit([.. m.AllStock()], [.. m.AllOrders()]);
+                    return new EngineAudit([.. m.AllStock()], [.. m.AllOrders()], [.. m.AllHolds()]);
                 });
                 break;
             case SlotKind.Stop:
@@ -70,6 +74,16 @@ internal sealed class ApplyStage(ReservationStateMachine machine, AvailabilityTa
             Volatile.Write(ref _nextExpiryMs, machine.NextExpiryMs);
             Volatile.Write(ref _pendingOrders, machine.PendingOrderCount);
         }
+    }
+
+    private static List<EngineEvent> Published(ReadOnlySpan<EngineEvent> events)
+    {
+        var published = new List<EngineEvent>(events.Length);
+        foreach (var e in events)
+        {
+            if (!e.IsInternal) published.Add(e);
+        }
+        return published;
     }
 
     /// <summary>Answers a read on the writer thread, in line with the commands before it; a stopped shard fails it.</summary>
@@ -120,16 +134,23 @@ internal sealed class ApplyStage(ReservationStateMachine machine, AvailabilityTa
             result = default;
             return false;
         }
+        var internals = 0;
         foreach (ref readonly var e in _events.Events)
         {
             if (e.Kind == EventKind.StockChanged) availability.Update(e.Sku, e.WarehouseId, e.Available);
             else if (e.Kind == EventKind.OrderExpired) Volatile.Write(ref _expired, _expired + 1);
+            else if (e.IsInternal)
+            {
+                // The holds of a cross-shard order follow its home's decision; handed over without waiting.
+                remoteWork?.Invoke(e);
+                internals++;
+            }
         }
-        if (_events.Count > 0 && listener is not null)
+        if (_events.Count > internals && listener is not null)
         {
             try
             {
-                listener.OnEvents(_events.Events);
+                listener.OnEvents(internals == 0 ? _events.Events : [.. Published(_events.Events)]);
             }
             catch (Exception ex)
             {

@@ -20,6 +20,9 @@ internal enum SlotKind : byte
     /// <summary>A full audit read (every stock row and order), answered by the writer without journaling.</summary>
     Audit = 5,
 
+    /// <summary>A read of this shard's hold of an order at home elsewhere, answered by the writer without journaling.</summary>
+    ReadHold = 6,
+
     /// <summary>The last slot before shutdown: when the apply stage reaches it, everything before is done.</summary>
     Stop = 3,
 }

@@ -25,7 +25,7 @@ internal sealed class ShardPipeline : IDisposable
     private volatile bool _closed;
 
     /// <summary>Starts the pipeline of a shard whose state was recovered from <paramref name="journal"/>.</summary>
-    public ShardPipeline(int shardId, EngineOptions options, ReservationStateMachine recovered, ICommandJournal journal, TimeProvider time, AvailabilityTable availability, IEngineEventListener? listener)
+    public ShardPipeline(int shardId, EngineOptions options, ReservationStateMachine recovered, ICommandJournal journal, TimeProvider time, AvailabilityTable availability, IEngineEventListener? listener, Action<EngineEvent>? remoteWork = null)
     {
         _journal = journal;
         Machine = recovered;
@@ -34,7 +34,7 @@ internal sealed class ShardPipeline : IDisposable
         _ring = RingBuffer<CommandSlot>.CreateMultiProducer(options.RingSize, options.CreateWaitStrategy());
         _journalStage = new JournalStage(journal, time, Machine.LastLsn, Machine.NowMs, CommitLatency);
         _journalProcessor = new BatchEventProcessor<CommandSlot>(_ring, _ring.NewBarrier(), _journalStage);
-        _apply = new ApplyStage(Machine, availability, listener, _journalStage);
+        _apply = new ApplyStage(Machine, availability, listener, _journalStage, remoteWork);
         _applyProcessor = new BatchEventProcessor<CommandSlot>(_ring, _ring.NewBarrier(_journalProcessor.Sequence), _apply);
         // Producers may not overtake the last stage: a slot is reused only after it was applied.
         _ring.AddGatingSequences(_applyProcessor.Sequence);
@@ -97,6 +97,8 @@ internal sealed class ShardPipeline : IDisposable
     public ValueTask<OrderOutcome> SubmitWithOrder(in Command command) => Enqueue<OrderOutcome>(SlotKind.Command, command, withOrder: true);
 
     public ValueTask<OrderView?> ReadOrder(OrderId id) => Enqueue<OrderView?>(SlotKind.ReadOrder, new Command { OrderId = id });
+
+    public ValueTask<OrderView?> ReadHold(OrderId id) => Enqueue<OrderView?>(SlotKind.ReadHold, new Command { OrderId = id });
 
     public ValueTask<ItemView[]> ReadItems(long afterSku, int limit) =>
         Enqueue<ItemView[]>(SlotKind.ReadItems, new Command { Sku = afterSku, Value = limit });

@@ -40,7 +40,7 @@ internal static class SnapshotCodec
         w.WriteArrayHeader(s.Orders.Length);
         foreach (var o in s.Orders)
         {
-            w.WriteArrayHeader(17);
+            w.WriteArrayHeader(22);
             w.Write(o.Id.Value);
             w.Write((byte)o.Status);
             w.Write(o.Held);
@@ -65,6 +65,19 @@ internal static class SnapshotCodec
             }
             w.Write(o.CheckoutAborted);
             w.Write(o.PaymentUrl);
+            if (o.RemoteShards is null)
+            {
+                w.WriteNil();
+            }
+            else
+            {
+                w.WriteArrayHeader(o.RemoteShards.Length);
+                foreach (var shard in o.RemoteShards) w.Write(shard);
+            }
+            w.Write(o.RemoteAmount);
+            w.Write(o.RemoteLineCount);
+            w.Write(o.IsHold);
+            w.Write(o.HoldConfirmed);
         }
         w.WriteArrayHeader(s.Keys.Length);
         foreach (var k in s.Keys)
@@ -117,8 +130,10 @@ internal static class SnapshotCodec
         var orders = new SnapshotOrder[r.ReadArrayHeader()];
         for (var i = 0; i < orders.Length; i++)
         {
-            // 15 fields before checkout aborts and payment pages were recorded (not aborted, no page).
-            var fields = ExpectOneOf(ref r, 15, 17);
+            // 15 fields before checkout aborts and payment pages were recorded (not aborted, no page), 17 before
+            // cross-shard orders and holds (none).
+            var fields = r.ReadArrayHeader();
+            if (fields is not (15 or 17 or 22)) throw new MessagePackSerializationException($"expected 15, 17 or 22 order fields, found {fields}");
             var id = new OrderId(r.ReadUInt64());
             var status = (OrderStatus)r.ReadByte();
             var held = r.ReadBoolean();
@@ -140,7 +155,16 @@ internal static class SnapshotCodec
             }
             var aborted = fields > 15 && r.ReadBoolean();
             var url = fields > 15 ? r.ReadString() : null;
-            orders[i] = new SnapshotOrder(id, status, held, customer, key, method, session, paid, amount, created, until, terminal, fingerprint, lineCount, allocations, aborted, url);
+            int[]? remoteShards = null;
+            if (fields > 17 && !r.TryReadNil())
+            {
+                remoteShards = new int[r.ReadArrayHeader()];
+                for (var s = 0; s < remoteShards.Length; s++) remoteShards[s] = r.ReadInt32();
+            }
+            var (remoteAmount, remoteLines) = fields > 17 ? (r.ReadInt64(), r.ReadInt32()) : (0L, 0);
+            var (isHold, confirmed) = fields > 17 ? (r.ReadBoolean(), r.ReadBoolean()) : (false, false);
+            orders[i] = new SnapshotOrder(id, status, held, customer, key, method, session, paid, amount, created, until, terminal, fingerprint, lineCount, allocations, aborted, url,
+                remoteShards, remoteAmount, remoteLines, isHold, confirmed);
         }
         var keys = new SnapshotKey[r.ReadArrayHeader()];
         for (var i = 0; i < keys.Length; i++)

@@ -1,0 +1,233 @@
+namespace Wildberries.Core;
+
+/// <summary>
+/// Orders whose lines span shards, by two-phase reservation. The home shard (the shard of the cart's first line)
+/// records the order as preparing with its own lines reserved; each other shard places a hold on its lines, all or
+/// nothing, that expires by itself at the order's deadline; when every hold is in place they are confirmed and the
+/// home confirms the order (the commit point), otherwise the home aborts it and the holds are released. After that
+/// the home decides and the holds follow: commit with the payment, release on cancel or expiry, ship. Every step is
+/// a journaled command on its shard; the home's decisions come out as <see cref="EventKind.RemoteAction"/> events,
+/// which the engine delivers and a restart re-derives, and every hold command is idempotent.
+/// </summary>
+public sealed partial class ReservationStateMachine
+{
+    private CommandResult ConfirmOrder(in Command c)
+    {
+        if (!TryFindOrder(c.OrderId, null, out var order, out var miss)) return miss;
+        if (order.RemoteShards is null) return new CommandResult { Code = ResultCode.InvalidState, OrderId = order.Id, Status = order.Status };
+        if (order.Status == OrderStatus.PendingPayment) return Describe(order) with { Replayed = true };
+        if (order.Status != OrderStatus.Preparing) return new CommandResult { Code = ResultCode.InvalidState, OrderId = order.Id, Status = order.Status };
+        order.RemoteAmount = c.Value;
+        order.Amount = checked(order.Amount + c.Value);
+        MoveTo(order, OrderStatus.PendingPayment);
+        Emit(EventKind.OrderCreated, order);
+        return Describe(order);
+    }
+
+    private CommandResult AbortOrder(in Command c)
+    {
+        if (!TryFindOrder(c.OrderId, null, out var order, out var miss)) return miss.Code == ResultCode.OrderNotFound ? CommandResult.Of(ResultCode.Ok) with { OrderId = c.OrderId, Replayed = true } : miss;
+        if (order.Status != OrderStatus.Preparing) return new CommandResult { Code = ResultCode.InvalidState, OrderId = order.Id, Status = order.Status };
+        Undo(order);
+        return new CommandResult { Code = ResultCode.Ok, OrderId = order.Id };
+    }
+
+    /// <summary>
+    /// A preparing order that will not be: its home reservation goes back and the order and its key are forgotten,
+    /// as for a checkout refused for want of stock (a replay of the key tries again); its holds are released.
+    /// </summary>
+    private void Undo(Order order)
+    {
+        ReleaseAll(order);
+        _orders.Remove(order.Id);
+        if (_idempotency.TryGetValue(order.IdempotencyKey, out var key) && key.Order == order) _idempotency.Remove(order.IdempotencyKey);
+        order.Status = OrderStatus.None; // a stale expiry entry now skips it
+        EmitRemote(order, RemoteAction.Release);
+    }
+
+    private CommandResult RepayOutcome(in Command c)
+    {
+        if (!TryFindOrder(c.OrderId, null, out var order, out var miss)) return miss;
+        if (order.Status != OrderStatus.Repaying) return Describe(order) with { Replayed = true };
+        if (c.Flag)
+        {
+            MoveTo(order, OrderStatus.Paid);
+            Emit(EventKind.OrderPaid, order, order.PaidTransactionId);
+            return Describe(order);
+        }
+        // Another shard's units were gone: the home's own committed units go back, and so do those of the shards
+        // that did commit; the money goes back to the customer.
+        for (var i = 0; i < order.Allocations.Count; i++) ReleaseCommitted(ref order.Allocations[i]);
+        MoveTo(order, OrderStatus.RefundRequired);
+        Emit(EventKind.RefundRequired, order, order.PaidTransactionId);
+        EmitRemote(order, RemoteAction.Release);
+        return new CommandResult { Code = ResultCode.RefundRequired, OrderId = order.Id, Status = order.Status, Value = order.Amount };
+    }
+
+    /// <summary>A late payment of a cross-shard order: commit the home's lines, ask the holds to commit theirs.</summary>
+    private CommandResult Repay(Order order, string transactionId)
+    {
+        MoveTo(order, OrderStatus.Repaying);
+        order.PaidTransactionId = transactionId;
+        EmitRemote(order, RemoteAction.Repay);
+        return Describe(order);
+    }
+
+    private CommandResult HoldStock(in Command c)
+    {
+        if (!c.OrderId.IsValid || c.OrderId.Shard == _options.ShardId) return CommandResult.Invalid("orderId");
+        if (_orders.TryGetValue(c.OrderId, out var held)) return DescribeHold(held) with { Replayed = true };
+        var lines = c.Lines!;
+        var refused = ResolveLines(lines, c.Warehouses, allowForeign: false, out _);
+        if (refused.HasValue) return refused.Value;
+
+        var hold = new Order
+        {
+            Id = c.OrderId,
+            IsHold = true,
+            CreatedAtMs = _nowMs,
+            ReservedUntilMs = c.DeadlineMs,
+            LineCount = lines.Length,
+        };
+        hold.Amount = AllocateLines(hold, lines, c.Warehouses);
+        MoveTo(hold, OrderStatus.PendingPayment);
+        _orders.Add(hold.Id, hold);
+        _expiries.Enqueue(hold, (hold.ReservedUntilMs, hold.Id.Value));
+        return DescribeHold(hold);
+    }
+
+    private CommandResult ConfirmHold(in Command c)
+    {
+        if (!TryFindHold(c.OrderId, out var hold, out var miss)) return miss;
+        if (hold.Status != OrderStatus.PendingPayment) return DescribeHold(hold) with { Code = hold.HoldConfirmed ? ResultCode.Ok : ResultCode.InvalidState, Replayed = true };
+        if (hold.HoldConfirmed) return DescribeHold(hold) with { Replayed = true };
+        hold.HoldConfirmed = true;
+        return DescribeHold(hold);
+    }
+
+    private CommandResult ReleaseHold(in Command c)
+    {
+        // Releasing a hold that never arrived is done already: an unconfirmed hold that arrives late expires by itself.
+        if (!TryFindHold(c.OrderId, out var hold, out var miss)) return miss.Code == ResultCode.OrderNotFound ? miss with { Code = ResultCode.Ok, Replayed = true } : miss;
+        switch (hold.Status)
+        {
+            case OrderStatus.PendingPayment:
+                ReleaseAll(hold);
+                break;
+            case OrderStatus.Paid:
+                for (var i = 0; i < hold.Allocations.Count; i++) ReleaseCommitted(ref hold.Allocations[i]);
+                break;
+            default:
+                return DescribeHold(hold) with { Replayed = true };
+        }
+        hold.HoldConfirmed = true; // released by its home: nothing left to expire
+        MoveTo(hold, OrderStatus.Cancelled);
+        return DescribeHold(hold);
+    }
+
+    private CommandResult CommitHold(in Command c)
+    {
+        if (!TryFindHold(c.OrderId, out var hold, out var miss)) return miss;
+        switch (hold.Status)
+        {
+            case OrderStatus.PendingPayment:
+                for (var i = 0; i < hold.Allocations.Count; i++) CommitReserved(ref hold.Allocations[i]);
+                break;
+            case OrderStatus.Cancelled or OrderStatus.Expired:
+                // A late payment: the units again from what is available now, or nothing.
+                if (!TryCommitAgain(hold)) return DescribeHold(hold) with { Code = ResultCode.InsufficientStock };
+                break;
+            default:
+                return DescribeHold(hold) with { Replayed = true };
+        }
+        hold.HoldConfirmed = true;
+        MoveTo(hold, OrderStatus.Paid);
+        return DescribeHold(hold);
+    }
+
+    private CommandResult ShipHold(in Command c)
+    {
+        if (!TryFindHold(c.OrderId, out var hold, out var miss)) return miss;
+        if (hold.Status == OrderStatus.Fulfilled) return DescribeHold(hold) with { Replayed = true };
+        if (hold.Status == OrderStatus.PendingPayment)
+        {
+            // The commit never arrived (a restart between the two): the home shipped a paid order, so commit first.
+            for (var i = 0; i < hold.Allocations.Count; i++) CommitReserved(ref hold.Allocations[i]);
+            MoveTo(hold, OrderStatus.Paid);
+        }
+        if (hold.Status != OrderStatus.Paid) return DescribeHold(hold) with { Code = ResultCode.InvalidState };
+        for (var i = 0; i < hold.Allocations.Count; i++) ShipCommitted(ref hold.Allocations[i]);
+        MoveTo(hold, OrderStatus.Fulfilled);
+        return DescribeHold(hold);
+    }
+
+    private bool TryFindHold(OrderId id, out Order hold, out CommandResult miss)
+    {
+        if (_orders.TryGetValue(id, out hold!) && hold.IsHold)
+        {
+            miss = default;
+            return true;
+        }
+        miss = new CommandResult { Code = ResultCode.OrderNotFound, OrderId = id };
+        return false;
+    }
+
+    private static CommandResult DescribeHold(Order hold) => new()
+    {
+        Code = ResultCode.Ok,
+        OrderId = hold.Id,
+        Status = hold.Status,
+        Value = hold.Amount,
+        ReservedUntilMs = hold.ReservedUntilMs,
+    };
+
+    /// <summary>Tells the engine what the holds of a cross-shard order must do now; nothing for a single-shard order.</summary>
+    private void EmitRemote(Order order, RemoteAction action)
+    {
+        if (order.RemoteShards is not { } shards) return;
+        _events.Add(new EngineEvent
+        {
+            Kind = EventKind.RemoteAction, Shard = _options.ShardId, Lsn = _lsn, Index = _eventIndex++, TimestampMs = _nowMs,
+            OrderId = order.Id, Action = action, Shards = shards, Amount = order.Amount,
+        });
+    }
+
+    /// <summary>The distinct other shards of a cart's lines, in shard order.</summary>
+    private int[] RemoteShardsOf(CheckoutLine[] lines)
+    {
+        var shards = new SortedSet<int>();
+        foreach (var line in lines)
+        {
+            var shard = ShardRouter.ShardOf(line.Sku, _options.ShardCount);
+            if (shard != _options.ShardId) shards.Add(shard);
+        }
+        return [.. shards];
+    }
+
+    /// <summary>
+    /// What the holds of every cross-shard order at home here must have done given the order's state: a restart
+    /// delivers these again (each idempotent), so a decision journaled just before a crash still reaches its holds.
+    /// Preparing orders are listed with <see cref="RemoteAction.None"/>: nobody is coordinating them any more, so the
+    /// engine aborts them.
+    /// </summary>
+    public IReadOnlyList<(OrderId Order, RemoteAction Action, int[] Shards)> PendingRemoteWork()
+    {
+        var work = new List<(OrderId, RemoteAction, int[])>();
+        foreach (var o in _orders.Values)
+        {
+            if (o.IsHold || o.RemoteShards is not { } shards) continue;
+            var action = o.Status switch
+            {
+                OrderStatus.Preparing => RemoteAction.None,
+                OrderStatus.Paid => RemoteAction.Commit,
+                OrderStatus.Fulfilled => RemoteAction.Ship,
+                OrderStatus.Repaying => RemoteAction.Repay,
+                OrderStatus.Cancelled or OrderStatus.Expired or OrderStatus.RefundRequired => RemoteAction.Release,
+                _ => (RemoteAction?)null,
+            };
+            if (action is { } a) work.Add((o.Id, a, shards));
+        }
+        work.Sort((x, y) => x.Item1.Value.CompareTo(y.Item1.Value));
+        return work;
+    }
+}

@@ -1,0 +1,201 @@
+using System.Collections.Concurrent;
+using System.Threading.Channels;
+using Wildberries.Core;
+using Wildberries.Engine.Pipeline;
+
+namespace Wildberries.Engine.Sharding;
+
+/// <summary>
+/// Runs the two-phase reservation of orders whose lines span shards, and carries the home shard's later decisions
+/// (commit, release, ship, a late payment) to the shards holding the other lines. It keeps no state a crash could
+/// lose: every step is a journaled command on some shard, every hold command is idempotent, and at start the engine
+/// replays the work the home shards' orders still imply (<see cref="ReconcileAsync"/>).
+/// </summary>
+internal sealed class CrossShardCoordinator
+{
+    private readonly ShardPipeline[] _shards;
+    private readonly Channel<EngineEvent> _work = Channel.CreateUnbounded<EngineEvent>(new UnboundedChannelOptions { SingleReader = true });
+    private readonly ConcurrentDictionary<OrderId, TaskCompletionSource> _repaid = new();
+    private readonly ConcurrentDictionary<Task, byte> _inFlight = new();
+    private readonly Task _loop;
+
+    public CrossShardCoordinator(ShardPipeline[] shards)
+    {
+        _shards = shards;
+        _loop = DeliverAsync();
+    }
+
+    /// <summary>Takes a home shard's decision on the writer thread, without waiting.</summary>
+    public void Post(EngineEvent decision) => _work.Writer.TryWrite(decision);
+
+    /// <summary>
+    /// A checkout whose lines span shards: prepare at home, hold on every other shard, confirm the holds, confirm at
+    /// home; or abort at home (its holds are then released) and answer why, with the fields of the caller's cart.
+    /// </summary>
+    public async ValueTask<CommandResult> CheckoutAsync(Command checkout, int home)
+    {
+        var prepared = await _shards[home].Submit(checkout).ConfigureAwait(false);
+        if (prepared.Status != OrderStatus.Preparing) return prepared; // refused, or a replay of a confirmed order
+        var id = prepared.OrderId;
+        var lines = checkout.Lines!;
+        var groups = Enumerable.Range(0, lines.Length)
+            .Select(i => (Index: i, Shard: ShardRouter.ShardOf(lines[i].Sku, _shards.Length)))
+            .Where(x => x.Shard != home)
+            .GroupBy(x => x.Shard, x => x.Index)
+            .Select(g => (Shard: g.Key, Indexes: g.ToArray()))
+            .ToArray();
+
+        var holds = await Task.WhenAll(groups.Select(g => _shards[g.Shard]
+            .Submit(Command.HoldStock(id, [.. g.Indexes.Select(i => lines[i])], checkout.Warehouses, prepared.ReservedUntilMs)).AsTask())).ConfigureAwait(false);
+        var refusal = Refusal(holds, groups);
+        if (refusal is null)
+        {
+            var confirmed = await Task.WhenAll(groups.Select(g => _shards[g.Shard].Submit(Command.OnHold(CommandKind.ConfirmHold, id)).AsTask())).ConfigureAwait(false);
+            // A hold that expired before it was confirmed (a deadline passed while preparing): the order cannot be.
+            if (confirmed.Any(r => !r.IsOk)) refusal = confirmed.First(r => !r.IsOk) with { Code = ResultCode.InvalidState, Field = null };
+        }
+        if (refusal is { } refused)
+        {
+            // Undone at home; its release reaches every hold through Post, like any other decision.
+            await _shards[home].Submit(Command.AbortOrder(id)).ConfigureAwait(false);
+            return refused;
+        }
+        var remoteAmount = holds.Sum(h => h.Value);
+        var remoteLines = groups.Sum(g => g.Indexes.Length);
+        return await _shards[home].Submit(Command.ConfirmOrder(id, remoteAmount, remoteLines)).ConfigureAwait(false);
+    }
+
+    /// <summary>Why the holds failed, in the caller's terms (line indexes of the whole cart); null when all are held.</summary>
+    private static CommandResult? Refusal(CommandResult[] holds, (int Shard, int[] Indexes)[] groups)
+    {
+        var shortages = new List<Shortage>();
+        CommandResult? first = null;
+        for (var g = 0; g < holds.Length; g++)
+        {
+            var h = holds[g];
+            if (h.IsOk && h.Status == OrderStatus.PendingPayment) continue;
+            if (h.Code == ResultCode.InsufficientStock && h.Shortages is { } s)
+            {
+                shortages.AddRange(s);
+                continue;
+            }
+            first ??= h.IsOk ? h with { Code = ResultCode.InvalidState } : h with { Field = Remap(h.Field, groups[g].Indexes) };
+        }
+        if (first is not null) return first;
+        return shortages.Count == 0 ? null : new CommandResult { Code = ResultCode.InsufficientStock, Shortages = [.. shortages] };
+    }
+
+    /// <summary><c>lines[k].x</c> of a shard's part of the cart, as <c>lines[i].x</c> of the whole cart.</summary>
+    private static string? Remap(string? field, int[] indexes)
+    {
+        if (field is null || !field.StartsWith("lines[", StringComparison.Ordinal)) return field;
+        var close = field.IndexOf(']', StringComparison.Ordinal);
+        if (close < 0 || !int.TryParse(field.AsSpan(6, close - 6), System.Globalization.CultureInfo.InvariantCulture, out var k) || k < 0 || k >= indexes.Length) return field;
+        return $"lines[{indexes[k]}]{field[(close + 1)..]}";
+    }
+
+    /// <summary>Completes when a late payment of <paramref name="order"/> has its answer from every shard (or at <paramref name="timeout"/>).</summary>
+    public async Task<bool> WhenRepaidAsync(OrderId order, TimeSpan timeout)
+    {
+        var done = _repaid.GetOrAdd(order, _ => new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously));
+        var finished = await Task.WhenAny(done.Task, Task.Delay(timeout)).ConfigureAwait(false) == done.Task;
+        if (finished) _repaid.TryRemove(order, out _);
+        return finished;
+    }
+
+    /// <summary>
+    /// After a restart: carries every decision the home shards' orders imply to their holds again (idempotent), and
+    /// aborts the orders that were still preparing (nobody coordinates them any more). Waits until all is done.
+    /// </summary>
+    public async Task ReconcileAsync(IReadOnlyList<(int Home, OrderId Order, RemoteAction Action, int[] Shards)> work)
+    {
+        foreach (var (home, order, action, shards) in work)
+        {
+            if (action == RemoteAction.None) await _shards[home].Submit(Command.AbortOrder(order)).ConfigureAwait(false);
+            else Post(new EngineEvent { Kind = EventKind.RemoteAction, Shard = home, OrderId = order, Action = action, Shards = shards });
+        }
+        await DrainAsync().ConfigureAwait(false);
+    }
+
+    /// <summary>Completes when every decision posted so far has been delivered and answered.</summary>
+    public async Task DrainAsync()
+    {
+        var marker = new EngineEvent { Kind = EventKind.RemoteAction, Action = RemoteAction.None, Amount = -1 };
+        var drained = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        _drains.Enqueue(drained);
+        Post(marker);
+        await drained.Task.ConfigureAwait(false);
+    }
+
+    private readonly ConcurrentQueue<TaskCompletionSource> _drains = new();
+
+    /// <summary>Stops taking decisions and waits for those in flight; what was not delivered is redone at the next start.</summary>
+    public async Task StopAsync()
+    {
+        _work.Writer.TryComplete();
+        await _loop.ConfigureAwait(false);
+        await Task.WhenAll(_inFlight.Keys).ConfigureAwait(false);
+    }
+
+    private async Task DeliverAsync()
+    {
+        await foreach (var decision in _work.Reader.ReadAllAsync().ConfigureAwait(false))
+        {
+            if (decision.Action == RemoteAction.None)
+            {
+                await Task.WhenAll(_inFlight.Keys).ConfigureAwait(false);
+                if (_drains.TryDequeue(out var drained)) drained.TrySetResult();
+                continue;
+            }
+            // Submitted in the order decided: each shard's ring applies one order's commit before its shipment.
+            var kind = decision.Action switch
+            {
+                RemoteAction.Release => CommandKind.ReleaseHold,
+                RemoteAction.Ship => CommandKind.ShipHold,
+                _ => CommandKind.CommitHold,
+            };
+            var answers = new List<Task<CommandResult>>(decision.Shards!.Length);
+            foreach (var shard in decision.Shards)
+            {
+                try
+                {
+                    answers.Add(_shards[shard].Submit(Command.OnHold(kind, decision.OrderId)).AsTask());
+                }
+                catch (ObjectDisposedException)
+                {
+                    // The engine is stopping: the next start delivers this decision again.
+                }
+            }
+            Track(decision.Action == RemoteAction.Repay ? FinishRepayAsync(decision, answers) : Task.WhenAll(answers));
+        }
+    }
+
+    /// <summary>All holds committed again: the order is paid; one could not: the home refunds and releases the rest.</summary>
+    private async Task FinishRepayAsync(EngineEvent decision, List<Task<CommandResult>> answers)
+    {
+        var results = await Task.WhenAll(answers).ConfigureAwait(false);
+        if (results.Length != decision.Shards!.Length) return; // stopping: the next start asks again
+        var everywhere = results.All(r => r.IsOk && r.Status == OrderStatus.Paid);
+        await _shards[decision.Shard].Submit(Command.RepayOutcome(decision.OrderId, everywhere)).ConfigureAwait(false);
+        _repaid.GetOrAdd(decision.OrderId, _ => new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)).TrySetResult();
+    }
+
+    private void Track(Task work)
+    {
+        var guarded = GuardAsync(work);
+        _inFlight.TryAdd(guarded, 0);
+        _ = guarded.ContinueWith(t => _inFlight.TryRemove(t, out _), CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+    }
+
+    private static async Task GuardAsync(Task work)
+    {
+        try
+        {
+            await work.ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is ObjectDisposedException or EngineFaultedException)
+        {
+            // A stopped shard: the next start delivers this decision again.
+        }
+    }
+}
