@@ -97,6 +97,16 @@ public sealed partial class ReservationStateMachine
         return true;
     }
 
+    /// <summary>
+    /// What a checkout of <paramref name="lines"/> (all of this shard) would be refused for, without reserving
+    /// anything: the first unknown, inactive or capped line, else every short line; null when all could be reserved.
+    /// </summary>
+    public CommandResult? CheckLines(CheckoutLine[] lines, int[]? warehouses)
+    {
+        ArgumentNullException.ThrowIfNull(lines);
+        return ResolveLines(lines, warehouses, allowForeign: false, out _);
+    }
+
     /// <summary>Every order at home here, by id: for tests, snapshots and audits, not hot paths.</summary>
     public IEnumerable<OrderView> AllOrders() => _orders.Values.Where(o => !o.IsHold).OrderBy(o => o.Id.Value).Select(ToView);
 

@@ -87,6 +87,21 @@ public class CrossShardTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public async Task A_refusal_names_lines_of_every_shard_in_cart_order_as_one_shard_would()
+    {
+        var journals = Journals();
+        await using var engine = await Started(journals, stockA: 1, stockB: 1);
+        // Short at home and on the other shard: both shortages, in cart order.
+        var both = await engine.CheckoutAsync("k1", "c", [new CheckoutLine(B, 2), new CheckoutLine(A, 3)]);
+        Assert.Equal(ResultCode.InsufficientStock, both.Code);
+        Assert.Equal([new Shortage(B, 2, 1), new Shortage(A, 3, 1)], both.Shortages!);
+        // Short at home, an unknown SKU elsewhere: the unknown SKU wins, as it would on one shard.
+        var unknown = await engine.CheckoutAsync("k2", "c", [new CheckoutLine(A, 3), new CheckoutLine(Sku(1, 7), 1)]);
+        Assert.Equal((ResultCode.UnknownSku, "lines[1].sku"), (unknown.Code, unknown.Field));
+        Assert.All((await engine.AuditAsync()).Rows, r => Assert.Equal(0, r.Reserved));
+    }
+
+    [Fact]
     public async Task Holds_placed_on_some_shards_are_released_when_another_shard_is_short()
     {
         var skus = Enumerable.Range(0, 3).Select(shard => Enumerable.Range(1, 1000).Select(i => (long)i).First(s => ShardRouter.ShardOf(s, 3) == shard)).ToArray();

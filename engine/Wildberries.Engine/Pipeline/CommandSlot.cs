@@ -23,6 +23,9 @@ internal enum SlotKind : byte
     /// <summary>A read of this shard's hold of an order at home elsewhere, answered by the writer without journaling.</summary>
     ReadHold = 6,
 
+    /// <summary>A dry run of a checkout's lines on this shard (what would refuse them), answered without journaling.</summary>
+    CheckLines = 7,
+
     /// <summary>The last slot before shutdown: when the apply stage reaches it, everything before is done.</summary>
     Stop = 3,
 }

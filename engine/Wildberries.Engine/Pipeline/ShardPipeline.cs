@@ -100,6 +100,9 @@ internal sealed class ShardPipeline : IDisposable
 
     public ValueTask<OrderView?> ReadHold(OrderId id) => Enqueue<OrderView?>(SlotKind.ReadHold, new Command { OrderId = id });
 
+    public ValueTask<CommandResult?> CheckLines(CheckoutLine[] lines, int[]? warehouses) =>
+        Enqueue<CommandResult?>(SlotKind.CheckLines, new Command { Lines = lines, Warehouses = warehouses });
+
     public ValueTask<ItemView[]> ReadItems(long afterSku, int limit) =>
         Enqueue<ItemView[]>(SlotKind.ReadItems, new Command { Sku = afterSku, Value = limit });
 

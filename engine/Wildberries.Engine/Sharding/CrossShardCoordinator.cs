@@ -34,9 +34,6 @@ internal sealed class CrossShardCoordinator
     /// </summary>
     public async ValueTask<CommandResult> CheckoutAsync(Command checkout, int home)
     {
-        var prepared = await _shards[home].Submit(checkout).ConfigureAwait(false);
-        if (prepared.Status != OrderStatus.Preparing) return prepared; // refused, or a replay of a confirmed order
-        var id = prepared.OrderId;
         var lines = checkout.Lines!;
         var groups = Enumerable.Range(0, lines.Length)
             .Select(i => (Index: i, Shard: ShardRouter.ShardOf(lines[i].Sku, _shards.Length)))
@@ -45,9 +42,19 @@ internal sealed class CrossShardCoordinator
             .Select(g => (Shard: g.Key, Indexes: g.ToArray()))
             .ToArray();
 
+        var prepared = await _shards[home].Submit(checkout).ConfigureAwait(false);
+        if (prepared.Code is ResultCode.UnknownSku or ResultCode.SkuInactive or ResultCode.OverMaxPerOrder or ResultCode.InsufficientStock)
+        {
+            // Refused for a home line: the caller hears about every line, as from one shard (a dry run elsewhere).
+            var checks = await Task.WhenAll(groups.Select(g => _shards[g.Shard].CheckLines(Part(lines, g.Indexes), checkout.Warehouses).AsTask())).ConfigureAwait(false);
+            return Refusal([.. checks.Select((c, g) => (c, groups[g].Indexes)), (prepared, Enumerable.Range(0, lines.Length).ToArray())], lines)!.Value;
+        }
+        if (prepared.Status != OrderStatus.Preparing) return prepared; // refused otherwise, or a replay of a confirmed order
+        var id = prepared.OrderId;
+
         var holds = await Task.WhenAll(groups.Select(g => _shards[g.Shard]
-            .Submit(Command.HoldStock(id, [.. g.Indexes.Select(i => lines[i])], checkout.Warehouses, prepared.ReservedUntilMs)).AsTask())).ConfigureAwait(false);
-        var refusal = Refusal(holds, groups);
+            .Submit(Command.HoldStock(id, Part(lines, g.Indexes), checkout.Warehouses, prepared.ReservedUntilMs)).AsTask())).ConfigureAwait(false);
+        var refusal = Refusal([.. holds.Select((h, g) => ((CommandResult?)(h.IsOk && h.Status == OrderStatus.PendingPayment ? null : h), groups[g].Indexes))], lines);
         if (refusal is null)
         {
             var confirmed = await Task.WhenAll(groups.Select(g => _shards[g.Shard].Submit(Command.OnHold(CommandKind.ConfirmHold, id)).AsTask())).ConfigureAwait(false);
@@ -65,33 +72,39 @@ internal sealed class CrossShardCoordinator
         return await _shards[home].Submit(Command.ConfirmOrder(id, remoteAmount, remoteLines)).ConfigureAwait(false);
     }
 
-    /// <summary>Why the holds failed, in the caller's terms (line indexes of the whole cart); null when all are held.</summary>
-    private static CommandResult? Refusal(CommandResult[] holds, (int Shard, int[] Indexes)[] groups)
+    private static CheckoutLine[] Part(CheckoutLine[] lines, int[] indexes) => [.. indexes.Select(i => lines[i])];
+
+    /// <summary>
+    /// The answer one shard would give for the whole cart, from each shard's answer for its part (line indexes of
+    /// the part mapped back to the cart): the first unknown, inactive or capped line in cart order, else every short
+    /// line in cart order; null when no part was refused.
+    /// </summary>
+    private static CommandResult? Refusal((CommandResult? Result, int[] Indexes)[] parts, CheckoutLine[] lines)
     {
-        var shortages = new List<Shortage>();
-        CommandResult? first = null;
-        for (var g = 0; g < holds.Length; g++)
+        (int Index, CommandResult Result)? first = null;
+        var shortages = new List<(int Index, Shortage Shortage)>();
+        foreach (var (result, indexes) in parts)
         {
-            var h = holds[g];
-            if (h.IsOk && h.Status == OrderStatus.PendingPayment) continue;
-            if (h.Code == ResultCode.InsufficientStock && h.Shortages is { } s)
+            if (result is not { } r) continue;
+            if (r.Code == ResultCode.InsufficientStock)
             {
-                shortages.AddRange(s);
+                foreach (var s in r.Shortages ?? []) shortages.Add((Array.FindIndex(lines, l => l.Sku == s.Sku), s));
                 continue;
             }
-            first ??= h.IsOk ? h with { Code = ResultCode.InvalidState } : h with { Field = Remap(h.Field, groups[g].Indexes) };
+            var (index, field) = Remap(r.Field, indexes);
+            if (first is null || index < first.Value.Index) first = (index, r with { Field = field });
         }
-        if (first is not null) return first;
-        return shortages.Count == 0 ? null : new CommandResult { Code = ResultCode.InsufficientStock, Shortages = [.. shortages] };
+        if (first is { } f) return f.Result;
+        return shortages.Count == 0 ? null : new CommandResult { Code = ResultCode.InsufficientStock, Shortages = [.. shortages.OrderBy(s => s.Index).Select(s => s.Shortage)] };
     }
 
-    /// <summary><c>lines[k].x</c> of a shard's part of the cart, as <c>lines[i].x</c> of the whole cart.</summary>
-    private static string? Remap(string? field, int[] indexes)
+    /// <summary><c>lines[k].x</c> of a part of the cart, as the line index and <c>lines[i].x</c> of the whole cart.</summary>
+    private static (int Index, string? Field) Remap(string? field, int[] indexes)
     {
-        if (field is null || !field.StartsWith("lines[", StringComparison.Ordinal)) return field;
+        if (field is null || !field.StartsWith("lines[", StringComparison.Ordinal)) return (int.MaxValue, field);
         var close = field.IndexOf(']', StringComparison.Ordinal);
-        if (close < 0 || !int.TryParse(field.AsSpan(6, close - 6), System.Globalization.CultureInfo.InvariantCulture, out var k) || k < 0 || k >= indexes.Length) return field;
-        return $"lines[{indexes[k]}]{field[(close + 1)..]}";
+        if (close < 0 || !int.TryParse(field.AsSpan(6, close - 6), System.Globalization.CultureInfo.InvariantCulture, out var k) || k < 0 || k >= indexes.Length) return (int.MaxValue, field);
+        return (indexes[k], $"lines[{indexes[k]}]{field[(close + 1)..]}");
     }
 
     /// <summary>Completes when a late payment of <paramref name="order"/> has its answer from every shard (or at <paramref name="timeout"/>).</summary>
