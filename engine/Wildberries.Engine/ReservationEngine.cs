@@ -155,10 +155,16 @@ public sealed class ReservationEngine : IAsyncDisposable
     /// <summary>With several shards an order may have lines elsewhere: answer with its whole view, merged.</summary>
     private async ValueTask<OrderOutcome> WithOrderAcrossShardsAsync(Command command)
     {
+        if (command.Kind == CommandKind.Checkout && !SpansShards(command, out _)) return await _shards[ShardOf(command)].SubmitWithOrder(command).ConfigureAwait(false);
         var result = await SubmitAsync(command).ConfigureAwait(false);
-        var id = result.OrderId;
-        if (command.Kind == CommandKind.Checkout && !result.IsOk) return new OrderOutcome(result, null);
-        if (!id.IsValid && command.OrderId.IsValid) id = command.OrderId;
+        if (command.Kind == CommandKind.Checkout)
+        {
+            if (!result.IsOk) return new OrderOutcome(result, null);
+            // By key: a replay may name an order evicted from memory whose key is still remembered.
+            var made = await _shards[ShardOf(command)].ReadOrderByKey(command.IdempotencyKey!).ConfigureAwait(false);
+            return new OrderOutcome(result, made is null ? null : await MergeHoldsAsync(made).ConfigureAwait(false));
+        }
+        var id = result.OrderId.IsValid ? result.OrderId : command.OrderId;
         return new OrderOutcome(result, id.IsValid ? await GetOrderAsync(id).ConfigureAwait(false) : null);
     }
 
@@ -242,9 +248,14 @@ public sealed class ReservationEngine : IAsyncDisposable
     private async ValueTask<OrderView?> GetMergedOrderAsync(OrderId orderId)
     {
         var order = await _shards[orderId.Shard].ReadOrder(orderId).ConfigureAwait(false);
-        if (order?.RemoteShards is not { } remote) return order;
-        // A cross-shard order: its other lines are in its holds, each read on its own shard's writer.
-        var holds = await Task.WhenAll(remote.Select(s => _shards[s].ReadHold(orderId).AsTask())).ConfigureAwait(false);
+        return order is null ? null : await MergeHoldsAsync(order).ConfigureAwait(false);
+    }
+
+    /// <summary>A cross-shard order with its other lines, read from its holds, each on its own shard's writer.</summary>
+    private async ValueTask<OrderView> MergeHoldsAsync(OrderView order)
+    {
+        if (order.RemoteShards is not { } remote) return order;
+        var holds = await Task.WhenAll(remote.Select(s => _shards[s].ReadHold(order.OrderId).AsTask())).ConfigureAwait(false);
         return Merge(order, holds);
     }
 

@@ -49,6 +49,10 @@ internal sealed class ApplyStage(ReservationStateMachine machine, AvailabilityTa
                 var holdId = slot.Command.OrderId;
                 Read<OrderView?>(slot.Reply, m => m.TryGetHold(holdId, out var view) ? view : null);
                 break;
+            case SlotKind.ReadOrderByKey:
+                var key = slot.Command.Text;
+                Read<OrderView?>(slot.Reply, m => m.TryGetOrderByKey(key, out var made) ? made : null);
+                break;
             case SlotKind.CheckLines:
                 var (lines, warehouses) = (slot.Command.Lines!, slot.Command.Warehouses);
                 Read(slot.Reply, m => m.CheckLines(lines, warehouses));

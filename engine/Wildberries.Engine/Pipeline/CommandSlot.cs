@@ -26,6 +26,9 @@ internal enum SlotKind : byte
     /// <summary>A dry run of a checkout's lines on this shard (what would refuse them), answered without journaling.</summary>
     CheckLines = 7,
 
+    /// <summary>A read of the order a checkout's idempotency key made, answered by the writer without journaling.</summary>
+    ReadOrderByKey = 8,
+
     /// <summary>The last slot before shutdown: when the apply stage reaches it, everything before is done.</summary>
     Stop = 3,
 }

@@ -98,6 +98,8 @@ internal sealed class ShardPipeline : IDisposable
 
     public ValueTask<OrderView?> ReadOrder(OrderId id) => Enqueue<OrderView?>(SlotKind.ReadOrder, new Command { OrderId = id });
 
+    public ValueTask<OrderView?> ReadOrderByKey(string key) => Enqueue<OrderView?>(SlotKind.ReadOrderByKey, new Command { Text = key });
+
     public ValueTask<OrderView?> ReadHold(OrderId id) => Enqueue<OrderView?>(SlotKind.ReadHold, new Command { OrderId = id });
 
     public ValueTask<CommandResult?> CheckLines(CheckoutLine[] lines, int[]? warehouses) =>

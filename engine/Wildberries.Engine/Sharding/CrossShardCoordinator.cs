@@ -69,7 +69,14 @@ internal sealed class CrossShardCoordinator
         }
         var remoteAmount = holds.Sum(h => h.Value);
         var remoteLines = groups.Sum(g => g.Indexes.Length);
-        return await _shards[home].Submit(Command.ConfirmOrder(id, remoteAmount, remoteLines)).ConfigureAwait(false);
+        var created = await _shards[home].Submit(Command.ConfirmOrder(id, remoteAmount, remoteLines)).ConfigureAwait(false);
+        if (!created.IsOk)
+        {
+            // The home undid the order meanwhile (its deadline passed while preparing): the holds, confirmed by now,
+            // no longer expire by themselves, so they are released here.
+            await Task.WhenAll(groups.Select(g => _shards[g.Shard].Submit(Command.OnHold(CommandKind.ReleaseHold, id)).AsTask())).ConfigureAwait(false);
+        }
+        return created;
     }
 
     private static CheckoutLine[] Part(CheckoutLine[] lines, int[] indexes) => [.. indexes.Select(i => lines[i])];
