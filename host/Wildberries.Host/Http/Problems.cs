@@ -41,7 +41,7 @@ public static class Problems
             ResultCode.DuplicateSku => Of(422, code, "Two lines name the same SKU.", null, r.Field),
             ResultCode.AmountMismatch => Of(422, code, "The payment amount differs from the order's; the order is not paid."),
             ResultCode.CurrencyMismatch => Of(422, code, "The payment currency differs from the order's; the order is not paid."),
-            ResultCode.WrongShard => Of(422, code, "The cart's SKUs live on different shards; an order spanning shards is not supported yet.", "Split the cart by shard, or run with one shard.", r.Field),
+            ResultCode.WrongShard => Of(422, code, "The SKU or order belongs to another shard than the one asked.", null, r.Field),
             ResultCode.OnHandOutOfRange => Of(422, code, "The adjustment would make on-hand negative or too large.", $"The current on-hand count is {r.Value}."),
             _ => Of(409, code, "The request conflicts with the current state."),
         };
