@@ -2,7 +2,7 @@ using BenchmarkDotNet.Running;
 
 namespace Wildberries.Bench;
 
-/// <summary>Runs the micro benchmarks (BenchmarkDotNet arguments, e.g. <c>--filter *Ring*</c>) or, with <c>durable</c>, the durability benchmark.</summary>
+/// <summary>Runs the micro benchmarks (BenchmarkDotNet arguments, e.g. <c>--filter *Ring*</c>) or, with <c>durable</c>, the durability benchmark; with <c>shards</c>, 1 against 2 durable shards.</summary>
 public static class Program
 {
     public static async Task Main(string[] args)
@@ -10,6 +10,11 @@ public static class Program
         if (args.Length > 0 && args[0] == "durable")
         {
             await Durable.DurableLoad.RunAsync(args[1..]);
+            return;
+        }
+        if (args.Length > 0 && args[0] == "shards")
+        {
+            await Durable.ShardScalingLoad.RunAsync(args[1..]);
             return;
         }
         if (args.Length > 0 && args[0] == "peak-sale")

@@ -41,6 +41,38 @@ public static class Workload
         return carts;
     }
 
+    /// <summary>
+    /// Draws <paramref name="count"/> 2-line carts (Zipf SKUs in 1..<paramref name="skus"/>) of which
+    /// <paramref name="crossPercent"/> % have their two lines on different shards of a 2-shard engine
+    /// (<see cref="ShardRouter"/>) and the rest both lines on one shard. <paramref name="spans"/> tells which carts span.
+    /// On one shard the same carts span nothing: the control.
+    /// </summary>
+    public static CheckoutLine[][] ShardCarts(int count, int skus, int crossPercent, out bool[] spans, int seed = 42)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(crossPercent);
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(crossPercent, 100);
+#pragma warning disable CA5394 // Benchmark data, not security.
+        var random = new Random(seed);
+        var cumulative = ZipfCumulative(skus, 1.1);
+        var carts = new CheckoutLine[count][];
+        spans = new bool[count];
+        for (var i = 0; i < count; i++)
+        {
+            var spanning = random.Next(100) < crossPercent;
+            var first = 1L + LowerBound(cumulative, random.NextDouble());
+            long second;
+            do
+            {
+                second = 1L + LowerBound(cumulative, random.NextDouble());
+            }
+            while (second == first || (ShardRouter.ShardOf(first, 2) != ShardRouter.ShardOf(second, 2)) != spanning);
+            carts[i] = [new CheckoutLine(first, 1), new CheckoutLine(second, 1)];
+            spans[i] = spanning;
+        }
+#pragma warning restore CA5394
+        return carts;
+    }
+
     /// <summary>Fills a fresh state machine with <paramref name="skus"/> items over 3 warehouses, deep enough never to run out.</summary>
     public static ReservationStateMachine Catalog(int skus, out long lsn, long nowMs)
     {
