@@ -35,6 +35,12 @@ public enum OrderStatus : byte
     /// asked to commit theirs; it ends PAID, or REFUND_REQUIRED when one of them cannot.
     /// </summary>
     Repaying = 8,
+
+    /// <summary>
+    /// A preparing order undone (another shard refused, or nobody finished it): hidden from every read, its key
+    /// forgotten, kept only until its retention ends so that every restart can still release its holds.
+    /// </summary>
+    Aborted = 9,
 }
 
 /// <summary>The arrows of the order state diagram, and nothing else (invariant 4).</summary>
@@ -44,7 +50,7 @@ public static class OrderTransitions
     public static bool IsAllowed(OrderStatus from, OrderStatus to) => (from, to) switch
     {
         (OrderStatus.None, OrderStatus.PendingPayment or OrderStatus.Preparing) => true,
-        (OrderStatus.Preparing, OrderStatus.PendingPayment) => true,
+        (OrderStatus.Preparing, OrderStatus.PendingPayment or OrderStatus.Aborted) => true,
         (OrderStatus.PendingPayment, OrderStatus.Paid or OrderStatus.Cancelled or OrderStatus.Expired) => true,
         (OrderStatus.Paid, OrderStatus.Fulfilled) => true,
         (OrderStatus.Cancelled or OrderStatus.Expired, OrderStatus.Paid or OrderStatus.RefundRequired or OrderStatus.Repaying) => true,
@@ -68,7 +74,7 @@ public static class OrderTransitions
 
     /// <summary>Whether the order holds no stock and waits for nothing but its retention window.</summary>
     public static bool IsTerminal(OrderStatus status) =>
-        status is OrderStatus.Fulfilled or OrderStatus.Cancelled or OrderStatus.Expired or OrderStatus.RefundRequired;
+        status is OrderStatus.Fulfilled or OrderStatus.Cancelled or OrderStatus.Expired or OrderStatus.RefundRequired or OrderStatus.Aborted;
 
     /// <summary>The stable wire name, as in the API (<c>PENDING_PAYMENT</c>).</summary>
     public static string ToWire(OrderStatus status) => status switch
@@ -81,6 +87,7 @@ public static class OrderTransitions
         OrderStatus.RefundRequired => "REFUND_REQUIRED",
         OrderStatus.Preparing => "PREPARING",
         OrderStatus.Repaying => "REPAYING",
+        OrderStatus.Aborted => "ABORTED",
         _ => "NONE",
     };
 }

@@ -13,7 +13,7 @@ public sealed partial class ReservationStateMachine
 {
     private CommandResult ConfirmOrder(in Command c)
     {
-        if (!TryFindOrder(c.OrderId, null, out var order, out var miss)) return miss;
+        if (!TryFindOrder(c.OrderId, null, out var order, out var miss, includeAborted: true)) return miss;
         if (order.RemoteShards is null) return new CommandResult { Code = ResultCode.InvalidState, OrderId = order.Id, Status = order.Status };
         if (order.Status == OrderStatus.PendingPayment) return Describe(order) with { Replayed = true };
         if (order.Status != OrderStatus.Preparing) return new CommandResult { Code = ResultCode.InvalidState, OrderId = order.Id, Status = order.Status };
@@ -26,22 +26,23 @@ public sealed partial class ReservationStateMachine
 
     private CommandResult AbortOrder(in Command c)
     {
-        if (!TryFindOrder(c.OrderId, null, out var order, out var miss)) return miss.Code == ResultCode.OrderNotFound ? CommandResult.Of(ResultCode.Ok) with { OrderId = c.OrderId, Replayed = true } : miss;
+        if (!TryFindOrder(c.OrderId, null, out var order, out var miss, includeAborted: true)) return miss.Code == ResultCode.OrderNotFound ? CommandResult.Of(ResultCode.Ok) with { OrderId = c.OrderId, Replayed = true } : miss;
+        if (order.Status == OrderStatus.Aborted) return new CommandResult { Code = ResultCode.Ok, OrderId = order.Id, Replayed = true };
         if (order.Status != OrderStatus.Preparing) return new CommandResult { Code = ResultCode.InvalidState, OrderId = order.Id, Status = order.Status };
         Undo(order);
         return new CommandResult { Code = ResultCode.Ok, OrderId = order.Id };
     }
 
     /// <summary>
-    /// A preparing order that will not be: its home reservation goes back and the order and its key are forgotten,
-    /// as for a checkout refused for want of stock (a replay of the key tries again); its holds are released.
+    /// A preparing order that will not be: its home reservation goes back and its key is forgotten, as for a checkout
+    /// refused for want of stock (a replay of the key tries again); its holds are released. The order stays, hidden,
+    /// as a tombstone until its retention ends: a restart before its holds were released finds it and releases them.
     /// </summary>
     private void Undo(Order order)
     {
         ReleaseAll(order);
-        _orders.Remove(order.Id);
         if (_idempotency.TryGetValue(order.IdempotencyKey, out var key) && key.Order == order) _idempotency.Remove(order.IdempotencyKey);
-        order.Status = OrderStatus.None; // a stale expiry entry now skips it
+        MoveTo(order, OrderStatus.Aborted);
         EmitRemote(order, RemoteAction.Release);
     }
 
@@ -222,7 +223,7 @@ public sealed partial class ReservationStateMachine
                 OrderStatus.Paid => RemoteAction.Commit,
                 OrderStatus.Fulfilled => RemoteAction.Ship,
                 OrderStatus.Repaying => RemoteAction.Repay,
-                OrderStatus.Cancelled or OrderStatus.Expired or OrderStatus.RefundRequired => RemoteAction.Release,
+                OrderStatus.Cancelled or OrderStatus.Expired or OrderStatus.RefundRequired or OrderStatus.Aborted => RemoteAction.Release,
                 _ => (RemoteAction?)null,
             };
             if (action is { } a) work.Add((o.Id, a, shards));

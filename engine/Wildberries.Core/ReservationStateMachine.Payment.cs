@@ -152,7 +152,7 @@ public sealed partial class ReservationStateMachine
     }
 
     /// <summary>Finds an order of this shard; a customer id, when given, must own it (else: not found).</summary>
-    private bool TryFindOrder(OrderId id, string? customerId, out Order order, out CommandResult miss)
+    private bool TryFindOrder(OrderId id, string? customerId, out Order order, out CommandResult miss, bool includeAborted = false)
     {
         miss = default;
         if (id.IsValid && id.Shard != _options.ShardId)
@@ -161,7 +161,9 @@ public sealed partial class ReservationStateMachine
             miss = CommandResult.Of(ResultCode.WrongShard);
             return false;
         }
-        if (!_orders.TryGetValue(id, out order!) || (customerId is not null && !string.Equals(customerId, order.CustomerId, StringComparison.Ordinal)))
+        // An aborted order is a tombstone for its holds' sake: to everyone else there is no such order.
+        if (!_orders.TryGetValue(id, out order!) || (order.Status == OrderStatus.Aborted && !includeAborted)
+            || (customerId is not null && !string.Equals(customerId, order.CustomerId, StringComparison.Ordinal)))
         {
             miss = new CommandResult { Code = ResultCode.OrderNotFound, OrderId = id };
             return false;

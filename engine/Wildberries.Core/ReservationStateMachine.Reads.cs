@@ -5,7 +5,7 @@ public sealed partial class ReservationStateMachine
     /// <summary>An immutable copy of an order, or false when it is unknown or evicted.</summary>
     public bool TryGetOrder(OrderId id, out OrderView view)
     {
-        if (!_orders.TryGetValue(id, out var order) || order.IsHold)
+        if (!_orders.TryGetValue(id, out var order) || order.IsHold || order.Status == OrderStatus.Aborted)
         {
             view = null!;
             return false;
@@ -108,7 +108,7 @@ public sealed partial class ReservationStateMachine
     }
 
     /// <summary>Every order at home here, by id: for tests, snapshots and audits, not hot paths.</summary>
-    public IEnumerable<OrderView> AllOrders() => _orders.Values.Where(o => !o.IsHold).OrderBy(o => o.Id.Value).Select(ToView);
+    public IEnumerable<OrderView> AllOrders() => _orders.Values.Where(o => !o.IsHold && o.Status != OrderStatus.Aborted).OrderBy(o => o.Id.Value).Select(ToView);
 
     /// <summary>Every hold of an order at home elsewhere, by order id: for audits, not hot paths.</summary>
     public IEnumerable<OrderView> AllHolds() => _orders.Values.Where(o => o.IsHold).OrderBy(o => o.Id.Value).Select(ToView);

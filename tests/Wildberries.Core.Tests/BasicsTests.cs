@@ -68,7 +68,7 @@ public class BasicsTests
                 "None->PendingPayment", "PendingPayment->Paid", "PendingPayment->Cancelled", "PendingPayment->Expired",
                 "Paid->Fulfilled", "Cancelled->Paid", "Cancelled->RefundRequired", "Expired->Paid", "Expired->RefundRequired",
                 // cross-shard orders: prepared, then confirmed; a late payment waits for every shard's answer
-                "None->Preparing", "Preparing->PendingPayment", "Cancelled->Repaying", "Expired->Repaying", "Repaying->Paid", "Repaying->RefundRequired",
+                "None->Preparing", "Preparing->PendingPayment", "Preparing->Aborted", "Cancelled->Repaying", "Expired->Repaying", "Repaying->Paid", "Repaying->RefundRequired",
             },
             allowed);
     }

@@ -23,7 +23,7 @@ public class CrossShardAbortLeakTests(ITestOutputHelper output)
         public override DateTimeOffset GetUtcNow() => base.GetUtcNow() + ahead;
     }
 
-    [Fact(Skip = "Known bug: a confirmed hold of an order aborted by a restart that crashed before the release leaks forever")]
+    [Fact]
     public async Task A_confirmed_hold_of_an_order_aborted_just_before_a_second_crash_is_released_in_the_end()
     {
         InMemoryJournal[] journals = [new(), new()];
