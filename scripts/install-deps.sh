@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # Installs what the tests and benchmarks need beyond the .NET SDK, from Debian's packages (run as root):
 # Chromium for the browser test (Playwright drives it; no browser download), PostgreSQL 15 and Redis for the
-# peak-sale benchmark and its smoke test (they start and stop their own servers on loopback).
+# peak-sale benchmark and its smoke test (they start and stop their own servers on loopback), kcat for the Kafka
+# tests (it reads topics from librdkafka's mock cluster, as an independent client).
 set -euo pipefail
 missing=()
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 [ -x /usr/lib/postgresql/15/bin/initdb ] || missing+=(postgresql)
 command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
+command -v kcat >/dev/null 2>&1 || missing+=(kcat)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "== installing ${missing[*]} (Debian)"
   apt-get update -qq
