@@ -50,22 +50,28 @@ public sealed partial class ReservationStateMachine
     {
         if (!TryFindOrder(c.OrderId, null, out var order, out var miss)) return miss;
         if (order.Status != OrderStatus.Repaying) return Describe(order) with { Replayed = true };
-        if (c.Flag)
+        CommandResult result;
+        if (c.Flag && TryCommitAgain(order))
         {
             MoveTo(order, OrderStatus.Paid);
             Emit(EventKind.OrderPaid, order, order.PaidTransactionId);
-            return Describe(order);
+            result = Describe(order);
         }
-        // Another shard's units were gone: the home's own committed units go back, and so do those of the shards
-        // that did commit; the money goes back to the customer.
-        for (var i = 0; i < order.Allocations.Count; i++) ReleaseCommitted(ref order.Allocations[i]);
-        MoveTo(order, OrderStatus.RefundRequired);
-        Emit(EventKind.RefundRequired, order, order.PaidTransactionId);
-        EmitRemote(order, RemoteAction.Release);
-        return new CommandResult { Code = ResultCode.RefundRequired, OrderId = order.Id, Status = order.Status, Value = order.Amount };
+        else
+        {
+            // Some shard's units were gone (the home's too, maybe, since it checked): those that did commit give
+            // them back, the order keeps its allocations as they were, and the money goes back to the customer.
+            MoveTo(order, OrderStatus.RefundRequired);
+            Emit(EventKind.RefundRequired, order, order.PaidTransactionId);
+            EmitRemote(order, RemoteAction.Release);
+            result = new CommandResult { Code = ResultCode.RefundRequired, OrderId = order.Id, Status = order.Status, Value = order.Amount };
+        }
+        // A redelivered payment event gets this, the late payment's final answer, not "repaying".
+        if (order.PaidTransactionId is { } tx && _transactions.TryGetValue(tx, out var seen)) _transactions[tx] = seen with { Succeeded = result };
+        return result;
     }
 
-    /// <summary>A late payment of a cross-shard order: commit the home's lines, ask the holds to commit theirs.</summary>
+    /// <summary>A late payment of a cross-shard order: ask every hold to commit its units again; the home follows.</summary>
     private CommandResult Repay(Order order, string transactionId)
     {
         MoveTo(order, OrderStatus.Repaying);
@@ -118,6 +124,12 @@ public sealed partial class ReservationStateMachine
             case OrderStatus.Paid:
                 for (var i = 0; i < hold.Allocations.Count; i++) ReleaseCommitted(ref hold.Allocations[i]);
                 break;
+            case OrderStatus.Cancelled or OrderStatus.Expired:
+                // Released again by a home that just finished with the order (a refused late payment): the hold is
+                // kept as long as its home order, so the order's view keeps every line.
+                hold.TerminalAtMs = _nowMs;
+                _terminalOrders.Enqueue((_nowMs + _options.TerminalOrderRetentionMs, hold));
+                return DescribeHold(hold) with { Replayed = true };
             default:
                 return DescribeHold(hold) with { Replayed = true };
         }

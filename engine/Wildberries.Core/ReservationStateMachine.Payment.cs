@@ -94,10 +94,14 @@ public sealed partial class ReservationStateMachine
                 // Not an order yet (its other shards are still being asked): the provider retries, and finds it pending.
                 return new CommandResult { Code = ResultCode.InvalidState, OrderId = order.Id, Status = order.Status };
             case OrderStatus.Expired or OrderStatus.Cancelled:
-                if (TryCommitAgain(order)) return order.RemoteShards is null ? MarkPaid(order, c.TransactionId!) : Repay(order, c.TransactionId!);
+                // Across shards: the home's lines are only checked here; they are committed when every other shard has
+                // committed its own (RepayOutcome), so a refusal anywhere leaves the order exactly as it was.
+                if (order.RemoteShards is not null && TryCommitAgain(order, dryRun: true)) return Repay(order, c.TransactionId!);
+                if (order.RemoteShards is null && TryCommitAgain(order)) return MarkPaid(order, c.TransactionId!);
                 MoveTo(order, OrderStatus.RefundRequired);
                 order.PaidTransactionId = c.TransactionId;
                 Emit(EventKind.RefundRequired, order, c.TransactionId);
+                EmitRemote(order, RemoteAction.Release); // released already: they are kept as long as the order now
                 return new CommandResult { Code = ResultCode.RefundRequired, OrderId = order.Id, Status = order.Status, Value = order.Amount };
             default:
                 // Paid twice (a second session, a double click): the order keeps its first payment, this one goes back.
@@ -118,7 +122,7 @@ public sealed partial class ReservationStateMachine
     /// A late payment: commit every line again from what is available now (most available warehouse first), or
     /// nothing. The order keeps the prices it was created with.
     /// </summary>
-    private bool TryCommitAgain(Order order)
+    private bool TryCommitAgain(Order order, bool dryRun = false)
     {
         _lineScratch.Clear();
         for (var i = 0; i < order.Allocations.Count; i++)
@@ -138,6 +142,7 @@ public sealed partial class ReservationStateMachine
         {
             if (item.TotalAvailable() < quantity) return false;
         }
+        if (dryRun) return true;
         order.Allocations.Clear();
         foreach (var (item, quantity, unitPrice) in _lineScratch)
         {

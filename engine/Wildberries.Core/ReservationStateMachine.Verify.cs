@@ -116,7 +116,7 @@ public sealed partial class ReservationStateMachine
                 var key = (a.Item.Sku, a.Row.WarehouseId);
                 expected.TryGetValue(key, out var sums);
                 if (o.Status is OrderStatus.PendingPayment or OrderStatus.Preparing) sums.Reserved += a.Quantity;
-                if (o.Status is OrderStatus.Paid or OrderStatus.Repaying) sums.Committed += a.Quantity;
+                if (o.Status == OrderStatus.Paid) sums.Committed += a.Quantity;
                 expected[key] = sums;
             }
             Invariant.That(amount + o.RemoteAmount == o.Amount, "an order's amount is the sum of its lines at checkout prices");

@@ -186,12 +186,9 @@ public sealed class ReservationEngine : IAsyncDisposable
     private async ValueTask<CommandResult> ApplyPaymentAcrossShardsAsync(Command payment)
     {
         var result = await _shards[ShardOf(payment)].Submit(payment).ConfigureAwait(false);
-        if (result.Status != OrderStatus.Repaying || result.Replayed) return result;
-        if (!await _coordinator.WhenRepaidAsync(result.OrderId, RepayWait).ConfigureAwait(false)) return result;
-        var order = await GetOrderAsync(result.OrderId).ConfigureAwait(false);
-        return order?.Status == OrderStatus.RefundRequired
-            ? result with { Code = ResultCode.RefundRequired, Status = OrderStatus.RefundRequired }
-            : result with { Status = order?.Status ?? result.Status };
+        if (result.Status != OrderStatus.Repaying) return result;
+        // The answer is the home's once every shard answered (the same it records for a redelivery of this event).
+        return await _coordinator.WhenRepaidAsync(result.OrderId, RepayWait).ConfigureAwait(false) is { } final ? final with { Replayed = result.Replayed } : result;
     }
 
     /// <summary>Creates or replaces a catalog item.</summary>

@@ -15,7 +15,9 @@ internal sealed class CrossShardCoordinator
 {
     private readonly ShardPipeline[] _shards;
     private readonly Channel<EngineEvent> _work = Channel.CreateUnbounded<EngineEvent>(new UnboundedChannelOptions { SingleReader = true });
-    private readonly ConcurrentDictionary<OrderId, TaskCompletionSource> _repaid = new();
+    // The final answers of late payments of cross-shard orders (rare: an expired order paid late), kept so that a
+    // redelivery arriving while the shards answer gets the same final answer.
+    private readonly ConcurrentDictionary<OrderId, TaskCompletionSource<CommandResult>> _repaid = new();
     private readonly ConcurrentDictionary<Task, byte> _inFlight = new();
     private readonly Task _loop;
 
@@ -114,13 +116,11 @@ internal sealed class CrossShardCoordinator
         return (indexes[k], $"lines[{indexes[k]}]{field[(close + 1)..]}");
     }
 
-    /// <summary>Completes when a late payment of <paramref name="order"/> has its answer from every shard (or at <paramref name="timeout"/>).</summary>
-    public async Task<bool> WhenRepaidAsync(OrderId order, TimeSpan timeout)
+    /// <summary>The home's final answer to a late payment of <paramref name="order"/> once every shard answered; null at <paramref name="timeout"/>.</summary>
+    public async Task<CommandResult?> WhenRepaidAsync(OrderId order, TimeSpan timeout)
     {
-        var done = _repaid.GetOrAdd(order, _ => new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously));
-        var finished = await Task.WhenAny(done.Task, Task.Delay(timeout)).ConfigureAwait(false) == done.Task;
-        if (finished) _repaid.TryRemove(order, out _);
-        return finished;
+        var done = _repaid.GetOrAdd(order, _ => new TaskCompletionSource<CommandResult>(TaskCreationOptions.RunContinuationsAsynchronously));
+        return await Task.WhenAny(done.Task, Task.Delay(timeout)).ConfigureAwait(false) == done.Task ? done.Task.Result : null;
     }
 
     /// <summary>
@@ -221,8 +221,8 @@ internal sealed class CrossShardCoordinator
         var results = await Task.WhenAll(answers).ConfigureAwait(false);
         if (results.Length != decision.Shards!.Length) return; // stopping: the next start asks again
         var everywhere = results.All(r => r.IsOk && r.Status == OrderStatus.Paid);
-        await _shards[decision.Shard].Submit(Command.RepayOutcome(decision.OrderId, everywhere)).ConfigureAwait(false);
-        _repaid.GetOrAdd(decision.OrderId, _ => new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)).TrySetResult();
+        var outcome = await _shards[decision.Shard].Submit(Command.RepayOutcome(decision.OrderId, everywhere)).ConfigureAwait(false);
+        _repaid.GetOrAdd(decision.OrderId, _ => new TaskCompletionSource<CommandResult>(TaskCreationOptions.RunContinuationsAsynchronously)).TrySetResult(outcome);
     }
 
     private void Track(Task work)
