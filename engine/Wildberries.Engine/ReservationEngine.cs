@@ -1,5 +1,6 @@
 using Wildberries.Core;
 using Wildberries.Engine.Durability;
+using Wildberries.Engine.Events;
 using Wildberries.Engine.Journal;
 using Wildberries.Engine.Pipeline;
 using Wildberries.Engine.Reads;
@@ -29,11 +30,15 @@ public sealed class ReservationEngine : IAsyncDisposable
     private readonly ShardPipeline[] _shards;
     private readonly Snapshotter?[] _snapshotters;
     private readonly CrossShardCoordinator _coordinator;
+    private readonly OpenedShard[] _opened;
+    private readonly TimeProvider _time;
     private int _disposed;
 
     private ReservationEngine(EngineOptions options, TimeProvider time, IEngineEventListener? listener, OpenedShard[] opened)
     {
         Options = options;
+        _opened = opened;
+        _time = time;
         _shards = new ShardPipeline[opened.Length];
         _snapshotters = [.. opened.Select(o => o.Snapshotter)];
         Recovery = [.. opened.Select(o => o.Report)];
@@ -303,6 +308,22 @@ public sealed class ReservationEngine : IAsyncDisposable
     }
 
     /// <summary>
+    /// Opens the named event feed of a shard (the journal as the outbox): it continues after the position last
+    /// acknowledged under <paramref name="name"/> (from the first event for a new name), and the engine keeps the
+    /// journal for it, across restarts, until it acknowledges more. One reader per name at a time.
+    /// </summary>
+    public EventFeed OpenEventFeed(int shard, string name)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(shard);
+        ArgumentOutOfRangeException.ThrowIfGreaterThanOrEqual(shard, _shards.Length);
+        ArgumentException.ThrowIfNullOrWhiteSpace(name);
+        var opened = _opened[shard];
+        var after = opened.Slots.Open(name, EventPosition.Start);
+        return new EventFeed(shard, Options.ShardOptions(shard), opened.Journal, opened.Store, after,
+            position => opened.Slots.Acknowledge(name, position, _time.GetTimestamp() * TimeSpan.TicksPerSecond / _time.TimestampFrequency));
+    }
+
+    /// <summary>
     /// Completes when every decision on a cross-shard order made so far (a payment's commit, a cancel's release, a
     /// shipment) has been applied by the shards holding its lines: books read after it balance across shards.
     /// </summary>
@@ -331,6 +352,7 @@ public sealed class ReservationEngine : IAsyncDisposable
         {
             if (snapshotter is not null) await snapshotter.DisposeAsync().ConfigureAwait(false);
         }
+        foreach (var shard in _opened) shard.Slots.Flush();
         await Task.WhenAll(_shards.Select(s => s.StopAsync())).ConfigureAwait(false);
     }
 

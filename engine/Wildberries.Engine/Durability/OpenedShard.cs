@@ -5,7 +5,7 @@ using Wildberries.Engine.Snapshots;
 namespace Wildberries.Engine.Durability;
 
 /// <summary>A shard's recovered state and the journal (and snapshotter) that keep it: what a pipeline starts from.</summary>
-internal sealed record OpenedShard(ReservationStateMachine Machine, ICommandJournal Journal, RecoveryReport Report, Snapshotter? Snapshotter)
+internal sealed record OpenedShard(ReservationStateMachine Machine, ICommandJournal Journal, RecoveryReport Report, Snapshotter? Snapshotter, SnapshotStore? Store, Events.FeedSlots Slots)
 {
     /// <summary>Releases what was opened when the engine does not start after all.</summary>
     public async ValueTask CloseAsync()

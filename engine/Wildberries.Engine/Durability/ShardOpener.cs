@@ -19,7 +19,7 @@ internal static class ShardOpener
             try
             {
                 var (machine, report) = ShardRecovery.Recover(shard, options.ShardOptions(shard), journal, null, time);
-                return new OpenedShard(machine, journal, report, null);
+                return new OpenedShard(machine, journal, report, null, null, Events.FeedSlots.Load(null));
             }
             catch
             {
@@ -51,8 +51,10 @@ internal static class ShardOpener
                 (faster, var quarantine) = ShardRecovery.StartOver(directory, faster, machine, journal);
                 report = report with { DataLoss = $"{report.DataLoss} The damaged files were moved to {quarantine}." };
             }
-            var snapshotter = new Snapshotter(machineOptions, faster, store, journal, time, report.SnapshotLsn);
-            return new OpenedShard(machine, faster, report, snapshotter);
+            // Loaded before the snapshotter starts: the journal is kept for every event feed's slot from the first snapshot.
+            var slots = Events.FeedSlots.Load(directory);
+            var snapshotter = new Snapshotter(machineOptions, faster, store, journal, time, report.SnapshotLsn, slots.OldestNeededLsn);
+            return new OpenedShard(machine, faster, report, snapshotter, store, slots);
         }
         catch
         {

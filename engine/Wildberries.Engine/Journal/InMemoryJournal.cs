@@ -20,11 +20,14 @@ public sealed class InMemoryJournal : ICommandJournal
     /// <inheritdoc />
     public void Append(in Command command)
     {
-        if (command.Lsn != (_entries.Count == 0 ? LastLsn : _entries[^1].Lsn) + 1)
+        lock (_entries)
         {
-            throw new InvalidOperationException($"Journal entries must be contiguous: got {command.Lsn} after {LastLsn}.");
+            if (command.Lsn != (_entries.Count == 0 ? LastLsn : _entries[^1].Lsn) + 1)
+            {
+                throw new InvalidOperationException($"Journal entries must be contiguous: got {command.Lsn} after {LastLsn}.");
+            }
+            _entries.Add(command);
         }
-        _entries.Add(command);
     }
 
     /// <inheritdoc />

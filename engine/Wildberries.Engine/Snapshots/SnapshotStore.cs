@@ -63,10 +63,10 @@ public sealed class SnapshotStore(string directory)
     /// ones are tried when a newer one is damaged. Null when there is none; <paramref name="rejected"/> says why
     /// files were passed over.
     /// </summary>
-    public (ReservationStateMachine Machine, SnapshotFile File)? LoadLatest(StateMachineOptions options, List<string> rejected)
+    public (ReservationStateMachine Machine, SnapshotFile File)? LoadLatest(StateMachineOptions options, List<string> rejected, long lsnBelow = long.MaxValue)
     {
         ArgumentNullException.ThrowIfNull(rejected);
-        foreach (var path in List())
+        foreach (var path in List().Where(p => LsnOf(p) < lsnBelow))
         {
             try
             {
@@ -104,12 +104,24 @@ public sealed class SnapshotStore(string directory)
         return (state, new SnapshotFile(path, lsn, address, hash));
     }
 
-    /// <summary>Deletes all but the newest <paramref name="keep"/> snapshots and leftover temporary files.</summary>
-    public void Prune(int keep)
+    /// <summary>
+    /// Deletes all but the newest <paramref name="keep"/> snapshots, and the newest one below
+    /// <paramref name="keepOneBelowLsn"/> (where an event feed that lags must restart from), and leftover temporary files.
+    /// </summary>
+    public void Prune(int keep, long keepOneBelowLsn = long.MaxValue)
     {
-        foreach (var path in List().Skip(keep)) File.Delete(path);
+        var files = List();
+        var floor = files.FirstOrDefault(p => LsnOf(p) < keepOneBelowLsn);
+        foreach (var path in files.Skip(keep))
+        {
+            if (path != floor) File.Delete(path);
+        }
         foreach (var temp in System.IO.Directory.EnumerateFiles(Directory, "snapshot-*.wbs.tmp")) File.Delete(temp);
     }
+
+    /// <summary>The log sequence number in a snapshot file's name.</summary>
+    public static long LsnOf(string path) =>
+        long.TryParse(System.IO.Path.GetFileNameWithoutExtension(path).AsSpan("snapshot-".Length), NumberStyles.None, CultureInfo.InvariantCulture, out var lsn) ? lsn : -1;
 
     /// <summary>The file name of the snapshot at <paramref name="lsn"/>; zero-padded so names sort by number.</summary>
     public static string FileName(long lsn) => $"snapshot-{lsn.ToString("D20", CultureInfo.InvariantCulture)}.wbs";

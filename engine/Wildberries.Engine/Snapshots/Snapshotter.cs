@@ -27,8 +27,9 @@ internal sealed class Snapshotter : IAsyncDisposable
     private long _lastSnapshotLsn;
     private DateTimeOffset _lastSnapshotAt;
 
-    public Snapshotter(StateMachineOptions machineOptions, ICommandJournal journal, SnapshotStore store, JournalOptions options, TimeProvider time, long recoveredSnapshotLsn)
+    public Snapshotter(StateMachineOptions machineOptions, ICommandJournal journal, SnapshotStore store, JournalOptions options, TimeProvider time, long recoveredSnapshotLsn, Func<long>? retainFromLsn = null)
     {
+        RetainFromLsn = retainFromLsn;
         _machineOptions = machineOptions;
         _journal = journal;
         _store = store;
@@ -38,6 +39,13 @@ internal sealed class Snapshotter : IAsyncDisposable
         _lastSnapshotAt = time.GetUtcNow();
         _loop = options.SnapshotEveryEntries > 0 ? RunAsync(_stop.Token) : Task.CompletedTask;
     }
+
+    /// <summary>
+    /// The oldest log sequence number a reader of this shard's journal still needs (an event feed's acknowledged
+    /// position); null when there is none. The journal is never truncated past it, and the newest snapshot below it
+    /// is kept, so the reader can re-derive what it has not acknowledged.
+    /// </summary>
+    public Func<long>? RetainFromLsn { get; }
 
     /// <summary>The newest snapshot written by this process, if any.</summary>
     public SnapshotFile? Latest { get; private set; }
@@ -115,10 +123,13 @@ internal sealed class Snapshotter : IAsyncDisposable
         if (_shadow.LastLsn == _lastSnapshotLsn && Latest is not null) return null;
 
         var file = _store.Save(_shadow.CaptureSnapshot(), _shadowAddress, _shadow.ComputeStateHash());
-        _store.Prune(SnapshotsKept);
-        // The journal must still reach back to the oldest kept snapshot, so that one can be used if the newest fails.
+        var retain = RetainFromLsn?.Invoke() ?? long.MaxValue;
+        _store.Prune(SnapshotsKept, retain);
+        // The journal must still reach back to the oldest kept snapshot, so that one can be used if the newest fails,
+        // and to the state a lagging reader restarts from: without a snapshot below its position, nothing is dropped.
         var kept = _store.List();
-        if (kept.Count >= SnapshotsKept)
+        var readerCovered = retain == long.MaxValue || kept.Any(p => SnapshotStore.LsnOf(p) < retain);
+        if (kept.Count >= SnapshotsKept && readerCovered)
         {
             var (_, oldest) = SnapshotStore.Read(kept[^1]);
             _journal.TruncateBefore(oldest.JournalAddress);
