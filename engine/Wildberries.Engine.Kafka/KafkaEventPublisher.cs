@@ -1,0 +1,186 @@
+using System.Text;
+using Confluent.Kafka;
+using Wildberries.Engine.Events;
+
+namespace Wildberries.Engine.Kafka;
+
+/// <summary>The publisher's settings. Immutable; validated once at start.</summary>
+public sealed record KafkaEventPublisherOptions
+{
+    /// <summary>The cluster's bootstrap servers (<c>host:port,...</c>).</summary>
+    public required string BootstrapServers { get; init; }
+
+    /// <summary><c>wb.events</c>: the topic the warehouse, notifications, search and caches read.</summary>
+    public string Topic { get; init; } = "wb.events";
+
+    /// <summary>The CloudEvents <c>source</c> of every event.</summary>
+    public Uri Source { get; init; } = new("urn:wildberries:reservations");
+
+    /// <summary>
+    /// The event feed slot this publisher reads through (each shard keeps its journal for it until Kafka has the
+    /// events): <c>kafka</c>. Two publishers to two clusters need two names.
+    /// </summary>
+    public string SlotName { get; init; } = "kafka";
+
+    /// <summary>1,000 events per read of a shard's feed: one produce burst, one acknowledgement of the slot.</summary>
+    public int BatchSize { get; init; } = 1_000;
+
+    /// <summary>More librdkafka settings, passed through as they are (security.protocol, sasl.*, ssl.*, linger.ms, ...).</summary>
+    public IReadOnlyDictionary<string, string> Settings { get; init; } = new Dictionary<string, string>();
+
+    /// <summary>Throws <see cref="ArgumentException"/> naming the first bad setting.</summary>
+    public KafkaEventPublisherOptions Validate()
+    {
+        if (string.IsNullOrWhiteSpace(BootstrapServers)) throw new ArgumentException("KafkaEventPublisherOptions.BootstrapServers must be set.", nameof(BootstrapServers));
+        if (string.IsNullOrWhiteSpace(Topic) || Topic.Length > 249) throw new ArgumentException("KafkaEventPublisherOptions.Topic must be 1 to 249 characters.", nameof(Topic));
+        if (string.IsNullOrWhiteSpace(SlotName)) throw new ArgumentException("KafkaEventPublisherOptions.SlotName must be set.", nameof(SlotName));
+        if (BatchSize is < 1 or > 100_000) throw new ArgumentException("KafkaEventPublisherOptions.BatchSize must be 1 to 100000.", nameof(BatchSize));
+        return this;
+    }
+}
+
+/// <summary>How far one shard's events are from Kafka.</summary>
+/// <param name="Shard">The shard.</param>
+/// <param name="Published">The last event Kafka acknowledged.</param>
+/// <param name="LagEntries">Committed journal entries not yet read for publishing.</param>
+/// <param name="LagSeconds">Age of the oldest event read but not yet acknowledged by Kafka (0 when none waits).</param>
+/// <param name="LastError">The last error Kafka reported, if any (the publisher keeps trying).</param>
+public sealed record PublisherLag(int Shard, EventPosition Published, long LagEntries, double LagSeconds, string? LastError);
+
+/// <summary>
+/// Publishes every shard's events to Kafka, derived from the durable journal through a named event feed (the
+/// journal is the outbox: no dual write, an event exists exactly when its command was committed). It never slows the
+/// writer; while Kafka is down the engine serves on, the lag grows, and it catches up when Kafka returns. Delivery is
+/// at least once with a stable id: an idempotent producer (<c>acks=all</c>) retries in order, and a shard's slot is
+/// acknowledged only after Kafka acknowledged every event up to it, so a restart re-publishes at most what was in
+/// flight, under the same ids.
+/// </summary>
+public sealed class KafkaEventPublisher : IAsyncDisposable
+{
+    /// <summary>The header carrying the CloudEvent id, for consumers that de-duplicate without parsing the body.</summary>
+    public const string IdHeader = "ce_id";
+
+    private readonly IProducer<string, byte[]> _producer;
+    private readonly CancellationTokenSource _stop = new();
+    private readonly Task[] _loops;
+    private readonly ShardState[] _shards;
+    private readonly TimeProvider _time;
+
+    private sealed class ShardState(EventFeed feed)
+    {
+        public EventFeed Feed { get; } = feed;
+        public EventPosition Published;
+        public long OldestWaitingMs;
+        public string? LastError;
+    }
+
+    private KafkaEventPublisher(ReservationEngine engine, KafkaEventPublisherOptions options, TimeProvider time)
+    {
+        _time = time;
+        var config = new ProducerConfig
+        {
+            BootstrapServers = options.BootstrapServers,
+            EnableIdempotence = true,
+            Acks = Acks.All,
+            // 0: never give up on an event; it waits in order while Kafka is away (the lag says so).
+            MessageTimeoutMs = 0,
+            LingerMs = 2,
+            CompressionType = CompressionType.Lz4,
+        };
+        foreach (var (key, value) in options.Settings) config.Set(key, value);
+        _producer = new ProducerBuilder<string, byte[]>(config)
+            .SetErrorHandler((_, error) => Array.ForEach(_shards!, s => s.LastError = error.Reason))
+            .Build();
+        _shards = [.. Enumerable.Range(0, engine.ShardCount).Select(s => new ShardState(engine.OpenEventFeed(s, options.SlotName)))];
+        var currency = engine.Options.StateMachine.Currency;
+        _loops = [.. _shards.Select(s => Task.Run(() => PublishAsync(s, options, currency, _stop.Token)))];
+    }
+
+    /// <summary>Starts publishing every shard of <paramref name="engine"/> (a durable engine keeps each shard's place across restarts).</summary>
+    public static KafkaEventPublisher Start(ReservationEngine engine, KafkaEventPublisherOptions options, TimeProvider? time = null)
+    {
+        ArgumentNullException.ThrowIfNull(engine);
+        ArgumentNullException.ThrowIfNull(options);
+        options.Validate();
+        return new KafkaEventPublisher(engine, options, time ?? TimeProvider.System);
+    }
+
+    /// <summary>How far each shard's events are from Kafka: for metrics and readiness detail.</summary>
+    public IReadOnlyList<PublisherLag> Lag
+    {
+        get
+        {
+            var nowMs = _time.GetUtcNow().ToUnixTimeMilliseconds();
+            return [.. _shards.Select((s, i) =>
+            {
+                var oldest = Volatile.Read(ref s.OldestWaitingMs);
+                return new PublisherLag(i, s.Published, s.Feed.LagEntries, oldest == 0 ? 0 : Math.Max(0, nowMs - oldest) / 1000.0, s.LastError);
+            })];
+        }
+    }
+
+    private async Task PublishAsync(ShardState shard, KafkaEventPublisherOptions options, string currency, CancellationToken cancellation)
+    {
+        try
+        {
+            while (!cancellation.IsCancellationRequested)
+            {
+                var batch = await shard.Feed.ReadAsync(options.BatchSize, cancellation).ConfigureAwait(false);
+                Volatile.Write(ref shard.OldestWaitingMs, batch[0].Event.TimestampMs);
+                var messages = batch.Select(e => ToMessage(e, options.Source, currency)).ToArray();
+                while (true)
+                {
+                    try
+                    {
+                        var deliveries = messages.Select(m => _producer.ProduceAsync(options.Topic, m, CancellationToken.None)).ToArray();
+                        // The slot moves only over events Kafka has: a restart publishes again what was in flight.
+                        await Task.WhenAll(deliveries).WaitAsync(cancellation).ConfigureAwait(false);
+                        break;
+                    }
+                    catch (Exception ex) when (ex is ProduceException<string, byte[]> or KafkaException)
+                    {
+                        // A fatal error of the producer: the batch goes again, in order, under the same ids.
+                        shard.LastError = ex.Message;
+                        await Task.Delay(TimeSpan.FromSeconds(1), cancellation).ConfigureAwait(false);
+                    }
+                }
+                shard.Published = batch[^1].Position;
+                shard.Feed.Acknowledge(shard.Published);
+                shard.LastError = null;
+                Volatile.Write(ref shard.OldestWaitingMs, 0);
+            }
+        }
+        catch (OperationCanceledException) when (cancellation.IsCancellationRequested)
+        {
+        }
+    }
+
+    private static Message<string, byte[]> ToMessage(FeedEvent e, Uri source, string currency)
+    {
+        var cloudEvent = CloudEventMapper.ToCloudEvent(e, source, currency);
+        return new Message<string, byte[]>
+        {
+            Key = CloudEventMapper.KeyOf(e.Event),
+            Value = CloudEventMapper.Encode(cloudEvent),
+            Headers = new Headers { { IdHeader, Encoding.UTF8.GetBytes(cloudEvent.Id!) } },
+            Timestamp = new Timestamp(cloudEvent.Time!.Value),
+        };
+    }
+
+    /// <summary>Stops reading, waits for what is in flight (bounded), and closes the producer.</summary>
+    public async ValueTask DisposeAsync()
+    {
+        await _stop.CancelAsync().ConfigureAwait(false);
+        try
+        {
+            await Task.WhenAll(_loops).WaitAsync(TimeSpan.FromSeconds(10)).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is TimeoutException or ProduceException<string, byte[]> or KafkaException)
+        {
+            // Unacknowledged events are published again by the next start, under the same ids.
+        }
+        foreach (var shard in _shards) shard.Feed.Dispose();
+        _producer.Dispose();
+        _stop.Dispose();
+    }
+}
