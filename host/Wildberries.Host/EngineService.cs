@@ -12,12 +12,16 @@ public sealed partial class EngineService(ServerOptions options, TimeProvider ti
 {
     private readonly TaskCompletionSource<ReservationEngine> _ready = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private ReservationEngine? _engine;
+    private Wildberries.Engine.Kafka.KafkaEventPublisher? _publisher;
 
     /// <summary>The engine once recovery is done; null before.</summary>
     public ReservationEngine? Engine => _engine;
 
     /// <summary>Completes when the engine is ready (or faults when it refused to start).</summary>
     public Task<ReservationEngine> Ready => _ready.Task;
+
+    /// <summary>The Kafka event publisher, when <see cref="ServerOptions.KafkaBootstrap"/> is set.</summary>
+    public Wildberries.Engine.Kafka.KafkaEventPublisher? Publisher => _publisher;
 
     /// <summary>The reason the engine refused to start, if it did.</summary>
     public string? StartupError { get; private set; }
@@ -46,6 +50,14 @@ public sealed partial class EngineService(ServerOptions options, TimeProvider ti
                 if (r.DataLoss is not null) LogDataLoss(r.Shard, r.DataLoss);
             }
             if (options.Demo && engine.Recovery.All(r => r.LastLsn == 0)) await LoadDemoAsync(engine).ConfigureAwait(false);
+            if (options.KafkaBootstrap is { } bootstrap)
+            {
+                _publisher = Wildberries.Engine.Kafka.KafkaEventPublisher.Start(engine, new Wildberries.Engine.Kafka.KafkaEventPublisherOptions
+                {
+                    BootstrapServers = bootstrap, Topic = options.KafkaTopic, Settings = options.KafkaSettings,
+                }, time);
+                LogPublishing(bootstrap, options.KafkaTopic);
+            }
             _engine = engine;
             _ready.TrySetResult(engine);
         }
@@ -78,6 +90,9 @@ public sealed partial class EngineService(ServerOptions options, TimeProvider ti
     /// <inheritdoc />
     public async ValueTask DisposeAsync()
     {
+        // The publisher first: it reads the engine's journal until it stops.
+        var publisher = Interlocked.Exchange(ref _publisher, null);
+        if (publisher is not null) await publisher.DisposeAsync().ConfigureAwait(false);
         var engine = Interlocked.Exchange(ref _engine, null);
         if (engine is not null) await engine.DisposeAsync().ConfigureAwait(false);
     }
@@ -90,6 +105,9 @@ public sealed partial class EngineService(ServerOptions options, TimeProvider ti
 
     [LoggerMessage(EventId = 1003, Level = LogLevel.Critical, Message = "The engine refused to start: {Reason}")]
     private partial void LogRefused(string reason);
+
+    [LoggerMessage(EventId = 1005, Level = LogLevel.Information, Message = "Publishing every committed event to Kafka at {Bootstrap}, topic {Topic}")]
+    private partial void LogPublishing(string bootstrap, string topic);
 
     [LoggerMessage(EventId = 1004, Level = LogLevel.Information, Message = "Loaded the demo catalog: {Skus} SKUs over 3 warehouses")]
     private partial void LogDemo(int skus);

@@ -22,6 +22,21 @@ public sealed class ServerOptions
     /// </summary>
     public int Shards { get; set; } = 1;
 
+    /// <summary>
+    /// Kafka's bootstrap servers: every committed event goes to <see cref="KafkaTopic"/> as a CloudEvent. Unset (the
+    /// default): nothing is published.
+    /// </summary>
+    public string? KafkaBootstrap { get; set; }
+
+    /// <summary>The events topic (default <c>wb.events</c>).</summary>
+    public string KafkaTopic { get; set; } = "wb.events";
+
+    /// <summary>
+    /// librdkafka settings passed through to the producer as they are (security.protocol, sasl.mechanism,
+    /// sasl.username, ssl.ca.location, ...): <c>--Wildberries:KafkaSettings:security.protocol=SASL_SSL</c>.
+    /// </summary>
+    public Dictionary<string, string> KafkaSettings { get; set; } = [];
+
     /// <summary>Loads a demo catalog when the data directory is empty, so the README walk-through works at once.</summary>
     public bool Demo { get; set; }
 

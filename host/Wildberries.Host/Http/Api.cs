@@ -43,9 +43,11 @@ public static class Api
         app.MapGet("/health/live", () => Results.Ok(new { status = "live" }));
         // Probes get a status and nothing else: the reason is in the log, not in an answer anyone can read.
         app.MapGet("/health/ready", (EngineService s) => s.Engine is { Fault: null }
-            ? Results.Ok(new { status = "ready" })
+            ? s.Publisher is { } publisher
+                ? Results.Ok(new { status = "ready", events = new { lagEntries = publisher.Lag.Sum(l => l.LagEntries), lagSeconds = publisher.Lag.Max(l => l.LagSeconds) } })
+                : Results.Ok(new { status = "ready" })
             : Problems.Of(503, "not_ready", "The engine is recovering, refused to start, or stopped after a journal failure; see the server log."));
-        var metrics = app.MapGet("/metrics", (Metrics m, EngineService s) => Results.Text(m.Render(s.Engine), "text/plain; version=0.0.4"));
+        var metrics = app.MapGet("/metrics", (Metrics m, EngineService s) => Results.Text(m.Render(s.Engine, s.Publisher), "text/plain; version=0.0.4"));
         if (!app.Services.GetRequiredService<ServerOptions>().OpenOperationalEndpoints) metrics.AddEndpointFilter(RequireAnyKey);
     }
 

@@ -23,7 +23,7 @@ public sealed class Metrics
     public void Payment(string code) => _payments.AddOrUpdate(code, 1, (_, n) => n + 1);
 
     /// <summary>The exposition text.</summary>
-    public string Render(ReservationEngine? engine)
+    public string Render(ReservationEngine? engine, Wildberries.Engine.Kafka.KafkaEventPublisher? publisher = null)
     {
         var s = new StringBuilder();
         s.AppendLine("# TYPE wb_http_requests_total counter");
@@ -65,6 +65,13 @@ public sealed class Metrics
                 s.Append(CultureInfo.InvariantCulture, $"wb_journal_commit_seconds_bucket{{shard=\"{shard}\",le=\"+Inf\"}} {cumulative}\n");
                 s.Append(CultureInfo.InvariantCulture, $"wb_journal_commit_seconds_sum{{shard=\"{shard}\"}} {sum / 1e6}\n");
                 s.Append(CultureInfo.InvariantCulture, $"wb_journal_commit_seconds_count{{shard=\"{shard}\"}} {cumulative}\n");
+            }
+            if (publisher is not null)
+            {
+                s.AppendLine("# TYPE wb_events_lag_entries gauge");
+                foreach (var l in publisher.Lag) s.Append(CultureInfo.InvariantCulture, $"wb_events_lag_entries{{shard=\"{l.Shard}\"}} {l.LagEntries}\n");
+                s.AppendLine("# TYPE wb_events_lag_seconds gauge");
+                foreach (var l in publisher.Lag) s.Append(CultureInfo.InvariantCulture, $"wb_events_lag_seconds{{shard=\"{l.Shard}\"}} {l.LagSeconds:F3}\n");
             }
             s.AppendLine("# TYPE wb_recovery_seconds gauge");
             foreach (var r in engine.Recovery) s.Append(CultureInfo.InvariantCulture, $"wb_recovery_seconds{{shard=\"{r.Shard}\"}} {r.Duration.TotalSeconds:F3}\n");
