@@ -153,6 +153,12 @@ public sealed class KafkaEventPublisher : IAsyncDisposable
         catch (OperationCanceledException) when (cancellation.IsCancellationRequested)
         {
         }
+        catch (Journal.JournalCorruptException ex)
+        {
+            // The journal no longer reaches back to where this slot stands (it was created after a truncation, or the
+            // data was damaged): this shard publishes nothing more, and says why in the lag's last error.
+            shard.LastError = ex.Message;
+        }
     }
 
     private static Message<string, byte[]> ToMessage(FeedEvent e, Uri source, string currency)
