@@ -95,6 +95,8 @@ internal sealed class CrossShardCoordinator
         foreach (var (result, indexes) in parts)
         {
             if (result is not { } r) continue;
+            // A hold that answers "done" but is no longer held (its deadline passed while preparing) is a refusal.
+            if (r.IsOk) r = r with { Code = ResultCode.InvalidState, Field = null };
             if (r.Code == ResultCode.InsufficientStock)
             {
                 foreach (var s in r.Shortages ?? []) shortages.Add((Array.FindIndex(lines, l => l.Sku == s.Sku), s));
