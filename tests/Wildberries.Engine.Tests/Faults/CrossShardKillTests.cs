@@ -30,7 +30,6 @@ public class CrossShardKillTests(ITestOutputHelper output)
 #pragma warning disable CA5394 // Test timing, not security.
         var random = new Random(seed);
         using var dir = new TempDirectory("cross-kill");
-        var child = Path.Combine(AppContext.BaseDirectory, "Wildberries.CrashChild.dll");
         var checkouts = new Dictionary<OrderId, Acked>();
         var payments = new HashSet<OrderId>();
         var cancels = new HashSet<OrderId>();
@@ -39,47 +38,13 @@ public class CrossShardKillTests(ITestOutputHelper output)
 
         for (var run = 0; run < Kills; run++)
         {
-            var acks = new List<string>();
-            var ready = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-            using var process = new Process
-            {
-                StartInfo = new ProcessStartInfo("dotnet")
-                {
-                    ArgumentList = { child, dir.Path, run.ToString(CultureInfo.InvariantCulture), "16", $"shards={Shards}" },
-                    RedirectStandardOutput = true,
-                    RedirectStandardError = true,
-                    UseShellExecute = false,
-                },
-            };
-            var errors = new System.Text.StringBuilder();
-            process.OutputDataReceived += (_, e) =>
-            {
-                if (e.Data is null) return;
-                if (e.Data == "READY") ready.TrySetResult();
-                else lock (acks) acks.Add(e.Data);
-            };
-            process.ErrorDataReceived += (_, e) =>
-            {
-                if (e.Data is not null) lock (errors) errors.AppendLine(e.Data);
-            };
-            process.Start();
-            process.BeginOutputReadLine();
-            process.BeginErrorReadLine();
-            var exited = process.WaitForExitAsync(Cancel);
-            var first = await Task.WhenAny(ready.Task, exited).WaitAsync(TimeSpan.FromSeconds(60), Cancel);
-            Assert.True(first == ready.Task, $"run {run}: the child exited before it was ready: {errors}");
+            // Let it work for a random while, then pull the plug: anywhere in a two-phase reservation.
+            var acks = await CrashChildProcess.RunAndKillAsync(
+                [dir.Path, run.ToString(CultureInfo.InvariantCulture), "16", $"shards={Shards}"],
+                TimeSpan.FromMilliseconds(random.Next(150, 700)), $"run {run}", Cancel);
 
-            // Let it work for a random while, then pull the plug: SIGKILL, anywhere in a two-phase reservation.
-            await Task.Delay(random.Next(150, 700), Cancel);
-            process.Kill();
-            await exited.WaitAsync(TimeSpan.FromSeconds(30), Cancel);
-            process.WaitForExit(); // lines still in the pipe were acknowledged before the kill: read them all
-
-            lock (acks)
-            {
-                foreach (var line in acks) Parse(line, checkouts, payments, cancels, refused);
-                totalAcks += acks.Count;
-            }
+            foreach (var line in acks) Parse(line, checkouts, payments, cancels, refused);
+            totalAcks += acks.Count;
 
             await using var engine = Reopen(dir.Path);
             var audit = await CheckAsync(engine, run, seed, checkouts, payments, cancels, expired: false);

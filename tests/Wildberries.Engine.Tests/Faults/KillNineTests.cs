@@ -21,60 +21,24 @@ public class KillNineTests(ITestOutputHelper output)
 #pragma warning disable CA5394 // Test timing, not security.
         var random = new Random(seed);
         using var dir = new TempDirectory("kill");
-        var child = Path.Combine(AppContext.BaseDirectory, "Wildberries.CrashChild.dll");
         var checkouts = new Dictionary<string, OrderId>();
         var payments = new HashSet<OrderId>();
         long totalAcks = 0;
 
         for (var run = 0; run < Kills; run++)
         {
-            var acks = new List<string>();
-            var ready = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-            using var process = new Process
-            {
-                StartInfo = new ProcessStartInfo("dotnet")
-                {
-                    ArgumentList = { child, dir.Path, run.ToString(System.Globalization.CultureInfo.InvariantCulture), "16" },
-                    RedirectStandardOutput = true,
-                    RedirectStandardError = true,
-                    UseShellExecute = false,
-                },
-            };
-            var errors = new System.Text.StringBuilder();
-            process.OutputDataReceived += (_, e) =>
-            {
-                if (e.Data is null) return;
-                if (e.Data == "READY") ready.TrySetResult();
-                else lock (acks) acks.Add(e.Data);
-            };
-            process.ErrorDataReceived += (_, e) =>
-            {
-                if (e.Data is not null) lock (errors) errors.AppendLine(e.Data);
-            };
-            process.Start();
-            process.BeginOutputReadLine();
-            process.BeginErrorReadLine();
-            var exited = process.WaitForExitAsync(TestContext.Current.CancellationToken);
-            var first = await Task.WhenAny(ready.Task, exited).WaitAsync(TimeSpan.FromSeconds(60), TestContext.Current.CancellationToken);
-            Assert.True(first == ready.Task, $"run {run}: the child exited before it was ready: {errors}");
+            // Let it work for a random while, then pull the plug.
+            var acks = await CrashChildProcess.RunAndKillAsync(
+                [dir.Path, run.ToString(System.Globalization.CultureInfo.InvariantCulture), "16"],
+                TimeSpan.FromMilliseconds(random.Next(50, 400)), $"run {run}", TestContext.Current.CancellationToken);
 
-            // Let it work for a random while, then pull the plug: SIGKILL, no chance to flush or clean up.
-            await Task.Delay(random.Next(50, 400), TestContext.Current.CancellationToken);
-            process.Kill();
-            await exited.WaitAsync(TimeSpan.FromSeconds(30), TestContext.Current.CancellationToken);
-            // Lines still in the pipe were acknowledged before the kill: read them all.
-            process.WaitForExit();
-
-            lock (acks)
+            foreach (var line in acks)
             {
-                foreach (var line in acks)
-                {
-                    var parts = line.Split(' ');
-                    if (parts[0] == "C" && parts.Length == 4 && OrderId.TryParse(parts[2], out var id)) checkouts[parts[1]] = id;
-                    else if (parts[0] == "P" && parts.Length == 2 && OrderId.TryParse(parts[1], out var paid)) payments.Add(paid);
-                }
-                totalAcks += acks.Count;
+                var parts = line.Split(' ');
+                if (parts[0] == "C" && parts.Length == 4 && OrderId.TryParse(parts[2], out var id)) checkouts[parts[1]] = id;
+                else if (parts[0] == "P" && parts.Length == 2 && OrderId.TryParse(parts[1], out var paid)) payments.Add(paid);
             }
+            totalAcks += acks.Count;
 
             var (machine, report) = FaultWorkload.Recover(Path.Combine(dir.Path, "shard-0"), new JournalOptions());
             foreach (var (key, id) in checkouts)
