@@ -63,6 +63,7 @@ public static class EventPublishingLoad
             }
         }
 
+        await Task.Yield(); // the last phase's engine may still be on this stack (see RunPhaseAsync)
         var off = results.Where(r => r.Mode == Mode.Off).ToList();
         var on = results.Where(r => r.Mode == Mode.Kafka).ToList();
         foreach (var mode in new[] { Mode.Feed, Mode.FeedJson, Mode.KafkaUnread })
@@ -98,6 +99,9 @@ public static class EventPublishingLoad
     private static async Task<PhaseResult> RunPhaseAsync(
         string bootstrap, EventConsumer consumer, FlashSaleOptions sale, Visit[] visits, int callers, TimeSpan duration, Mode mode, string name)
     {
+        // The previous phase's engine and publisher may have finished disposing on this very stack (their DisposeAsync
+        // frames still below us, holding them): yield first, so that they are garbage when the heap is measured.
+        await Task.Yield();
         GC.Collect(2, GCCollectionMode.Forced, blocking: true, compacting: true);
         GC.WaitForPendingFinalizers();
         var heapBefore = GC.GetTotalMemory(forceFullCollection: true);
