@@ -38,8 +38,90 @@ public static class CloudEventMapper
         };
     }
 
-    /// <summary>The structured-mode JSON bytes of a CloudEvent.</summary>
+    /// <summary>The structured-mode JSON bytes of a CloudEvent, through the CloudEvents SDK.</summary>
     public static byte[] Encode(CloudEvent cloudEvent) => Formatter.EncodeStructuredModeMessage(cloudEvent, out _).ToArray();
+
+    /// <summary>
+    /// The same document written straight to UTF-8 (no attribute objects, no JSON tree): what the publisher sends.
+    /// The SDK path above allocated about 11 KiB per event and made encoding most of the cost of publishing (see
+    /// docs/benchmarks/events.md); tests check that the SDK reads these bytes back as the event it would have written.
+    /// </summary>
+    public static void Write(FeedEvent feedEvent, Uri source, string currency, System.Buffers.IBufferWriter<byte> output)
+    {
+        ArgumentNullException.ThrowIfNull(feedEvent);
+        ArgumentNullException.ThrowIfNull(source);
+        var e = feedEvent.Event;
+        using var w = new System.Text.Json.Utf8JsonWriter(output);
+        w.WriteStartObject();
+        w.WriteString("specversion", "1.0");
+        w.WriteString("id", feedEvent.Position.Id(e.Shard));
+        w.WriteString("source", source.OriginalString);
+        w.WriteString("type", TypeNames[(int)e.Kind]);
+        w.WriteString("datacontenttype", "application/json");
+        w.WriteString("subject", KeyOf(e));
+        w.WriteString("time", DateTimeOffset.FromUnixTimeMilliseconds(e.TimestampMs));
+        w.WritePropertyName("data");
+        w.WriteStartObject();
+        if (e.Sku != 0)
+        {
+            w.WriteNumber("sku", e.Sku);
+            w.WriteNumber("warehouseId", e.WarehouseId);
+            w.WriteNumber("onHand", e.OnHand);
+            w.WriteNumber("reserved", e.Reserved);
+            w.WriteNumber("committed", e.Committed);
+            w.WriteNumber("available", e.Available);
+        }
+        else
+        {
+            w.WriteString("orderId", e.OrderId.ToString());
+            w.WriteNumber("amount", e.Amount);
+            w.WriteString("currency", currency);
+            if (e.TransactionId is not null) w.WriteString("transactionId", e.TransactionId);
+            if (feedEvent.Order is { } o)
+            {
+                w.WriteString("customerId", o.CustomerId);
+                w.WriteString("status", OrderTransitions.ToWire(o.Status));
+                w.WriteNumber("orderAmount", o.Amount);
+                w.WriteStartArray("lines");
+                foreach (var l in o.Lines)
+                {
+                    w.WriteStartObject();
+                    w.WriteNumber("sku", l.Sku);
+                    w.WriteNumber("qty", l.Quantity);
+                    w.WriteNumber("price", l.UnitPrice);
+                    w.WriteStartArray("allocations");
+                    foreach (var a in l.Allocations)
+                    {
+                        w.WriteStartObject();
+                        w.WriteNumber("warehouseId", a.WarehouseId);
+                        w.WriteNumber("qty", a.Quantity);
+                        w.WriteEndObject();
+                    }
+                    w.WriteEndArray();
+                    w.WriteEndObject();
+                }
+                w.WriteEndArray();
+                if (o.RemoteShards is { Length: > 0 } remote)
+                {
+                    w.WriteStartArray("linesOnOtherShards");
+                    foreach (var shard in remote) w.WriteNumberValue(shard);
+                    w.WriteEndArray();
+                }
+            }
+        }
+        w.WriteEndObject();
+        w.WriteEndObject();
+    }
+
+    // Event type names by kind, made once (EventKind.ToString() allocates and reflects on every call).
+    private static readonly string[] TypeNames = BuildTypeNames();
+
+    private static string[] BuildTypeNames()
+    {
+        var names = new string[256];
+        foreach (var kind in Enum.GetValues<EventKind>()) names[(int)kind] = kind.ToString();
+        return names;
+    }
 
     private static JsonObject Data(FeedEvent feedEvent, string currency)
     {

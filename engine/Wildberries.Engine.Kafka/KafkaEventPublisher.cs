@@ -161,15 +161,20 @@ public sealed class KafkaEventPublisher : IAsyncDisposable
         }
     }
 
+    [ThreadStatic]
+    private static System.Buffers.ArrayBufferWriter<byte>? t_buffer;
+
     private static Message<string, byte[]> ToMessage(FeedEvent e, Uri source, string currency)
     {
-        var cloudEvent = CloudEventMapper.ToCloudEvent(e, source, currency);
+        var buffer = t_buffer ??= new System.Buffers.ArrayBufferWriter<byte>(1024);
+        buffer.ResetWrittenCount();
+        CloudEventMapper.Write(e, source, currency, buffer);
         return new Message<string, byte[]>
         {
             Key = CloudEventMapper.KeyOf(e.Event),
-            Value = CloudEventMapper.Encode(cloudEvent),
-            Headers = new Headers { { IdHeader, Encoding.UTF8.GetBytes(cloudEvent.Id!) } },
-            Timestamp = new Timestamp(cloudEvent.Time!.Value),
+            Value = buffer.WrittenSpan.ToArray(),
+            Headers = new Headers { { IdHeader, Encoding.UTF8.GetBytes(e.Position.Id(e.Event.Shard)) } },
+            Timestamp = new Timestamp(DateTimeOffset.FromUnixTimeMilliseconds(e.Event.TimestampMs)),
         };
     }
 
