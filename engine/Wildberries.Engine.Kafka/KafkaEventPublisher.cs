@@ -119,35 +119,74 @@ public sealed class KafkaEventPublisher : IAsyncDisposable
         }
     }
 
+    /// <summary>
+    /// 8 batches of one shard in flight at once: the next batch is read and encoded while Kafka acknowledges the
+    /// previous ones (waiting for each batch before reading the next left the publisher idle half the time), and the
+    /// memory of what is not yet acknowledged stays bounded.
+    /// </summary>
+    private const int BatchesInFlight = 8;
+
+    private sealed record InFlight(EventPosition Last, long FirstMs, Message<string, byte[]>[] Messages)
+    {
+        public Task Delivered { get; set; } = Task.CompletedTask;
+    }
+
     private async Task PublishAsync(ShardState shard, KafkaEventPublisherOptions options, string currency, CancellationToken cancellation)
     {
+        var inFlight = new Queue<InFlight>();
         try
         {
             while (!cancellation.IsCancellationRequested)
             {
-                var batch = await shard.Feed.ReadAsync(options.BatchSize, cancellation).ConfigureAwait(false);
-                Volatile.Write(ref shard.OldestWaitingMs, batch[0].Event.TimestampMs);
-                var messages = batch.Select(e => ToMessage(e, options.Source, currency)).ToArray();
-                while (true)
+                // Acknowledge, in order, every batch Kafka has whole; wait for the oldest when the window is full.
+                while (inFlight.Count > 0 && (inFlight.Peek().Delivered.IsCompleted || inFlight.Count >= BatchesInFlight))
                 {
+                    var oldest = inFlight.Peek();
                     try
                     {
-                        var deliveries = messages.Select(m => _producer.ProduceAsync(options.Topic, m, CancellationToken.None)).ToArray();
-                        // The slot moves only over events Kafka has: a restart publishes again what was in flight.
-                        await Task.WhenAll(deliveries).WaitAsync(cancellation).ConfigureAwait(false);
-                        break;
+                        await oldest.Delivered.WaitAsync(cancellation).ConfigureAwait(false);
                     }
                     catch (Exception ex) when (ex is ProduceException<string, byte[]> or KafkaException)
                     {
-                        // A fatal error of the producer: the batch goes again, in order, under the same ids.
+                        // A fatal error of the producer: what is not acknowledged goes again, in order, under the same ids.
                         shard.LastError = ex.Message;
                         await Task.Delay(TimeSpan.FromSeconds(1), cancellation).ConfigureAwait(false);
+                        foreach (var batch in inFlight) batch.Delivered = Produce(batch.Messages, options.Topic);
+                        continue;
+                    }
+                    inFlight.Dequeue();
+                    // The slot moves only over events Kafka has: a restart publishes again what was in flight.
+                    shard.Published = oldest.Last;
+                    shard.Feed.Acknowledge(oldest.Last);
+                    shard.LastError = null;
+                    Volatile.Write(ref shard.OldestWaitingMs, inFlight.Count > 0 ? inFlight.Peek().FirstMs : 0);
+                }
+
+                IReadOnlyList<FeedEvent> next;
+                if (inFlight.Count == 0)
+                {
+                    next = await shard.Feed.ReadAsync(options.BatchSize, cancellation).ConfigureAwait(false);
+                }
+                else
+                {
+                    // Wait for new events only until the oldest batch in flight is acknowledged (the feed is cancelled
+                    // only while it idles between reads, never in the middle of one).
+                    using var wake = CancellationTokenSource.CreateLinkedTokenSource(cancellation);
+                    var read = shard.Feed.ReadAsync(options.BatchSize, wake.Token).AsTask();
+                    if (await Task.WhenAny(read, inFlight.Peek().Delivered).ConfigureAwait(false) != read) await wake.CancelAsync().ConfigureAwait(false);
+                    try
+                    {
+                        next = await read.ConfigureAwait(false);
+                    }
+                    catch (OperationCanceledException) when (!cancellation.IsCancellationRequested)
+                    {
+                        continue;
                     }
                 }
-                shard.Published = batch[^1].Position;
-                shard.Feed.Acknowledge(shard.Published);
-                shard.LastError = null;
-                Volatile.Write(ref shard.OldestWaitingMs, 0);
+                var messages = next.Select(e => ToMessage(e, options.Source, currency)).ToArray();
+                var sent = new InFlight(next[^1].Position, next[0].Event.TimestampMs, messages) { Delivered = Produce(messages, options.Topic) };
+                if (inFlight.Count == 0) Volatile.Write(ref shard.OldestWaitingMs, sent.FirstMs);
+                inFlight.Enqueue(sent);
             }
         }
         catch (OperationCanceledException) when (cancellation.IsCancellationRequested)
@@ -160,6 +199,9 @@ public sealed class KafkaEventPublisher : IAsyncDisposable
             shard.LastError = ex.Message;
         }
     }
+
+    private Task<DeliveryResult<string, byte[]>[]> Produce(Message<string, byte[]>[] messages, string topic) =>
+        Task.WhenAll(messages.Select(m => _producer.ProduceAsync(topic, m, CancellationToken.None)));
 
     [ThreadStatic]
     private static System.Buffers.ArrayBufferWriter<byte>? t_buffer;
