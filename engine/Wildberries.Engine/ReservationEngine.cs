@@ -320,7 +320,10 @@ public sealed class ReservationEngine : IAsyncDisposable
         var opened = _opened[shard];
         var after = opened.Slots.Open(name, EventPosition.Start);
         return new EventFeed(shard, Options.ShardOptions(shard), opened.Journal, opened.Store, after,
-            position => opened.Slots.Acknowledge(name, position, _time.GetTimestamp() * TimeSpan.TicksPerSecond / _time.TimestampFrequency));
+            // The timestamp in TimeSpan ticks, through a double as GetElapsedTime converts: timestamp * TicksPerSecond in
+            // long arithmetic overflows once the timestamp passes 2^63 / 10^7 (after about 15 minutes of uptime with a
+            // 1 GHz Stopwatch), and a negative "now" never reaches the next flush, so the slot was never written.
+            position => opened.Slots.Acknowledge(name, position, _time.GetElapsedTime(0, _time.GetTimestamp()).Ticks));
     }
 
     /// <summary>

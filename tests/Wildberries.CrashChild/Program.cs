@@ -2,18 +2,31 @@ using System.Globalization;
 using Wildberries.Core;
 using Wildberries.Engine;
 using Wildberries.Engine.Journal;
+using Wildberries.Engine.Kafka;
 
-// Usage: Wildberries.CrashChild <data directory> <run number> <clients> [shards=2]
+// Usage: Wildberries.CrashChild <data directory> <run number> <clients> [shards=2] [kafka=<bootstrap servers> [rdkafka.<setting>=<value> ...]]
 // Prints "READY", then one line per acknowledged command: "C <key> <orderId> <amount>" or "P <orderId>".
 // With shards=N (N > 1) the engine keeps N shards and the clients mostly buy carts spanning shards; a checkout line
 // then also names the cart, "C <key> <orderId> <amount> <sku>x<qty>,<sku>x<qty>,...", a cancel is "X <orderId>" and a refused checkout "R <key> <code>".
+// With kafka=<bootstrap> the engine (two shards unless shards=N says otherwise) publishes its events to wb.events
+// through KafkaEventPublisher, started before the first command; the clients buy carts on one or two shards, pay and
+// cancel; a checkout line is "C <key> <orderId>", and every 20 ms "L <shard> <lagEntries> <lagSeconds>" reports the
+// publisher's lag, so a kill can be told to have landed mid-publish. rdkafka.<setting>=<value> goes to its producer.
 // Runs until killed, or stops by itself after 60 seconds.
 var directory = args[0];
 var run = int.Parse(args[1], CultureInfo.InvariantCulture);
 var clients = int.Parse(args[2], CultureInfo.InvariantCulture);
-var shards = args.Length > 3 && args[3].StartsWith("shards=", StringComparison.Ordinal) ? int.Parse(args[3].AsSpan(7), CultureInfo.InvariantCulture) : 1;
+var settings = args.Skip(3).Select(a => a.Split('=', 2)).Where(a => a.Length == 2).ToDictionary(a => a[0], a => a[1], StringComparer.Ordinal);
+var kafka = settings.GetValueOrDefault("kafka");
+var shards = settings.TryGetValue("shards", out var shardSetting) ? int.Parse(shardSetting, CultureInfo.InvariantCulture) : kafka is null ? 1 : 2;
 const int Skus = 20;
 var journal = new JournalOptions { Directory = directory, SnapshotEveryEntries = 2_000 };
+
+if (kafka is not null)
+{
+    await PublishingAsync(kafka);
+    return;
+}
 
 if (shards > 1)
 {
@@ -126,4 +139,80 @@ async Task CrossShardAsync()
     })).ToArray();
     await Task.WhenAll(tasks);
     await snapshot;
+}
+
+// A durable engine publishing to Kafka while clients work, killed at any step: mid-produce, between Kafka's
+// acknowledgement and the slot's, during a snapshot.
+async Task PublishingAsync(string bootstrap)
+{
+    await using var engine = ReservationEngine.Open(new EngineOptions { ShardCount = shards }, journal);
+    // Started before any command of this run (and of the first run): the slot keeps the journal from the first event.
+    await using var publisher = KafkaEventPublisher.Start(engine, new KafkaEventPublisherOptions
+    {
+        BootstrapServers = bootstrap,
+        Settings = new Dictionary<string, string>(
+            settings.Where(s => s.Key.StartsWith("rdkafka.", StringComparison.Ordinal)).Select(s => KeyValuePair.Create(s.Key["rdkafka.".Length..], s.Value)),
+            StringComparer.Ordinal)
+        {
+            ["reconnect.backoff.max.ms"] = "500",
+            ["retry.backoff.max.ms"] = "500",
+        },
+    });
+    var skusOf = Enumerable.Range(0, shards)
+        .Select(s => Enumerable.Range(1, Skus).Select(k => (long)k).Where(k => ShardRouter.ShardOf(k, shards) == s).ToArray())
+        .ToArray();
+    for (var sku = 1; sku <= Skus; sku++) await engine.UpsertItemAsync(sku, $"item {sku}", 100 * sku, maxPerOrder: 3);
+    for (var sku = 1; sku <= Skus; sku++) await engine.AdjustStockAsync(sku, 1 + ((sku + run) % 3), 200);
+    var output = TextWriter.Synchronized(Console.Out);
+    output.WriteLine("READY");
+    using var stop = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+
+    var lag = Task.Run(async () =>
+    {
+        using var timer = new PeriodicTimer(TimeSpan.FromMilliseconds(20));
+        while (await timer.WaitForNextTickAsync(stop.Token).ConfigureAwait(false))
+        {
+            foreach (var l in publisher.Lag) output.WriteLine(string.Create(CultureInfo.InvariantCulture, $"L {l.Shard} {l.LagEntries} {l.LagSeconds:F3}"));
+        }
+    });
+    var snapshot = Task.Run(async () =>
+    {
+        await Task.Delay(20 + (run * 37 % 200));
+        await engine.SnapshotAsync();
+    });
+
+    var tasks = Enumerable.Range(0, clients).Select(client => Task.Run(async () =>
+    {
+#pragma warning disable CA5394 // Workload shape, not security.
+        var random = new Random(run * 1_000 + client);
+        for (var i = 0; !stop.IsCancellationRequested; i++)
+        {
+            var key = $"r{run}-c{client}-{i}";
+            var home = random.Next(shards);
+            List<long> skus = [skusOf[home][random.Next(skusOf[home].Length)]];
+            // One cart in four spans two shards.
+            if (shards > 1 && random.Next(4) == 0)
+            {
+                var other = (home + 1 + random.Next(shards - 1)) % shards;
+                skus.Add(skusOf[other][random.Next(skusOf[other].Length)]);
+            }
+            CheckoutLine[] lines = [.. skus.Select(sku => new CheckoutLine(sku, 1 + random.Next(3)))];
+            var action = random.Next(4);
+#pragma warning restore CA5394
+            var r = await engine.CheckoutAsync(key, $"customer-{client}", lines);
+            if (!r.IsOk) continue;
+            output.WriteLine($"C {key} {r.OrderId}");
+            if (action < 2) await engine.ApplyPaymentAsync(r.OrderId, $"tx-{key}", true, r.Amount, "RUB");
+            else if (action == 2) await engine.CancelAsync(r.OrderId);
+        }
+    })).ToArray();
+    await Task.WhenAll(tasks);
+    await snapshot;
+    try
+    {
+        await lag;
+    }
+    catch (OperationCanceledException)
+    {
+    }
 }
