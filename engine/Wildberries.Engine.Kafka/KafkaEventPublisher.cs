@@ -192,11 +192,11 @@ public sealed class KafkaEventPublisher : IAsyncDisposable
         catch (OperationCanceledException) when (cancellation.IsCancellationRequested)
         {
         }
-        catch (Journal.JournalCorruptException ex)
+        catch (Exception ex) when (ex is not OperationCanceledException)
         {
             // The journal no longer reaches back to where this slot stands (it was created after a truncation, or the
-            // data was damaged): this shard publishes nothing more, and says why in the lag's last error.
-            shard.LastError = ex.Message;
+            // data was damaged), or a bug: this shard publishes nothing more, and says why in the lag's last error.
+            shard.LastError = "publishing stopped: " + ex.Message;
         }
     }
 

@@ -16,6 +16,10 @@ internal sealed class FeedSlots
     private const string FileName = "feeds.json";
     private readonly string? _file;
     private readonly Dictionary<string, EventPosition> _slots;
+
+    // What feeds.json holds (behind _slots by at most a flush): retention follows it, not the acknowledgements in
+    // memory, so after a crash the journal still reaches back to every position a restart resumes from.
+    private readonly Dictionary<string, EventPosition> _persisted;
     private readonly Lock _gate = new();
     private readonly Lock _write = new();
     private long _flushedAt;
@@ -25,6 +29,7 @@ internal sealed class FeedSlots
     {
         _file = file;
         _slots = slots;
+        _persisted = new Dictionary<string, EventPosition>(slots, StringComparer.Ordinal);
     }
 
     private sealed record Slot(long Lsn, int Index);
@@ -71,32 +76,41 @@ internal sealed class FeedSlots
         Flush();
     }
 
-    /// <summary>The oldest log sequence number any slot still needs; <see cref="long.MaxValue"/> without slots.</summary>
+    /// <summary>
+    /// The oldest log sequence number any slot still needs, as written in feeds.json (what a restart resumes from);
+    /// <see cref="long.MaxValue"/> without slots.
+    /// </summary>
     public long OldestNeededLsn()
     {
-        lock (_gate) return _slots.Count == 0 ? long.MaxValue : _slots.Values.Min(p => p.Lsn);
+        lock (_gate) return _persisted.Count == 0 ? long.MaxValue : _persisted.Values.Min(p => p.Lsn);
     }
 
-    /// <summary>Writes the slots if they changed (a racing older copy may land last: it is behind, never ahead).</summary>
+    /// <summary>Writes the slots if they changed; writes are serialised, so the file only moves forward.</summary>
     public void Flush()
     {
-        Dictionary<string, Slot> copy;
-        lock (_gate)
-        {
-            if (!_dirty) return;
-            _dirty = false;
-            copy = _slots.ToDictionary(s => s.Key, s => new Slot(s.Value.Lsn, s.Value.Index), StringComparer.Ordinal);
-        }
-        if (_file is null) return;
         lock (_write)
         {
-            var temporary = _file + ".tmp";
-            using (var stream = new FileStream(temporary, FileMode.Create, FileAccess.Write))
+            Dictionary<string, Slot> copy;
+            lock (_gate)
             {
-                JsonSerializer.Serialize(stream, copy);
-                stream.Flush(flushToDisk: true);
+                if (!_dirty) return;
+                _dirty = false;
+                copy = _slots.ToDictionary(s => s.Key, s => new Slot(s.Value.Lsn, s.Value.Index), StringComparer.Ordinal);
             }
-            File.Move(temporary, _file, overwrite: true);
+            if (_file is not null)
+            {
+                var temporary = _file + ".tmp";
+                using (var stream = new FileStream(temporary, FileMode.Create, FileAccess.Write))
+                {
+                    JsonSerializer.Serialize(stream, copy);
+                    stream.Flush(flushToDisk: true);
+                }
+                File.Move(temporary, _file, overwrite: true);
+            }
+            lock (_gate)
+            {
+                foreach (var (name, slot) in copy) _persisted[name] = new EventPosition(slot.Lsn, slot.Index);
+            }
         }
     }
 }
