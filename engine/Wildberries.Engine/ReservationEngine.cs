@@ -327,6 +327,21 @@ public sealed class ReservationEngine : IAsyncDisposable
     }
 
     /// <summary>
+    /// Forgets the event feed <paramref name="name"/> on every shard: the journal is no longer kept for it (a reader
+    /// that is gone for good must be dropped, or the journal grows without end). True when a shard had it.
+    /// </summary>
+    public bool DropEventFeed(string name)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(name);
+        var dropped = false;
+        foreach (var shard in _opened) dropped |= shard.Slots.Drop(name);
+        return dropped;
+    }
+
+    /// <summary>The event feed names a shard keeps its journal for (each shard's <c>feeds.json</c>).</summary>
+    public IReadOnlyList<string> EventFeedNames(int shard) => _opened[shard].Slots.Names();
+
+    /// <summary>
     /// Completes when every decision on a cross-shard order made so far (a payment's commit, a cancel's release, a
     /// shipment) has been applied by the shards holding its lines: books read after it balance across shards.
     /// </summary>

@@ -62,6 +62,24 @@ internal sealed class FeedSlots
         return start;
     }
 
+    /// <summary>Forgets a slot: the journal is no longer kept for it. True when it existed.</summary>
+    public bool Drop(string name)
+    {
+        lock (_gate)
+        {
+            if (!_slots.Remove(name)) return false;
+            _dirty = true;
+        }
+        Flush();
+        return true;
+    }
+
+    /// <summary>The names of the slots.</summary>
+    public IReadOnlyList<string> Names()
+    {
+        lock (_gate) return [.. _slots.Keys.Order(StringComparer.Ordinal)];
+    }
+
     /// <summary>Moves a slot forward (never back) and writes the slots when the last write is old enough.</summary>
     public void Acknowledge(string name, EventPosition position, long nowTicks)
     {
@@ -109,6 +127,7 @@ internal sealed class FeedSlots
             }
             lock (_gate)
             {
+                _persisted.Clear();
                 foreach (var (name, slot) in copy) _persisted[name] = new EventPosition(slot.Lsn, slot.Index);
             }
         }

@@ -83,6 +83,18 @@ public class EventFeedTests
             live.Events.Where(e => new EventPosition(e.Lsn, e.Index) > acknowledged).Select(e => (e.Kind, e.Lsn, e.Index, e.OrderId, e.Available)),
             rest.Select(f => (f.Event.Kind, f.Event.Lsn, f.Event.Index, f.Event.OrderId, f.Event.Available)));
         Assert.NotEmpty(Directory.GetFiles(Path.Combine(dir.Path, "shard-0"), "snapshot-*.wbs"));
+
+        // Dropped, the slot keeps nothing: the next snapshots truncate the journal, and the name starts over, too late.
+        Assert.Equal(["warehouse"], reopened.EventFeedNames(0));
+        Assert.True(reopened.DropEventFeed("warehouse"));
+        Assert.Empty(reopened.EventFeedNames(0));
+        await Workload(reopened, 60, seed: 5);
+        await reopened.SnapshotAsync(Cancel);
+        await Workload(reopened, 60, seed: 6);
+        await reopened.SnapshotAsync(Cancel);
+        await Workload(reopened, 5, seed: 7);
+        using var anew = reopened.OpenEventFeed(0, "warehouse");
+        await Assert.ThrowsAsync<JournalCorruptException>(async () => await anew.ReadAsync(10, Cancel));
     }
 
     [Fact]
