@@ -89,7 +89,11 @@ public sealed class KafkaEventPublisher : IAsyncDisposable
         };
         foreach (var (key, value) in options.Settings) config.Set(key, value);
         _producer = new ProducerBuilder<string, byte[]>(config)
-            .SetErrorHandler((_, error) => Array.ForEach(_shards!, s => s.LastError = error.Reason))
+            .SetErrorHandler((_, error) =>
+            {
+                // librdkafka may report before the feeds are open (a cluster down at start).
+                if (_shards is { } shards) Array.ForEach(shards, s => s.LastError = error.Reason);
+            })
             .Build();
         _shards = [.. Enumerable.Range(0, engine.ShardCount).Select(s => new ShardState(engine.OpenEventFeed(s, options.SlotName)))];
         var currency = engine.Options.StateMachine.Currency;
@@ -148,10 +152,21 @@ public sealed class KafkaEventPublisher : IAsyncDisposable
                     }
                     catch (Exception ex) when (ex is ProduceException<string, byte[]> or KafkaException)
                     {
-                        // A fatal error of the producer: what is not acknowledged goes again, in order, under the same ids.
+                        // Kafka refused some events for good (the producer gave up on them): once every batch in flight
+                        // has its answer, the batches with a refusal go again, in order, under the same ids.
                         shard.LastError = ex.Message;
+                        foreach (var batch in inFlight)
+                        {
+                            try
+                            {
+                                await batch.Delivered.WaitAsync(cancellation).ConfigureAwait(false);
+                            }
+                            catch (Exception again) when (again is ProduceException<string, byte[]> or KafkaException)
+                            {
+                            }
+                        }
                         await Task.Delay(TimeSpan.FromSeconds(1), cancellation).ConfigureAwait(false);
-                        foreach (var batch in inFlight) batch.Delivered = Produce(batch.Messages, options.Topic);
+                        foreach (var batch in inFlight.Where(b => b.Delivered.IsFaulted)) batch.Delivered = Produce(batch.Messages, options.Topic);
                         continue;
                     }
                     inFlight.Dequeue();

@@ -52,7 +52,18 @@ public sealed class ReservationEngine : IAsyncDisposable
         {
             _shards[i] = new ShardPipeline(i, options, opened[i].Machine, opened[i].Journal, time, Availability, listener, remoteWork);
         }
-        if (unfinished.Count > 0) _coordinator.ReconcileAsync(unfinished).GetAwaiter().GetResult();
+        _coordinator.Start();
+        if (unfinished.Count == 0) return;
+        try
+        {
+            _coordinator.ReconcileAsync(unfinished).GetAwaiter().GetResult();
+        }
+        catch
+        {
+            // A start that cannot finish what a crash left half done does not leave threads and files behind.
+            DisposeAsync().AsTask().GetAwaiter().GetResult();
+            throw;
+        }
     }
 
     /// <summary>
@@ -365,13 +376,32 @@ public sealed class ReservationEngine : IAsyncDisposable
     public async ValueTask DisposeAsync()
     {
         if (Interlocked.Exchange(ref _disposed, 1) != 0) return;
-        await _coordinator.StopAsync().ConfigureAwait(false);
-        foreach (var snapshotter in _snapshotters)
+        // Each step runs whatever the one before it threw: the shards always stop and the journals always close.
+        try
         {
-            if (snapshotter is not null) await snapshotter.DisposeAsync().ConfigureAwait(false);
+            await _coordinator.StopAsync().ConfigureAwait(false);
         }
-        foreach (var shard in _opened) shard.Slots.Flush();
-        await Task.WhenAll(_shards.Select(s => s.StopAsync())).ConfigureAwait(false);
+        finally
+        {
+            try
+            {
+                foreach (var snapshotter in _snapshotters)
+                {
+                    if (snapshotter is not null) await snapshotter.DisposeAsync().ConfigureAwait(false);
+                }
+            }
+            finally
+            {
+                try
+                {
+                    foreach (var shard in _opened) shard.Slots.Flush();
+                }
+                finally
+                {
+                    await Task.WhenAll(_shards.Select(s => s.StopAsync())).ConfigureAwait(false);
+                }
+            }
+        }
     }
 
     private int ShardOf(in Command command)

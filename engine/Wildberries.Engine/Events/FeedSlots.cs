@@ -85,7 +85,8 @@ internal sealed class FeedSlots
     {
         lock (_gate)
         {
-            if (_slots.TryGetValue(name, out var current) && position <= current) return;
+            // A dropped slot stays dropped, even if its last reader still acknowledges.
+            if (!_slots.TryGetValue(name, out var current) || position <= current) return;
             _slots[name] = position;
             _dirty = true;
             if (nowTicks - _flushedAt < FlushInterval.Ticks) return;
@@ -124,6 +125,8 @@ internal sealed class FeedSlots
                     stream.Flush(flushToDisk: true);
                 }
                 File.Move(temporary, _file, overwrite: true);
+                // Retention trusts the file as soon as this returns: the rename must survive a power loss first.
+                Snapshots.DirectorySync.Fsync(Path.GetDirectoryName(_file)!);
             }
             lock (_gate)
             {

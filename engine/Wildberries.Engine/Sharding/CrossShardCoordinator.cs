@@ -19,13 +19,12 @@ internal sealed class CrossShardCoordinator
     // redelivery arriving while the shards answer gets the same final answer.
     private readonly ConcurrentDictionary<OrderId, TaskCompletionSource<CommandResult>> _repaid = new();
     private readonly ConcurrentDictionary<Task, byte> _inFlight = new();
-    private readonly Task _loop;
+    private Task _loop = Task.CompletedTask;
 
-    public CrossShardCoordinator(ShardPipeline[] shards)
-    {
-        _shards = shards;
-        _loop = DeliverAsync();
-    }
+    public CrossShardCoordinator(ShardPipeline[] shards) => _shards = shards;
+
+    /// <summary>Starts delivering, once every shard's pipeline exists (decisions posted before wait in the channel).</summary>
+    public void Start() => _loop = DeliverAsync();
 
     /// <summary>Takes a home shard's decision on the writer thread, without waiting.</summary>
     public void Post(EngineEvent decision) => _work.Writer.TryWrite(decision);
@@ -170,7 +169,10 @@ internal sealed class CrossShardCoordinator
         var marker = new EngineEvent { Kind = EventKind.RemoteAction, Action = RemoteAction.None, Amount = -1 };
         var drained = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         _drains.Enqueue(drained);
-        Post(marker);
+        if (!_work.Writer.TryWrite(marker))
+        {
+            drained.TrySetException(new ObjectDisposedException(nameof(ReservationEngine), "The engine is stopping: cross-shard decisions are delivered again at the next start."));
+        }
         await drained.Task.ConfigureAwait(false);
     }
 
@@ -208,9 +210,9 @@ internal sealed class CrossShardCoordinator
                 {
                     answers.Add(_shards[shard].Submit(Command.OnHold(kind, decision.OrderId)).AsTask());
                 }
-                catch (ObjectDisposedException)
+                catch (Exception ex) when (ex is ObjectDisposedException or EngineFaultedException)
                 {
-                    // The engine is stopping: the next start delivers this decision again.
+                    // The engine is stopping, or that shard stopped: the next start delivers this decision again.
                 }
             }
             Track(decision.Action == RemoteAction.Repay ? FinishRepayAsync(decision, answers) : Task.WhenAll(answers));

@@ -98,8 +98,9 @@ internal sealed class Snapshotter : IAsyncDisposable
                 await SnapshotNowAsync(cancellation).ConfigureAwait(false);
                 LastError = null;
             }
-            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or JournalCorruptException)
+            catch (Exception ex) when (ex is not OperationCanceledException)
             {
+                // A damaged snapshot file, a full disk, a bug: the journal still holds everything; the next try may do.
                 LastError = ex;
             }
         }
