@@ -130,6 +130,9 @@ public sealed class KafkaEventPublisher : IAsyncDisposable
     /// </summary>
     private const int BatchesInFlight = 8;
 
+    /// <summary>5 seconds: how long a stopping publisher waits for Kafka to acknowledge what is in flight.</summary>
+    private static readonly TimeSpan StopWait = TimeSpan.FromSeconds(5);
+
     private sealed record InFlight(EventPosition Last, long FirstMs, Message<string, byte[]>[] Messages)
     {
         public Task Delivered { get; set; } = Task.CompletedTask;
@@ -206,6 +209,25 @@ public sealed class KafkaEventPublisher : IAsyncDisposable
         }
         catch (OperationCanceledException) when (cancellation.IsCancellationRequested)
         {
+            // Stopping: what Kafka acknowledges within a moment is acknowledged in the slot too, so the next start
+            // sends again as little as possible (what is left goes again under the same ids).
+            var until = _time.GetTimestamp();
+            while (inFlight.TryPeek(out var oldest))
+            {
+                var left = StopWait - _time.GetElapsedTime(until);
+                if (left <= TimeSpan.Zero) break;
+                try
+                {
+                    await oldest.Delivered.WaitAsync(left, CancellationToken.None).ConfigureAwait(false);
+                }
+                catch (Exception ex) when (ex is TimeoutException or ProduceException<string, byte[]> or KafkaException)
+                {
+                    break;
+                }
+                inFlight.Dequeue();
+                shard.Published = oldest.Last;
+                shard.Feed.Acknowledge(oldest.Last);
+            }
         }
         catch (Exception ex) when (ex is not OperationCanceledException)
         {
