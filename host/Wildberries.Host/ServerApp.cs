@@ -60,7 +60,16 @@ public static partial class ServerApp
         builder.Configuration.AddInMemoryCollection(fromEnvironment);
         builder.Configuration.AddCommandLine(ExpandFlags(args), Switches);
 
-        var options = builder.Configuration.GetSection(ServerOptions.Section).Get<ServerOptions>() ?? new ServerOptions();
+        ServerOptions options;
+        try
+        {
+            options = builder.Configuration.GetSection(ServerOptions.Section).Get<ServerOptions>() ?? new ServerOptions();
+        }
+        catch (InvalidOperationException ex)
+        {
+            // A value of the wrong type ("--shards abc"): said as a configuration error, not a stack trace.
+            throw new ArgumentException(ex.InnerException is null ? ex.Message : $"{ex.Message} {ex.InnerException.Message}", ex);
+        }
         options.Validate();
         builder.WebHost.UseUrls(options.Urls);
         builder.WebHost.ConfigureKestrel(k =>
@@ -204,6 +213,13 @@ public static partial class ServerApp
         var result = new List<string>();
         for (var i = 0; i < args.Length; i++)
         {
+            // A mistyped switch must stop the start: silently ignored, "--shardz 3" would run one shard. Configuration
+            // paths (--Section:Key, such as --Logging:LogLevel:Default) go through as they are.
+            var name = args[i].Split('=', 2)[0];
+            if (name.StartsWith("--", StringComparison.Ordinal) && !name.Contains(':', StringComparison.Ordinal) && !Switches.ContainsKey(name))
+            {
+                throw new ArgumentException($"Unknown option {name}. Options: {string.Join(", ", Switches.Keys.Order(StringComparer.Ordinal))}, or a configuration path such as --Wildberries:KafkaSettings:NAME.");
+            }
             var flag = args[i] is "--demo" or "--accept-data-loss" or "--open-operational-endpoints";
             var hasValue = i + 1 < args.Length && !args[i + 1].StartsWith("--", StringComparison.Ordinal);
             result.Add(flag && !hasValue ? args[i] + "=true" : args[i]);

@@ -275,6 +275,17 @@ public class HardeningTests
     }
 
     [Fact]
+    public void A_mistyped_switch_or_a_value_of_the_wrong_type_stops_the_start_with_a_clear_message()
+    {
+        // An operator who types --shardz 3 must not get a one-shard server that looks fine.
+        var unknown = Assert.Throws<ArgumentException>(() => ServerApp.Build(["--shardz", "3"]));
+        Assert.Contains("--shardz", unknown.Message, StringComparison.Ordinal);
+        var wrongType = Assert.Throws<ArgumentException>(() => ServerApp.Build(["--shards", "abc"]));
+        Assert.Contains("Shards", wrongType.Message, StringComparison.Ordinal);
+        Assert.Contains("abc", wrongType.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void Short_secrets_are_refused_at_start_and_generated_keys_are_owner_only()
     {
         var options = new ServerOptions { WebhookSecret = "short" };
