@@ -56,25 +56,24 @@ public static class Api
     {
         ArgumentNullException.ThrowIfNull(context);
         ArgumentNullException.ThrowIfNull(next);
-        var credentials = context.HttpContext.RequestServices.GetRequiredService<Credentials>();
-        if (credentials.Authenticate(context.HttpContext.Request.Headers.Authorization) is null)
-        {
-            context.HttpContext.Response.Headers.WWWAuthenticate = "Bearer";
-            return Problems.Of(401, "unauthorized", "A valid API key is required (Authorization: Bearer ...).");
-        }
-        return await next(context).ConfigureAwait(false);
+        var (_, refused) = Authenticate(context.HttpContext);
+        return refused ?? await next(context).ConfigureAwait(false);
+    }
+
+    /// <summary>The role of the request's API key, or the 401 that refuses it: one check for every keyed endpoint.</summary>
+    private static (Role? Role, IResult? Refused) Authenticate(HttpContext http)
+    {
+        var role = http.RequestServices.GetRequiredService<Credentials>().Authenticate(http.Request.Headers.Authorization);
+        if (role is not null) return (role, null);
+        http.Response.Headers.WWWAuthenticate = "Bearer";
+        return (null, Problems.Of(401, "unauthorized", "A valid API key is required (Authorization: Bearer ...)."));
     }
 
     private static Func<EndpointFilterInvocationContext, EndpointFilterDelegate, ValueTask<object?>> RequireRole(Role role) =>
         async (context, next) =>
         {
-            var credentials = context.HttpContext.RequestServices.GetRequiredService<Credentials>();
-            var presented = credentials.Authenticate(context.HttpContext.Request.Headers.Authorization);
-            if (presented is null)
-            {
-                context.HttpContext.Response.Headers.WWWAuthenticate = "Bearer";
-                return Problems.Of(401, "unauthorized", "A valid API key is required (Authorization: Bearer ...).");
-            }
+            var (presented, refused) = Authenticate(context.HttpContext);
+            if (refused is not null) return refused;
             if (presented != role) return Problems.Of(403, "forbidden", $"This endpoint needs the {role.ToString().ToLowerInvariant()} role.");
             var engine = context.HttpContext.RequestServices.GetRequiredService<EngineService>().Engine;
             if (engine is null) return Problems.Of(503, "not_ready", "The engine is recovering; retry shortly.");
