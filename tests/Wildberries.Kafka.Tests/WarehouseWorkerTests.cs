@@ -17,8 +17,7 @@ namespace Wildberries.Kafka.Tests;
 /// </summary>
 public class WarehouseWorkerTests(ITestOutputHelper output)
 {
-    private const string Storefront = "warehouse-storefront-key-0123456789";
-    private const string Admin = "warehouse-admin-key-0123456789abcdef";
+    private const string Admin = PublishingServer.AdminKey;
     private static readonly TimeSpan Bound = TimeSpan.FromSeconds(20);
 
     [Fact(Timeout = 60_000)]
@@ -28,18 +27,13 @@ public class WarehouseWorkerTests(ITestOutputHelper output)
         var total = Stopwatch.StartNew();
         await using var kafka = await KafkaMockCluster.StartAsync(brokers: 1, cancellationToken: cancellation);
         await kafka.CreateTopicAsync("wb.events", partitions: 3, cancellationToken: cancellation);
-        var data = Directory.CreateTempSubdirectory("wb-warehouse-").FullName;
-        var app = ServerApp.Build(["--urls", "http://127.0.0.1:0", "--data", data, "--storefront-key", Storefront, "--admin-key", Admin,
-            "--webhook-secret", "warehouse-webhook-secret-0123", "--kafka-bootstrap", kafka.Bootstrap, "--Logging:LogLevel:Default", "Warning",
-            "--anonymous-rate-limit", "100000"]);
+        await using var server = await PublishingServer.StartAsync(kafka.Bootstrap);
         using var stopWorker = CancellationTokenSource.CreateLinkedTokenSource(cancellation);
         Task? worker = null;
         var log = new List<string>();
         try
         {
-            var address = await ServerApp.StartAsync(app, TimeSpan.FromSeconds(60));
-            using var admin = Client(address, Admin);
-            using var storefront = Client(address, Storefront);
+            var (address, admin, storefront) = (server.Address, server.Admin, server.Storefront);
             (await admin.PutAsync("/v1/admin/items/42", Body(new { name = "kettle", price = 1990, maxPerOrder = 5 }), cancellation)).EnsureSuccessStatusCode();
             (await admin.PostAsync("/v1/admin/stock", Body(new { reason = "receipt", adjustments = new[] { new { sku = 42, warehouseId = 1, onHand = 10 } } }), cancellation)).EnsureSuccessStatusCode();
 
@@ -56,7 +50,7 @@ public class WarehouseWorkerTests(ITestOutputHelper output)
             var alice = await CheckoutAsync(storefront, "alice", qty: 2, cancellation);
             var bob = await CheckoutAsync(storefront, "bob", qty: 3, cancellation);
             var carol = await CheckoutAsync(storefront, "carol", qty: 1, cancellation);
-            using var browser = new HttpClient { BaseAddress = address };
+            var browser = server.Browser;
             foreach (var paid in new[] { alice, bob })
             {
                 var pay = new Uri(paid.PaymentUrl).AbsolutePath + "/pay";
@@ -112,9 +106,6 @@ public class WarehouseWorkerTests(ITestOutputHelper output)
             await stopWorker.CancelAsync();
             if (worker is not null) await Task.WhenAny(worker, Task.Delay(TimeSpan.FromSeconds(15), CancellationToken.None));
             lock (log) foreach (var line in log) output.WriteLine($"worker: {line}");
-            await app.StopAsync(CancellationToken.None);
-            await app.DisposeAsync();
-            Directory.Delete(data, recursive: true);
         }
     }
 
@@ -208,12 +199,5 @@ public class WarehouseWorkerTests(ITestOutputHelper output)
             return (messages, partitions);
         }, cancellation);
 
-    private static HttpClient Client(Uri address, string key)
-    {
-        var client = new HttpClient { BaseAddress = address };
-        client.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", key);
-        return client;
-    }
-
-    private static StringContent Body(object body) => new(JsonSerializer.Serialize(body), Encoding.UTF8, "application/json");
+    private static StringContent Body(object body) => PublishingServer.Body(body);
 }
