@@ -183,7 +183,6 @@ public sealed class PublisherFaultTests(ITestOutputHelper output)
             }
             await Audit();
 
-            var child = Path.Combine(AppContext.BaseDirectory, "Wildberries.CrashChild.dll");
             var checkouts = new Dictionary<string, OrderId>();
             var midPublish = 0;
             for (var cycle = 0; cycle < Cycles; cycle++)
@@ -193,62 +192,31 @@ public sealed class PublisherFaultTests(ITestOutputHelper output)
                 var fault = random.Next(5) switch { 0 => 0, 1 or 2 => 1, _ => 2 };
                 var faultAfter = random.Next(50, 300);
                 var killAfter = faultAfter + random.Next(fault == 0 ? 0 : 100, 400);
-                var lines = new List<string>();
-                var ready = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-                var errors = new StringBuilder();
-                using var process = new Process
-                {
-                    StartInfo = new ProcessStartInfo(DotnetHost())
+                // SIGKILL after the faults of this cycle: no flush, no dispose, no goodbye.
+                var lines = await CrashChildProcess.RunAndKillAsync(
+                    [directory, cycle.ToString(CultureInfo.InvariantCulture), "8", $"kafka={cluster.Bootstrap}", $"rdkafka.{OneInFlight.Key}={OneInFlight.Value}"],
+                    async c =>
                     {
-                        ArgumentList = { child, directory, cycle.ToString(CultureInfo.InvariantCulture), "8", $"kafka={cluster.Bootstrap}", $"rdkafka.{OneInFlight.Key}={OneInFlight.Value}" },
-                        RedirectStandardOutput = true,
-                        RedirectStandardError = true,
-                        UseShellExecute = false,
-                    },
-                };
-                process.OutputDataReceived += (_, e) =>
-                {
-                    if (e.Data is null) return;
-                    if (e.Data == "READY") ready.TrySetResult();
-                    else lock (lines) lines.Add(e.Data);
-                };
-                process.ErrorDataReceived += (_, e) =>
-                {
-                    if (e.Data is not null) lock (errors) errors.AppendLine(e.Data);
-                };
-                process.Start();
-                process.BeginOutputReadLine();
-                process.BeginErrorReadLine();
-                var exited = process.WaitForExitAsync(cancellation);
-                try
-                {
-                    var first = await Task.WhenAny(ready.Task, exited).WaitAsync(TimeSpan.FromSeconds(60), cancellation);
-                    Assert.True(first == ready.Task, $"cycle {cycle}: the host exited before it was ready: {errors}");
-                    await Task.Delay(faultAfter, cancellation);
-                    if (fault == 1)
-                    {
-                        // Kafka fails a Produce request now and then until the kill: every batch is slow, so the kill
-                        // lands with one in flight (and its events past the slot's last flush).
-                        var code = random.Next(3) switch { 0 => ErrorCode.NotEnoughReplicas, 1 => ErrorCode.NotLeaderForPartition, _ => ErrorCode.RequestTimedOut };
-                        for (var at = faultAfter; at < killAfter; at += 100)
+                        await Task.Delay(faultAfter, c);
+                        if (fault == 1)
                         {
-                            await cluster.InjectErrorsAsync(KafkaApiKey.Produce, 2, (int)code, cancellation);
-                            await Task.Delay(Math.Min(100, killAfter - at), cancellation);
+                            // Kafka fails a Produce request now and then until the kill: every batch is slow, so the kill
+                            // lands with one in flight (and its events past the slot's last flush).
+                            var code = random.Next(3) switch { 0 => ErrorCode.NotEnoughReplicas, 1 => ErrorCode.NotLeaderForPartition, _ => ErrorCode.RequestTimedOut };
+                            for (var at = faultAfter; at < killAfter; at += 100)
+                            {
+                                await cluster.InjectErrorsAsync(KafkaApiKey.Produce, 2, (int)code, c);
+                                await Task.Delay(Math.Min(100, killAfter - at), c);
+                            }
                         }
-                    }
-                    else
-                    {
-                        if (fault == 2) await cluster.SetBrokerDownAsync(-1, cancellation);
-                        await Task.Delay(killAfter - faultAfter, cancellation);
-                    }
-                }
-                finally
-                {
-                    // SIGKILL: no flush, no dispose, no goodbye.
-                    if (!process.HasExited) process.Kill();
-                }
-                await exited.WaitAsync(TimeSpan.FromSeconds(30), cancellation);
-                process.WaitForExit(); // the lines still in the pipe were printed before the kill
+                        else
+                        {
+                            if (fault == 2) await cluster.SetBrokerDownAsync(-1, c);
+                            await Task.Delay(killAfter - faultAfter, c);
+                        }
+                    },
+                    $"cycle {cycle}",
+                    cancellation);
                 await cluster.SetBrokerUpAsync(-1, cancellation);
                 await cluster.ClearErrorsAsync(KafkaApiKey.Produce, cancellation);
 
@@ -559,7 +527,4 @@ public sealed class PublisherFaultTests(ITestOutputHelper output)
         Assert.True(missingOrders.Count == 0, $"{context}{missingOrders.Count} acknowledged checkouts have no OrderCreated, e.g. {string.Join(", ", missingOrders.Take(5))}");
         return consumed.Count - seen.Count;
     }
-
-    private static string DotnetHost() =>
-        Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") is { Length: > 0 } host && File.Exists(host) ? host : "dotnet";
 }

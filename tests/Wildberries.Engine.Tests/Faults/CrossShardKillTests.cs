@@ -39,9 +39,10 @@ public class CrossShardKillTests(ITestOutputHelper output)
         for (var run = 0; run < Kills; run++)
         {
             // Let it work for a random while, then pull the plug: anywhere in a two-phase reservation.
-            var acks = await CrashChildProcess.RunAndKillAsync(
+            var workFor = TimeSpan.FromMilliseconds(random.Next(150, 700));
+            var acks = await Testing.CrashChildProcess.RunAndKillAsync(
                 [dir.Path, run.ToString(CultureInfo.InvariantCulture), "16", $"shards={Shards}"],
-                TimeSpan.FromMilliseconds(random.Next(150, 700)), $"run {run}", Cancel);
+                c => Task.Delay(workFor, c), $"run {run}", Cancel);
 
             foreach (var line in acks) Parse(line, checkouts, payments, cancels, refused);
             totalAcks += acks.Count;

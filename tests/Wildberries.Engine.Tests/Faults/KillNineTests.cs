@@ -28,9 +28,10 @@ public class KillNineTests(ITestOutputHelper output)
         for (var run = 0; run < Kills; run++)
         {
             // Let it work for a random while, then pull the plug.
-            var acks = await CrashChildProcess.RunAndKillAsync(
+            var workFor = TimeSpan.FromMilliseconds(random.Next(50, 400));
+            var acks = await Testing.CrashChildProcess.RunAndKillAsync(
                 [dir.Path, run.ToString(System.Globalization.CultureInfo.InvariantCulture), "16"],
-                TimeSpan.FromMilliseconds(random.Next(50, 400)), $"run {run}", TestContext.Current.CancellationToken);
+                c => Task.Delay(workFor, c), $"run {run}", TestContext.Current.CancellationToken);
 
             foreach (var line in acks)
             {
