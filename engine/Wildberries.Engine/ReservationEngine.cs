@@ -4,6 +4,7 @@ using Wildberries.Engine.Events;
 using Wildberries.Engine.Journal;
 using Wildberries.Engine.Pipeline;
 using Wildberries.Engine.Reads;
+using Wildberries.Engine.Replication;
 using Wildberries.Engine.Sharding;
 using Wildberries.Engine.Snapshots;
 
@@ -32,13 +33,20 @@ public sealed class ReservationEngine : IAsyncDisposable
     private readonly CrossShardCoordinator _coordinator;
     private readonly OpenedShard[] _opened;
     private readonly TimeProvider _time;
+    private readonly ShardReplicator[]? _replicators;
+    private readonly NodeEpoch? _epoch;
+    private readonly SemaphoreSlim _promotion = new(1, 1);
     private int _disposed;
 
-    private ReservationEngine(EngineOptions options, TimeProvider time, IEngineEventListener? listener, OpenedShard[] opened)
+    private ReservationEngine(EngineOptions options, TimeProvider time, IEngineEventListener? listener, OpenedShard[] opened, ReplicationOptions? replication = null, string? dataDirectory = null)
     {
         Options = options;
         _opened = opened;
         _time = time;
+        if (replication is not null)
+        {
+            (_replicators, _epoch) = StartReplication(replication, opened, dataDirectory, time);
+        }
         _shards = new ShardPipeline[opened.Length];
         _snapshotters = [.. opened.Select(o => o.Snapshotter)];
         Recovery = [.. opened.Select(o => o.Report)];
@@ -47,13 +55,26 @@ public sealed class ReservationEngine : IAsyncDisposable
         var unfinished = opened.Length == 1 ? [] : opened
             .SelectMany((o, home) => o.Machine.PendingRemoteWork().Select(w => (home, w.Order, w.Action, w.Shards)))
             .ToList();
-        Action<EngineEvent>? remoteWork = opened.Length == 1 ? null : _coordinator.Post;
+        // A standby applies its primary's decisions; the cross-shard steps that follow them arrive through the log too.
+        Action<EngineEvent>? remoteWork = opened.Length == 1 ? null : e =>
+        {
+            if (IsPrimary) _coordinator.Post(e);
+        };
+        var applied = opened.Select(o => o.Machine.LastLsn).ToArray();
         for (var i = 0; i < _shards.Length; i++)
         {
-            _shards[i] = new ShardPipeline(i, options, opened[i].Machine, opened[i].Journal, time, Availability, listener, remoteWork);
+            _shards[i] = new ShardPipeline(i, options, opened[i].Machine, opened[i].Journal, time, Availability, listener, remoteWork, _replicators?[i]);
         }
         _coordinator.Start();
-        if (unfinished.Count == 0) return;
+        if (_replicators is not null)
+        {
+            for (var i = 0; i < _replicators.Length; i++)
+            {
+                var pipeline = _shards[i];
+                _replicators[i].Start(opened[i].Journal, c => pipeline.SubmitReplicated(c), applied[i]);
+            }
+        }
+        if (unfinished.Count == 0 || !IsPrimary) return;
         try
         {
             _coordinator.ReconcileAsync(unfinished).GetAwaiter().GetResult();
@@ -62,6 +83,40 @@ public sealed class ReservationEngine : IAsyncDisposable
         {
             // A start that cannot finish what a crash left half done does not leave threads and files behind.
             DisposeAsync().AsTask().GetAwaiter().GetResult();
+            throw;
+        }
+    }
+
+    /// <summary>Whether this node takes writes as a primary (always without replication).</summary>
+    private bool IsPrimary => _replicators is null || _replicators[0].Role == NodeRole.Primary;
+
+    /// <summary>
+    /// Before any pipeline runs: a primary reads each shard's command log to its end (adopting entries it lost,
+    /// learning whether it was fenced); closes what was opened when that fails.
+    /// </summary>
+    private static (ShardReplicator[], NodeEpoch) StartReplication(ReplicationOptions replication, OpenedShard[] opened, string? dataDirectory, TimeProvider time)
+    {
+        var epoch = NodeEpoch.Load(dataDirectory);
+        var replicators = new ShardReplicator?[opened.Length];
+        try
+        {
+            // The first primary of a data directory writes with epoch 1; a standby has none until promoted.
+            if (replication.Role == NodeRole.Primary && epoch.Epoch == 0) epoch.Raise(1);
+            for (var i = 0; i < opened.Length; i++)
+            {
+                replicators[i] = new ShardReplicator(i, replication, epoch, dataDirectory is null ? null : Path.Combine(dataDirectory, $"shard-{i}"), opened[i].Slots, time);
+            }
+            if (replication.Role == NodeRole.Primary)
+            {
+                Parallel.For(0, opened.Length, i => replicators[i]!.SyncAsPrimary(opened[i].Machine, opened[i].Journal, opened[i].Report.SnapshotLsn));
+            }
+            return ([.. replicators.Select(r => r!)], epoch);
+        }
+        catch (Exception ex)
+        {
+            foreach (var r in replicators) r?.Dispose();
+            foreach (var o in opened) o.CloseAsync().AsTask().GetAwaiter().GetResult();
+            if (ex is AggregateException { InnerExceptions.Count: 1 } single) System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(single.InnerExceptions[0]);
             throw;
         }
     }
@@ -75,13 +130,15 @@ public sealed class ReservationEngine : IAsyncDisposable
         EngineOptions options,
         Func<int, ICommandJournal> journalFactory,
         TimeProvider? timeProvider = null,
-        IEngineEventListener? listener = null)
+        IEngineEventListener? listener = null,
+        ReplicationOptions? replication = null)
     {
         ArgumentNullException.ThrowIfNull(options);
         ArgumentNullException.ThrowIfNull(journalFactory);
         options.Validate();
+        replication?.Validate();
         var time = timeProvider ?? TimeProvider.System;
-        return new ReservationEngine(options, time, listener, ShardOpener.Start(options, journalFactory, time));
+        return new ReservationEngine(options, time, listener, ShardOpener.Start(options, journalFactory, time), replication);
     }
 
     /// <summary>
@@ -95,15 +152,66 @@ public sealed class ReservationEngine : IAsyncDisposable
         EngineOptions options,
         JournalOptions journal,
         TimeProvider? timeProvider = null,
-        IEngineEventListener? listener = null)
+        IEngineEventListener? listener = null,
+        ReplicationOptions? replication = null)
     {
         ArgumentNullException.ThrowIfNull(options);
         ArgumentNullException.ThrowIfNull(journal);
         options.Validate();
         journal.Validate();
+        replication?.Validate();
         var time = timeProvider ?? TimeProvider.System;
-        if (journal.Durability == JournalDurability.InMemory) return Start(options, _ => new NullJournal(), time, listener);
-        return new ReservationEngine(options, time, listener, ShardOpener.Open(options, journal, time));
+        if (journal.Durability == JournalDurability.InMemory) return Start(options, _ => new NullJournal(), time, listener, replication);
+        return new ReservationEngine(options, time, listener, ShardOpener.Open(options, journal, time), replication, journal.Directory);
+    }
+
+    /// <summary>Each shard's replication (role, epoch, lag, why writes are refused); empty without replication.</summary>
+    public IReadOnlyList<ReplicationStatus> Replication => _replicators is null ? [] : [.. _replicators.Select(r => r.Status())];
+
+    /// <summary>
+    /// Promotes this standby to primary: stops following, raises the epoch (durably), writes each shard's epoch
+    /// marker (fencing the old primary), applies everything before it, finishes the cross-shard work the old primary
+    /// left, and starts taking writes. Throws <see cref="InvalidOperationException"/> when this node is not a
+    /// standby (or its replica stopped), <see cref="CommandLogFencedException"/> when another node promoted first,
+    /// <see cref="CommandLogUnavailableException"/> when the log cannot be reached.
+    /// </summary>
+    public async Task<IReadOnlyList<ReplicationStatus>> PromoteAsync(CancellationToken cancellation = default)
+    {
+        if (_replicators is null) throw new InvalidOperationException("Replication is not configured: there is nothing to promote.");
+        await _promotion.WaitAsync(cancellation).ConfigureAwait(false);
+        try
+        {
+            if (_replicators.All(r => r.Role == NodeRole.Primary)) throw new InvalidOperationException("This node is already the primary.");
+            await Task.WhenAll(_replicators.Select(r => r.StopFollowingAsync())).ConfigureAwait(false);
+            // To the end of every log first: the new epoch must be above every epoch ever written.
+            await Task.WhenAll(_replicators.Select(r => Task.Run(() => r.CatchUpAsync(cancellation), cancellation))).ConfigureAwait(false);
+            _epoch!.Raise(Math.Max(_epoch.Epoch, _replicators.Max(r => r.MaxEpochSeen)) + 1);
+            await Task.WhenAll(_replicators.Where(r => r.Role == NodeRole.Standby).Select(r => Task.Run(() => r.PromoteAsync(cancellation), cancellation))).ConfigureAwait(false);
+            if (_shards.Length > 1)
+            {
+                var work = new List<(int Home, OrderId Order, RemoteAction Action, int[] Shards)>();
+                for (var home = 0; home < _shards.Length; home++)
+                {
+                    foreach (var w in await _shards[home].ReadRemoteWork().ConfigureAwait(false)) work.Add((home, w.Order, w.Action, w.Shards));
+                }
+                if (work.Count > 0) await _coordinator.ReconcileAsync(work).ConfigureAwait(false);
+            }
+            return Replication;
+        }
+        finally
+        {
+            _promotion.Release();
+        }
+    }
+
+    /// <summary>The first shard's reason to refuse writes, as the exception callers get; null when all take writes.</summary>
+    private ShardUnavailableException? WriteRefused()
+    {
+        foreach (var r in _replicators!)
+        {
+            if (r.Refusal != WriteRefusal.None) return r.RefusalError();
+        }
+        return null;
     }
 
     /// <summary>What recovery found for each shard at start: snapshot, entries replayed, state hash, time taken.</summary>
@@ -151,6 +259,7 @@ public sealed class ReservationEngine : IAsyncDisposable
     public ValueTask<CommandResult> SubmitAsync(in Command command)
     {
         if (CommandRules.IsRefused(command, Options.StateMachine, out var refusal)) return ValueTask.FromResult(refusal);
+        if (_replicators is not null && WriteRefused() is { } refused) return ValueTask.FromException<CommandResult>(refused);
         if (SpansShards(command, out var home)) return _coordinator.CheckoutAsync(command, home);
         return command.Kind == CommandKind.PaymentResult && _shards.Length > 1
             ? ApplyPaymentAcrossShardsAsync(command)
@@ -164,6 +273,7 @@ public sealed class ReservationEngine : IAsyncDisposable
     public ValueTask<OrderOutcome> SubmitWithOrderAsync(in Command command)
     {
         if (CommandRules.IsRefused(command, Options.StateMachine, out var refusal)) return ValueTask.FromResult(new OrderOutcome(refusal, null));
+        if (_replicators is not null && WriteRefused() is { } refused) return ValueTask.FromException<OrderOutcome>(refused);
         if (_shards.Length == 1) return _shards[0].SubmitWithOrder(command);
         return WithOrderAcrossShardsAsync(command);
     }
@@ -379,6 +489,8 @@ public sealed class ReservationEngine : IAsyncDisposable
         // Each step runs whatever the one before it threw: the shards always stop and the journals always close.
         try
         {
+            // A standby's follower submits to the pipelines: it stops first.
+            if (_replicators is not null) await Task.WhenAll(_replicators.Select(r => r.StopFollowingAsync())).ConfigureAwait(false);
             await _coordinator.StopAsync().ConfigureAwait(false);
         }
         finally
@@ -398,7 +510,21 @@ public sealed class ReservationEngine : IAsyncDisposable
                 }
                 finally
                 {
-                    await Task.WhenAll(_shards.Select(s => s.StopAsync())).ConfigureAwait(false);
+                    try
+                    {
+                        // Shippers run until the pipelines drained: the last batches are still acknowledged.
+                        await Task.WhenAll(_shards.Select(s => s.StopAsync())).ConfigureAwait(false);
+                    }
+                    finally
+                    {
+                        if (_replicators is not null)
+                        {
+                            await Task.WhenAll(_replicators.Select(r => r.StopAsync())).ConfigureAwait(false);
+                            foreach (var r in _replicators) r.Dispose();
+                            foreach (var shard in _opened) shard.Slots.Flush();
+                        }
+                        _promotion.Dispose();
+                    }
                 }
             }
         }

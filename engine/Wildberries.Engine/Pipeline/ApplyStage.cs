@@ -38,8 +38,11 @@ internal sealed class ApplyStage(ReservationStateMachine machine, AvailabilityTa
     {
         switch (slot.Kind)
         {
-            case SlotKind.Command:
+            case SlotKind.Command or SlotKind.Replicated:
                 ApplyCommand(ref slot);
+                break;
+            case SlotKind.ReadRemoteWork:
+                Read(slot.Reply, static m => m.PendingRemoteWork());
                 break;
             case SlotKind.ReadOrder:
                 var id = slot.Command.OrderId;
@@ -113,6 +116,14 @@ internal sealed class ApplyStage(ReservationStateMachine machine, AvailabilityTa
             return;
         }
         if (!TryApply(ref slot, out var result)) return;
+        if (slot.ReplicationError is { } unreplicated)
+        {
+            // Journaled and applied here, but not acknowledged by the command log in time: the caller must not take
+            // it as done (a failover could lose it); a retry with the same key answers with the same outcome.
+            if (slot.WithOrder) ((Reply<OrderOutcome>)slot.Reply!).Fail(unreplicated);
+            else ((Reply<CommandResult>?)slot.Reply)?.Fail(unreplicated);
+            return;
+        }
         if (slot.WithOrder)
         {
             OrderView? order = null;

@@ -29,6 +29,12 @@ internal enum SlotKind : byte
     /// <summary>A read of the order a checkout's idempotency key made, answered by the writer without journaling.</summary>
     ReadOrderByKey = 8,
 
+    /// <summary>An entry of the primary's command log applied by a standby: journaled with the primary's number and time.</summary>
+    Replicated = 9,
+
+    /// <summary>A read of the cross-shard work this shard's orders still wait for (at promotion), without journaling.</summary>
+    ReadRemoteWork = 10,
+
     /// <summary>The last slot before shutdown: when the apply stage reaches it, everything before is done.</summary>
     Stop = 3,
 }
@@ -41,6 +47,9 @@ internal struct CommandSlot
     // A Reply<T> whose T follows from Kind: CommandResult (or OrderOutcome with WithOrder), OrderView? or ulong.
     public object? Reply;
     public Exception? JournalError;
+
+    // Set by the replicate stage when the command log did not acknowledge this command: applied, not acknowledged.
+    public Exception? ReplicationError;
     public SlotKind Kind;
 
     // A command whose caller also wants the order it concerns, read right after it on the writer: one ring trip.

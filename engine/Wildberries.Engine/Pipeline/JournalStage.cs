@@ -10,7 +10,7 @@ namespace Wildberries.Engine.Pipeline;
 /// is durable. When an append or a commit fails, every command from the first one not yet committed onwards
 /// fails (<see cref="FailedFromLsn"/>): commands appended earlier in the same batch were never made durable.
 /// </summary>
-internal sealed class JournalStage(ICommandJournal journal, TimeProvider time, long lastLsn, long lastTimestampMs, Reads.LatencyHistogram commitLatency) : IEventHandler<CommandSlot>
+internal sealed class JournalStage(ICommandJournal journal, TimeProvider time, long lastLsn, long lastTimestampMs, Reads.LatencyHistogram commitLatency, IWaitStrategy waitStrategy) : IEventHandler<CommandSlot>
 {
     private long _lsn = lastLsn;
     private long _timestampMs = lastTimestampMs;
@@ -28,9 +28,37 @@ internal sealed class JournalStage(ICommandJournal journal, TimeProvider time, l
     /// <summary>The error that stopped the journal, if it did.</summary>
     public Exception? Fault => Volatile.Read(ref _fault);
 
+    /// <summary>
+    /// The last ring sequence whose command has its log sequence number and timestamp and was appended (not yet
+    /// necessarily committed): the replicate stage ships from here, beside the commit, not after it.
+    /// </summary>
+    public Sequence Appended { get; } = new();
+
     public void OnEvent(ref CommandSlot slot, long sequence, bool endOfBatch)
     {
-        if (slot.Kind == SlotKind.Command)
+        if (slot.Kind == SlotKind.Replicated)
+        {
+            // An entry of the primary's log, on a standby: it keeps the primary's number and time, and must follow on.
+            if (_fault is null && slot.Command.Lsn != _lsn + 1)
+            {
+                slot.JournalError = new InvalidOperationException($"A replicated entry must follow log sequence number {_lsn}; got {slot.Command.Lsn}.");
+            }
+            else if (_fault is null)
+            {
+                _lsn = slot.Command.Lsn;
+                _timestampMs = Math.Max(_timestampMs, slot.Command.TimestampMs);
+                try
+                {
+                    journal.Append(slot.Command);
+                }
+                catch (Exception ex)
+                {
+                    Fail(ex);
+                }
+            }
+            if (_fault is not null) slot.JournalError = _fault;
+        }
+        else if (slot.Kind == SlotKind.Command)
         {
             if (_fault is null)
             {
@@ -57,7 +85,12 @@ internal sealed class JournalStage(ICommandJournal journal, TimeProvider time, l
             if (_fault is not null) slot.JournalError = _fault;
         }
 
-        if (endOfBatch) _batchOpen = false;
+        if (endOfBatch)
+        {
+            _batchOpen = false;
+            Appended.Value = sequence;
+            waitStrategy.SignalAllWhenBlocking();
+        }
         if (endOfBatch && _lsn > _committedLsn && _fault is null)
         {
             try

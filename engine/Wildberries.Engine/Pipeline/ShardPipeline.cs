@@ -14,6 +14,9 @@ internal sealed class ShardPipeline : IDisposable
     private readonly RingBuffer<CommandSlot> _ring;
     private readonly BatchEventProcessor<CommandSlot> _journalProcessor;
     private readonly BatchEventProcessor<CommandSlot> _applyProcessor;
+    private readonly BatchEventProcessor<CommandSlot>? _replicateProcessor;
+    private readonly Thread? _replicateThread;
+    private readonly Replication.ShardReplicator? _replicator;
     private readonly Thread _journalThread;
     private readonly Thread _applyThread;
     private readonly ApplyStage _apply;
@@ -25,23 +28,35 @@ internal sealed class ShardPipeline : IDisposable
     private volatile bool _closed;
 
     /// <summary>Starts the pipeline of a shard whose state was recovered from <paramref name="journal"/>.</summary>
-    public ShardPipeline(int shardId, EngineOptions options, ReservationStateMachine recovered, ICommandJournal journal, TimeProvider time, AvailabilityTable availability, IEngineEventListener? listener, Action<EngineEvent>? remoteWork = null)
+    public ShardPipeline(int shardId, EngineOptions options, ReservationStateMachine recovered, ICommandJournal journal, TimeProvider time, AvailabilityTable availability, IEngineEventListener? listener, Action<EngineEvent>? remoteWork = null, Replication.ShardReplicator? replicator = null)
     {
         _journal = journal;
+        _replicator = replicator;
         Machine = recovered;
         foreach (var row in recovered.AllStock()) availability.Update(row.Sku, row.WarehouseId, row.Available);
 
         _ring = RingBuffer<CommandSlot>.CreateMultiProducer(options.RingSize, options.CreateWaitStrategy());
-        _journalStage = new JournalStage(journal, time, Machine.LastLsn, Machine.NowMs, CommitLatency);
+        _journalStage = new JournalStage(journal, time, Machine.LastLsn, Machine.NowMs, CommitLatency, _ring.Sequencer.WaitStrategy);
         _journalProcessor = new BatchEventProcessor<CommandSlot>(_ring, _ring.NewBarrier(), _journalStage);
         _apply = new ApplyStage(Machine, availability, listener, _journalStage, remoteWork);
-        _applyProcessor = new BatchEventProcessor<CommandSlot>(_ring, _ring.NewBarrier(_journalProcessor.Sequence), _apply);
+        if (replicator is not null && replicator.Mode == Replication.ReplicationMode.Replicated)
+        {
+            // Beside the commit: the replicate stage ships what was appended while the journal fsyncs it; apply waits for both.
+            _replicateProcessor = new BatchEventProcessor<CommandSlot>(_ring, _ring.NewBarrier(_journalStage.Appended), new ReplicateStage(_ring, replicator));
+            _applyProcessor = new BatchEventProcessor<CommandSlot>(_ring, _ring.NewBarrier(_journalProcessor.Sequence, _replicateProcessor.Sequence), _apply);
+            _replicateThread = new Thread(_replicateProcessor.Run) { IsBackground = true, Name = $"wb-replicate-{shardId}" };
+        }
+        else
+        {
+            _applyProcessor = new BatchEventProcessor<CommandSlot>(_ring, _ring.NewBarrier(_journalProcessor.Sequence), _apply);
+        }
         // Producers may not overtake the last stage: a slot is reused only after it was applied.
         _ring.AddGatingSequences(_applyProcessor.Sequence);
 
         _journalThread = new Thread(_journalProcessor.Run) { IsBackground = true, Name = $"wb-journal-{shardId}" };
         _applyThread = new Thread(_applyProcessor.Run) { IsBackground = true, Name = $"wb-apply-{shardId}" };
         _journalThread.Start();
+        _replicateThread?.Start();
         _applyThread.Start();
         _expiryTimer = ExpireAsync(options.ExpiryCheckInterval, time, _stopping.Token);
     }
@@ -57,12 +72,13 @@ internal sealed class ShardPipeline : IDisposable
         {
             while (await timer.WaitForNextTickAsync(cancellation).ConfigureAwait(false))
             {
-                if (Fault is not null || NextExpiryMs > time.GetUtcNow().ToUnixTimeMilliseconds()) continue;
+                // A standby (or a fenced primary) expires nothing itself: its primary's ticks arrive through the log.
+                if (Fault is not null || NextExpiryMs > time.GetUtcNow().ToUnixTimeMilliseconds() || (_replicator is not null && _replicator.Refusal != Replication.WriteRefusal.None)) continue;
                 try
                 {
                     await Submit(Command.Tick()).ConfigureAwait(false);
                 }
-                catch (Exception ex) when (ex is EngineFaultedException or ObjectDisposedException)
+                catch (Exception ex) when (ex is EngineFaultedException or ObjectDisposedException or ShardUnavailableException)
                 {
                     // The shard stopped meanwhile; its callers hear why. Nothing expires on a stopped shard.
                 }
@@ -96,6 +112,13 @@ internal sealed class ShardPipeline : IDisposable
 
     public ValueTask<OrderOutcome> SubmitWithOrder(in Command command) => Enqueue<OrderOutcome>(SlotKind.Command, command, withOrder: true);
 
+    /// <summary>A standby applies an entry of the primary's log: journaled with the primary's number and time.</summary>
+    public ValueTask<CommandResult> SubmitReplicated(in Command command) => Enqueue<CommandResult>(SlotKind.Replicated, command);
+
+    /// <summary>The cross-shard work this shard's orders still wait for, read on the writer.</summary>
+    public ValueTask<IReadOnlyList<(OrderId Order, RemoteAction Action, int[] Shards)>> ReadRemoteWork() =>
+        Enqueue<IReadOnlyList<(OrderId Order, RemoteAction Action, int[] Shards)>>(SlotKind.ReadRemoteWork, default);
+
     public ValueTask<OrderView?> ReadOrder(OrderId id) => Enqueue<OrderView?>(SlotKind.ReadOrder, new Command { OrderId = id });
 
     public ValueTask<OrderView?> ReadOrderByKey(string key) => Enqueue<OrderView?>(SlotKind.ReadOrderByKey, new Command { Text = key });
@@ -114,6 +137,9 @@ internal sealed class ShardPipeline : IDisposable
 
     private ValueTask<T> Enqueue<T>(SlotKind kind, in Command command, bool withOrder = false)
     {
+        // A standby journals only its primary's entries: a command of its own (a tick, a caller's write, a
+        // cross-shard step) would take a log sequence number that belongs to the primary.
+        if (kind == SlotKind.Command && _replicator is { Role: Replication.NodeRole.Standby } standby) return ValueTask.FromException<T>(standby.RefusalError()!);
         Enter();
         try
         {
@@ -149,8 +175,10 @@ internal sealed class ShardPipeline : IDisposable
         await _apply.Stopped.Task.ConfigureAwait(false);
 
         _journalProcessor.Halt();
+        _replicateProcessor?.Halt();
         _applyProcessor.Halt();
         _journalThread.Join();
+        _replicateThread?.Join();
         _applyThread.Join();
         _journal.Dispose();
         Dispose();
