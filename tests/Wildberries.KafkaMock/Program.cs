@@ -10,6 +10,8 @@ using Wildberries.KafkaMock;
 // each with "OK" or "ERR message":
 //   topic NAME PARTITIONS [REPLICATION]   create a topic (replication defaults to min(3, BROKERS))
 //   leader TOPIC PARTITION BROKERID       move a partition's leader (set_down does not move leadership)
+//   coordinator TYPE KEY BROKERID         make a broker the coordinator of a transactional.id (TYPE transaction)
+//                                         or a group (TYPE group); by default the mock hashes the key
 //   down BROKERID | up BROKERID           disconnect a broker and refuse connections / accept them again (-1: all)
 //   errors APIKEY COUNT ERRORCODE         the next COUNT requests of that type (0 = Produce) fail with ERRORCODE
 //                                         (a Kafka error code, or librdkafka's -195 to make the broker disconnect)
@@ -119,6 +121,8 @@ internal sealed unsafe class MockCluster : IDisposable
                 return Result(RdKafka.rd_kafka_mock_topic_create(cluster, words[1], Int(words[2]), replication));
             case "leader" when words.Length == 4:
                 return Result(RdKafka.rd_kafka_mock_partition_set_leader(cluster, words[1], Int(words[2]), Int(words[3])));
+            case "coordinator" when words.Length == 4:
+                return Result(RdKafka.rd_kafka_mock_coordinator_set(cluster, words[1], words[2], Int(words[3])));
             case "down" when words.Length == 2:
                 return Result(RdKafka.rd_kafka_mock_broker_set_down(cluster, Int(words[1])));
             case "up" when words.Length == 2:

@@ -100,6 +100,10 @@ internal static unsafe partial class RdKafka
     [LibraryImport(Lib, StringMarshalling = StringMarshalling.Utf8)]
     public static partial int rd_kafka_mock_partition_set_leader(nint mcluster, string topic, int partition, int brokerId);
 
+    /// <summary>Makes <paramref name="brokerId"/> the coordinator of <paramref name="key"/> ("transaction" or "group" keys).</summary>
+    [LibraryImport(Lib, StringMarshalling = StringMarshalling.Utf8)]
+    public static partial int rd_kafka_mock_coordinator_set(nint mcluster, string keyType, string key, int brokerId);
+
     [LibraryImport(Lib)]
     public static partial int rd_kafka_mock_broker_set_down(nint mcluster, int brokerId);
 

@@ -124,6 +124,13 @@ public sealed class KafkaMockCluster : IAsyncDisposable
         CommandAsync($"leader {topic} {Number(partition)} {brokerId}", cancellationToken);
 
     /// <summary>
+    /// Makes <paramref name="brokerId"/> the transaction coordinator of <paramref name="transactionalId"/> (by default
+    /// the mock picks one by hashing the id), so a test knows which broker it may set down without stopping transactions.
+    /// </summary>
+    public Task SetTransactionCoordinatorAsync(string transactionalId, int brokerId, CancellationToken cancellationToken = default) =>
+        CommandAsync($"coordinator transaction {transactionalId} {Number(brokerId)}", cancellationToken);
+
+    /// <summary>
     /// The next <paramref name="count"/> requests of type <paramref name="apiKey"/> (see <see cref="KafkaApiKey"/>), on
     /// any broker, fail with <paramref name="errorCode"/>: a Kafka protocol error code (Confluent's ErrorCode values),
     /// or -195 (librdkafka's transport error) to make the broker drop the connection instead of answering.
