@@ -114,6 +114,11 @@ public sealed class KafkaCommandLog : ICommandLog
     private IConsumer<Ignore, byte[]>? _verifier;
     private IAdminClient? _admin;
     private bool _topicReady;
+
+    // The cluster answered and the topic does not exist yet (nothing was ever written: the first append creates it
+    // through the broker's auto-creation); CreateTopics is tried once, then only the metadata is asked again.
+    private bool _topicMissing;
+    private bool _createTried;
     private bool _disposed;
 
     private KafkaCommandLog(KafkaCommandLogOptions options, int shard)
@@ -150,6 +155,7 @@ public sealed class KafkaCommandLog : ICommandLog
         ArgumentOutOfRangeException.ThrowIfLessThan(timeout, TimeSpan.Zero);
         var started = Stopwatch.GetTimestamp();
         EnsureTopic(started, timeout);
+        if (_topicMissing) return 0; // an empty log: nothing was ever written to it
         var reader = _reader ??= BuildConsumer("reader", error => _readerError = error.Reason);
         WatermarkOffsets watermarks;
         try
@@ -177,6 +183,12 @@ public sealed class KafkaCommandLog : ICommandLog
         cancellation.ThrowIfCancellationRequested();
         var started = Stopwatch.GetTimestamp();
         EnsureTopic(started, wait > ReadRoundTripMin ? wait : ReadRoundTripMin);
+        if (_topicMissing)
+        {
+            // Nothing written yet: wait as a read would, then look for the topic again on the next call.
+            cancellation.WaitHandle.WaitOne(Remaining(started, wait));
+            return new CommandLogBatch([], from);
+        }
         var reader = _reader ??= BuildConsumer("reader", error => _readerError = error.Reason);
         List<CommandLogRecord>? records = null;
         var whole = true; // false: the batch ended early (damage, an error), the reader's position is past its end
@@ -563,8 +575,14 @@ public sealed class KafkaCommandLog : ICommandLog
         {
             if (topic.Topic == Topic) found = topic;
         }
+        if ((found is null || found.Error.Code == ErrorCode.UnknownTopicOrPart) && _createTried)
+        {
+            _topicMissing = true;
+            return;
+        }
         if (found is null || found.Error.Code == ErrorCode.UnknownTopicOrPart)
         {
+            _createTried = true;
             var left = Remaining(started, timeout);
             var wait = left < TopicCreateWaitMax ? left : TopicCreateWaitMax;
             try
@@ -578,8 +596,10 @@ public sealed class KafkaCommandLog : ICommandLog
             }
             catch (KafkaException)
             {
-                // The cluster answered the metadata request: rely on its auto-creation (NoteTopicError looks again
-                // if the topic still turns out missing).
+                // The cluster answered the metadata request but creates no topic: its auto-creation does it on the
+                // first produce; until then the log is empty.
+                _topicMissing = true;
+                return;
             }
         }
         else if (found.Error.IsError)
@@ -587,6 +607,7 @@ public sealed class KafkaCommandLog : ICommandLog
             throw new CommandLogUnavailableException($"{Topic}: the cluster reports {found.Error.Reason}.");
         }
         _topicReady = true;
+        _topicMissing = false;
         _admin = null;
         admin.Dispose();
     }

@@ -468,6 +468,12 @@ public sealed class ReservationEngine : IAsyncDisposable
     /// </summary>
     public Task SettleAsync() => _shards.Length == 1 ? Task.CompletedTask : _coordinator.DrainAsync();
 
+    /// <summary>
+    /// A shard's last applied log sequence number and its state hash, read together on the writer: two replicas
+    /// with the same number must have the same hash.
+    /// </summary>
+    public async ValueTask<(long Lsn, ulong Hash)> GetAppliedStateAsync(int shard = 0) => await _shards[shard].ReadLsnAndHash().ConfigureAwait(false);
+
     /// <summary>The state hash of a shard after every command submitted before this call.</summary>
     public ValueTask<ulong> GetStateHashAsync(int shard = 0) => _shards[shard].ReadHash();
 

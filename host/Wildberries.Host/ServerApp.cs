@@ -28,6 +28,11 @@ public static partial class ServerApp
         ["--payment-provider-secret"] = $"{ServerOptions.Section}:PaymentProviderSecret",
         ["--anonymous-rate-limit"] = $"{ServerOptions.Section}:AnonymousRateLimitPerSecond",
         ["--open-operational-endpoints"] = $"{ServerOptions.Section}:OpenOperationalEndpoints",
+        ["--role"] = $"{ServerOptions.Section}:Role",
+        ["--replication"] = $"{ServerOptions.Section}:Replication",
+        ["--replication-ack-timeout-ms"] = $"{ServerOptions.Section}:ReplicationAckTimeoutMs",
+        ["--bootstrap-from"] = $"{ServerOptions.Section}:BootstrapFrom",
+        ["--bootstrap-key"] = $"{ServerOptions.Section}:BootstrapKey",
     };
 
     private static readonly Dictionary<string, string> Environment = new(StringComparer.Ordinal)
@@ -45,6 +50,10 @@ public static partial class ServerApp
         ["WB_PUBLIC_URL"] = "PublicUrl",
         ["WB_PAYMENT_PROVIDER_URL"] = "PaymentProviderUrl",
         ["WB_PAYMENT_PROVIDER_SECRET"] = "PaymentProviderSecret",
+        ["WB_ROLE"] = "Role",
+        ["WB_REPLICATION"] = "Replication",
+        ["WB_BOOTSTRAP_FROM"] = "BootstrapFrom",
+        ["WB_BOOTSTRAP_KEY"] = "BootstrapKey",
     };
 
     /// <summary>Builds the application from command-line arguments (see <see cref="ServerOptions"/>).</summary>
@@ -103,6 +112,8 @@ public static partial class ServerApp
             builder.Services.AddSingleton<IPaymentProvider>(sp => new HttpPaymentProvider(sp.GetRequiredService<IHttpClientFactory>().CreateClient("acquirer"), options.PaymentProviderSecret!));
         }
         builder.Services.AddHttpClient("sandbox", c => c.Timeout = TimeSpan.FromSeconds(10));
+        // A standby's first start downloads every shard's snapshot from the primary: minutes for a big catalog.
+        builder.Services.AddHttpClient("bootstrap", c => c.Timeout = TimeSpan.FromMinutes(30));
         builder.Services.AddOpenApi(o => o.AddDocumentTransformer((document, _, _) =>
         {
             document.Info = new() { Title = "Wildberries reservation engine", Version = "v1", Description = "Checkout, payment callback, orders, catalog and admin APIs. Errors are RFC 9457 problem documents with a stable code." };
@@ -140,6 +151,19 @@ public static partial class ServerApp
             {
                 context.Response.Clear();
                 await Problems.Of(ex.StatusCode, ex.StatusCode == 413 ? "body_too_large" : "bad_request", "The request could not be read.", ex.Message).ExecuteAsync(context).ConfigureAwait(false);
+            }
+            catch (Wildberries.Engine.ShardUnavailableException ex) when (!context.Response.HasStarted)
+            {
+                // A standby, a fenced primary, or Kafka not acknowledging: the code says which; the detail says what to do.
+                context.Response.Clear();
+                context.Response.Headers.RetryAfter = "1";
+                await Problems.Of(503, ex.Code, ex.Reason switch
+                {
+                    Wildberries.Engine.Replication.WriteRefusal.Standby => "This node is a standby: it takes no writes.",
+                    Wildberries.Engine.Replication.WriteRefusal.Fenced => "This node was fenced by a newer primary: it takes no writes.",
+                    Wildberries.Engine.Replication.WriteRefusal.Stopped => "This standby stopped applying the primary's log.",
+                    _ => "Kafka did not acknowledge in time: the write is not acknowledged. Retry with the same Idempotency-Key.",
+                }, ex.Message).ExecuteAsync(context).ConfigureAwait(false);
             }
             catch (Exception ex) when (ex is Wildberries.Engine.EngineFaultedException or ObjectDisposedException && !context.Response.HasStarted)
             {

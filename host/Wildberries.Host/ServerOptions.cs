@@ -37,6 +37,37 @@ public sealed class ServerOptions
     /// </summary>
     public Dictionary<string, string> KafkaSettings { get; set; } = [];
 
+    /// <summary>
+    /// <c>primary</c> (the default: takes writes) or <c>standby</c> (applies the primary's command log from Kafka,
+    /// serves reads, refuses writes with 503 <c>standby</c> until promoted with <c>POST /v1/admin/promote</c>).
+    /// </summary>
+    public string Role { get; set; } = "primary";
+
+    /// <summary>
+    /// <c>replicated</c> (acknowledge after the local fsync and Kafka's <c>acks=all</c>; the default when
+    /// <see cref="KafkaBootstrap"/> is set), <c>local</c> (acknowledge after the local fsync; Kafka follows, the lag
+    /// is a metric) or <c>none</c> (no command log; the default without Kafka).
+    /// </summary>
+    public string? Replication { get; set; }
+
+    /// <summary>The replication mode in force: <see cref="Replication"/>, or its default.</summary>
+    public string ReplicationEffective => Replication ?? (KafkaBootstrap is null ? "none" : "replicated");
+
+    /// <summary>
+    /// 5,000 ms: how long a replicated write waits for Kafka before its caller hears 503 <c>replication_unavailable</c>
+    /// (Kafka's own request timeout is 30 s; a checkout should fail over sooner).
+    /// </summary>
+    public int ReplicationAckTimeoutMs { get; set; } = 5_000;
+
+    /// <summary>
+    /// A standby with an empty data directory first fetches each shard's snapshot from this primary
+    /// (<c>GET /v1/admin/snapshots/{shard}</c>), then follows the command log from there.
+    /// </summary>
+    public string? BootstrapFrom { get; set; }
+
+    /// <summary>The primary's admin key, for <see cref="BootstrapFrom"/> (better given as WB_BOOTSTRAP_KEY than on the command line).</summary>
+    public string? BootstrapKey { get; set; }
+
     /// <summary>Loads a demo catalog when the data directory is empty, so the README walk-through works at once.</summary>
     public bool Demo { get; set; }
 
@@ -117,6 +148,16 @@ public sealed class ServerOptions
             if (secret is not null && secret.Length < SecretLengthMin) throw new ArgumentException($"Wildberries:{name} must be at least {SecretLengthMin} characters; a short secret can be guessed.");
         }
         if (WebhookSecret is not null && string.IsNullOrWhiteSpace(WebhookSecret.Replace(",", "", StringComparison.Ordinal))) throw new ArgumentException("Wildberries:WebhookSecret (--webhook-secret) lists no secret.");
+        if (Role is not ("primary" or "standby")) throw new ArgumentException("Wildberries:Role (--role, WB_ROLE) must be primary or standby.");
+        if (ReplicationEffective is not ("none" or "local" or "replicated")) throw new ArgumentException("Wildberries:Replication (--replication, WB_REPLICATION) must be local, replicated or none.");
+        if (ReplicationEffective != "none" && KafkaBootstrap is null) throw new ArgumentException("Wildberries:Replication (--replication) needs Kafka: set --kafka-bootstrap (WB_KAFKA_BOOTSTRAP).");
+        if (Role == "standby" && ReplicationEffective == "none") throw new ArgumentException("Wildberries:Role standby follows a primary's command log: set --kafka-bootstrap, and --replication local or replicated.");
+        if (ReplicationAckTimeoutMs is < 100 or > 300_000) throw new ArgumentException("Wildberries:ReplicationAckTimeoutMs (--replication-ack-timeout-ms) must be 100 to 300000.");
+        if (BootstrapFrom is not null && (!Uri.TryCreate(BootstrapFrom, UriKind.Absolute, out var primary) || primary.Scheme is not ("http" or "https")))
+        {
+            throw new ArgumentException("Wildberries:BootstrapFrom (--bootstrap-from) must be the primary's absolute http(s) URL.");
+        }
+        if (BootstrapFrom is not null && (Role != "standby" || string.IsNullOrEmpty(BootstrapKey))) throw new ArgumentException("Wildberries:BootstrapFrom (--bootstrap-from) is for a standby and needs the primary's admin key (WB_BOOTSTRAP_KEY).");
         if (StorefrontKey is not null && StorefrontKey == AdminKey) throw new ArgumentException("Wildberries:StorefrontKey and AdminKey must differ: a storefront key must not be an admin key.");
     }
 }

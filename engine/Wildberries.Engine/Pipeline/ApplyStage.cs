@@ -60,6 +60,9 @@ internal sealed class ApplyStage(ReservationStateMachine machine, AvailabilityTa
                 var (lines, warehouses) = (slot.Command.Lines!, slot.Command.Warehouses);
                 Read(slot.Reply, m => m.CheckLines(lines, warehouses));
                 break;
+            case SlotKind.ReadHash when slot.Command.Flag:
+                Read(slot.Reply, static m => (m.LastLsn, m.ComputeStateHash()));
+                break;
             case SlotKind.ReadHash:
                 Read(slot.Reply, static m => m.ComputeStateHash());
                 break;

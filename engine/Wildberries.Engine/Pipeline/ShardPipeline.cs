@@ -135,6 +135,8 @@ internal sealed class ShardPipeline : IDisposable
 
     public ValueTask<ulong> ReadHash() => Enqueue<ulong>(SlotKind.ReadHash, default);
 
+    public ValueTask<(long Lsn, ulong Hash)> ReadLsnAndHash() => Enqueue<(long Lsn, ulong Hash)>(SlotKind.ReadHash, new Command { Flag = true });
+
     private ValueTask<T> Enqueue<T>(SlotKind kind, in Command command, bool withOrder = false)
     {
         // A standby journals only its primary's entries: a command of its own (a tick, a caller's write, a

@@ -38,15 +38,21 @@ public static class Api
         admin.MapPut("/items/{sku}", (Delegate)PutItem);
         admin.MapPost("/stock", (Delegate)PostStock);
         admin.MapPost("/orders/{orderId}/ship", (Delegate)ShipOrder);
+        admin.MapPost("/promote", (Delegate)Promote).ProducesProblem(409).ProducesProblem(503);
+        admin.MapGet("/replication", (Delegate)GetReplication);
+        admin.MapGet("/snapshots/{shard}", (Delegate)GetSnapshot).ProducesProblem(404).ProducesProblem(409);
 
         app.MapPost("/v1/payments/callback", (Delegate)PaymentCallback).ProducesProblem(401).ProducesProblem(422);
         app.MapGet("/health/live", () => Results.Ok(new { status = "live" }));
         // Probes get a status and nothing else: the reason is in the log, not in an answer anyone can read.
-        app.MapGet("/health/ready", (EngineService s) => s.Engine is { Fault: null }
-            ? s.Publisher is { } publisher
-                ? Results.Ok(new { status = "ready", events = new { lagEntries = publisher.Lag.Sum(l => l.LagEntries), lagSeconds = publisher.Lag.Max(l => l.LagSeconds) } })
-                : Results.Ok(new { status = "ready" })
-            : Problems.Of(503, "not_ready", "The engine is recovering, refused to start, or stopped after a journal failure; see the server log."));
+        // A standby is ready (it serves reads; writes answer 503 standby); a fenced primary or a stopped standby is not.
+        app.MapGet("/health/ready", (EngineService s) => s.Engine is { Fault: null } engine
+            && engine.Replication.All(r => r.Refusal is not (Wildberries.Engine.Replication.WriteRefusal.Fenced or Wildberries.Engine.Replication.WriteRefusal.Stopped))
+            ? Results.Ok(new ReadyBody("ready",
+                engine.Replication.Count == 0 ? null : engine.Replication[0].Role.ToString().ToLowerInvariant(),
+                s.Publisher is { } publisher ? new LagBody(publisher.Lag.Sum(l => l.LagEntries), publisher.Lag.Max(l => l.LagSeconds)) : null,
+                engine.Replication.Count == 0 ? null : new LagBody(engine.Replication.Sum(r => r.LagEntries), engine.Replication.Max(r => r.LagMs) / 1000)))
+            : Problems.Of(503, "not_ready", "The engine is recovering, refused to start, was fenced, or stopped after a journal failure; see the server log."));
         var metrics = app.MapGet("/metrics", (Metrics m, EngineService s) => Results.Text(m.Render(s.Engine, s.Publisher), "text/plain; version=0.0.4"));
         if (!app.Services.GetRequiredService<ServerOptions>().OpenOperationalEndpoints) metrics.AddEndpointFilter(RequireAnyKey);
     }
@@ -79,6 +85,57 @@ public static class Api
             if (engine is null) return Problems.Of(503, "not_ready", "The engine is recovering; retry shortly.");
             return await next(context).ConfigureAwait(false);
         };
+
+    private static async Task<IResult> Promote(HttpContext http, EngineService service)
+    {
+        try
+        {
+            var status = await service.PromoteAsync(http.RequestAborted);
+            return Results.Ok(await BodiesAsync(Engine(http), status));
+        }
+        catch (InvalidOperationException ex)
+        {
+            return Problems.Of(409, "not_standby", "Only a standby whose replica runs can be promoted.", ex.Message);
+        }
+        catch (Wildberries.Engine.Replication.CommandLogFencedException ex)
+        {
+            return Problems.Of(409, "fenced", "Another node was promoted first; this one takes no writes.", ex.Message);
+        }
+        catch (Wildberries.Engine.Replication.CommandLogUnavailableException ex)
+        {
+            return Problems.Of(503, "replication_unavailable", "Kafka could not be reached: the promotion did not happen; retry.", ex.Message);
+        }
+    }
+
+    private static async Task<IResult> GetReplication(HttpContext http) => Results.Ok(await BodiesAsync(Engine(http), Engine(http).Replication));
+
+    private static async Task<ReplicationBody[]> BodiesAsync(ReservationEngine engine, IReadOnlyList<Wildberries.Engine.Replication.ReplicationStatus> status)
+    {
+        var bodies = new ReplicationBody[status.Count];
+        for (var i = 0; i < status.Count; i++)
+        {
+            var r = status[i];
+            var (lsn, hash) = await engine.GetAppliedStateAsync(r.Shard);
+            bodies[i] = new ReplicationBody(r.Shard, r.Role.ToString().ToLowerInvariant(), r.Mode.ToString().ToLowerInvariant(), r.Epoch,
+                r.Refusal == Wildberries.Engine.Replication.WriteRefusal.None ? null : new ShardUnavailableException(r.Shard, r.Refusal, "").Code,
+                r.Lsn, r.LagEntries, r.LagMs, r.DroppedStale, r.LastError, hash.ToString("x16", CultureInfo.InvariantCulture), lsn);
+        }
+        return bodies;
+    }
+
+    /// <summary>Takes a snapshot of every shard now and streams the one asked for: how a new standby starts.</summary>
+    private static async Task<IResult> GetSnapshot(HttpContext http, string shard)
+    {
+        var engine = Engine(http);
+        if (!int.TryParse(shard, NumberStyles.None, CultureInfo.InvariantCulture, out var s) || s >= engine.ShardCount) return Problems.Of(404, "shard_not_found", $"Shards are 0 to {engine.ShardCount - 1}.");
+        var files = await engine.SnapshotAsync(http.RequestAborted);
+        if (files[s] is not { } file) return Problems.Of(409, "no_snapshots", "This engine keeps no snapshots (an in-memory journal).");
+        // Opened before answering: a snapshot pruned meanwhile stays readable until the stream closes.
+        var stream = new FileStream(file.Path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
+        http.Response.Headers[StandbyBootstrap.ShardCountHeader] = engine.ShardCount.ToString(CultureInfo.InvariantCulture);
+        http.Response.Headers[StandbyBootstrap.LsnHeader] = file.Lsn.ToString(CultureInfo.InvariantCulture);
+        return Results.Stream(stream, "application/octet-stream", Path.GetFileName(file.Path));
+    }
 
     private static ReservationEngine Engine(HttpContext http) => http.RequestServices.GetRequiredService<EngineService>().Engine!;
 

@@ -29,3 +29,19 @@ public sealed record StockBatchBody(string Reason, StockLineBody[] Adjustments);
 
 /// <summary>Either a delta, or an absolute on-hand count with an optional expected value (compare-and-set).</summary>
 public sealed record StockLineBody(long Sku, int WarehouseId, long? Delta = null, long? OnHand = null, long? ExpectedOnHand = null);
+
+/// <summary>The readiness answer: ready and, where they apply, this node's role and how far events and the command log lag.</summary>
+public sealed record ReadyBody(
+    string Status,
+    [property: System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)] string? Role,
+    [property: System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)] LagBody? Events,
+    [property: System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)] LagBody? Replication);
+
+/// <summary>A lag: entries behind, and the age of the oldest one in seconds.</summary>
+public sealed record LagBody(long LagEntries, double LagSeconds);
+
+/// <summary>
+/// One shard's replication, as <c>GET /v1/admin/replication</c> and a promotion report it, with the shard's state hash
+/// and the last log sequence number applied (equal hashes at equal numbers: equal replicas).
+/// </summary>
+public sealed record ReplicationBody(int Shard, string Role, string Mode, int Epoch, string? Refusing, long Lsn, long LagEntries, double LagMs, long DroppedStale, string? LastError, string StateHash, long AppliedLsn);

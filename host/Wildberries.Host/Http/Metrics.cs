@@ -73,6 +73,23 @@ public sealed class Metrics
                 s.AppendLine("# TYPE wb_events_lag_seconds gauge");
                 foreach (var l in publisher.Lag) s.Append(CultureInfo.InvariantCulture, $"wb_events_lag_seconds{{shard=\"{l.Shard}\"}} {l.LagSeconds:F3}\n");
             }
+            if (engine.Replication.Count > 0)
+            {
+                s.AppendLine("# TYPE wb_replication_primary gauge");
+                s.Append(CultureInfo.InvariantCulture, $"wb_replication_primary {(engine.Replication[0].Role == Wildberries.Engine.Replication.NodeRole.Primary ? 1 : 0)}\n");
+                s.AppendLine("# TYPE wb_replication_epoch gauge");
+                s.Append(CultureInfo.InvariantCulture, $"wb_replication_epoch {engine.Replication[0].Epoch}\n");
+                s.AppendLine("# TYPE wb_replication_lsn gauge");
+                foreach (var r in engine.Replication) s.Append(CultureInfo.InvariantCulture, $"wb_replication_lsn{{shard=\"{r.Shard}\"}} {r.Lsn}\n");
+                s.AppendLine("# TYPE wb_replication_lag_entries gauge");
+                foreach (var r in engine.Replication) s.Append(CultureInfo.InvariantCulture, $"wb_replication_lag_entries{{shard=\"{r.Shard}\"}} {r.LagEntries}\n");
+                s.AppendLine("# TYPE wb_replication_lag_seconds gauge");
+                foreach (var r in engine.Replication) s.Append(CultureInfo.InvariantCulture, $"wb_replication_lag_seconds{{shard=\"{r.Shard}\"}} {r.LagMs / 1000:F3}\n");
+                s.AppendLine("# TYPE wb_replication_refusing gauge");
+                foreach (var r in engine.Replication) s.Append(CultureInfo.InvariantCulture, $"wb_replication_refusing{{shard=\"{r.Shard}\",reason=\"{r.Refusal.ToString().ToLowerInvariant()}\"}} {(r.Refusal == Wildberries.Engine.Replication.WriteRefusal.None ? 0 : 1)}\n");
+                s.AppendLine("# TYPE wb_replication_dropped_stale_total counter");
+                foreach (var r in engine.Replication) s.Append(CultureInfo.InvariantCulture, $"wb_replication_dropped_stale_total{{shard=\"{r.Shard}\"}} {r.DroppedStale}\n");
+            }
             s.AppendLine("# TYPE wb_recovery_seconds gauge");
             foreach (var r in engine.Recovery) s.Append(CultureInfo.InvariantCulture, $"wb_recovery_seconds{{shard=\"{r.Shard}\"}} {r.Duration.TotalSeconds:F3}\n");
         }
