@@ -13,6 +13,7 @@ using Wildberries.KafkaMock;
 //   coordinator TYPE KEY BROKERID         make a broker the coordinator of a transactional.id (TYPE transaction)
 //                                         or a group (TYPE group); by default the mock hashes the key
 //   down BROKERID | up BROKERID           disconnect a broker and refuse connections / accept them again (-1: all)
+//   rtt BROKERID MS                       delay every answer of a broker by MS (-1: all; 0: no delay again)
 //   errors APIKEY COUNT ERRORCODE         the next COUNT requests of that type (0 = Produce) fail with ERRORCODE
 //                                         (a Kafka error code, or librdkafka's -195 to make the broker disconnect)
 //   clear APIKEY                          drop the errors still queued for that request type
@@ -127,6 +128,8 @@ internal sealed unsafe class MockCluster : IDisposable
                 return Result(RdKafka.rd_kafka_mock_broker_set_down(cluster, Int(words[1])));
             case "up" when words.Length == 2:
                 return Result(RdKafka.rd_kafka_mock_broker_set_up(cluster, Int(words[1])));
+            case "rtt" when words.Length == 3:
+                return Result(RdKafka.rd_kafka_mock_broker_set_rtt(cluster, Int(words[1]), Int(words[2])));
             case "errors" when words.Length == 4:
                 var count = Int(words[2]);
                 if (count is < 1 or > 10_000) return "COUNT must be 1..10000";

@@ -110,6 +110,10 @@ internal static unsafe partial class RdKafka
     [LibraryImport(Lib)]
     public static partial int rd_kafka_mock_broker_set_up(nint mcluster, int brokerId);
 
+    /// <summary>Delays every answer of <paramref name="brokerId"/> (-1: every broker) by <paramref name="rttMs"/>: a slow or distant cluster.</summary>
+    [LibraryImport(Lib)]
+    public static partial int rd_kafka_mock_broker_set_rtt(nint mcluster, int brokerId, int rttMs);
+
     [LibraryImport(Lib)]
     public static partial void rd_kafka_mock_push_request_errors_array(nint mcluster, short apiKey, nuint count, int* errors);
 

@@ -119,6 +119,10 @@ public sealed class KafkaMockCluster : IAsyncDisposable
     /// <summary>Lets the broker accept connections again (-1: every broker).</summary>
     public Task SetBrokerUpAsync(int brokerId, CancellationToken cancellationToken = default) => CommandAsync($"up {brokerId}", cancellationToken);
 
+    /// <summary>Delays every answer of the broker (-1: every broker) by <paramref name="milliseconds"/> (0: none again).</summary>
+    public Task SetRoundTripAsync(int brokerId, int milliseconds, CancellationToken cancellationToken = default) =>
+        CommandAsync($"rtt {brokerId} {Number(milliseconds)}", cancellationToken);
+
     /// <summary>Makes <paramref name="brokerId"/> the leader of one partition.</summary>
     public Task SetLeaderAsync(string topic, int partition, int brokerId, CancellationToken cancellationToken = default) =>
         CommandAsync($"leader {topic} {Number(partition)} {brokerId}", cancellationToken);
