@@ -98,6 +98,10 @@ public sealed class ReservationEngine : IAsyncDisposable
     {
         var epoch = NodeEpoch.Load(dataDirectory);
         var replicators = new ShardReplicator?[opened.Length];
+        // A directory that ever wrote under an epoch belongs to a primary (the first one, or a promoted standby):
+        // restarted with the standby's old command line it stays the primary (fenced if a newer one took over).
+        // A directory becomes a standby again only by being rebuilt from a snapshot.
+        if (epoch.Epoch > 0 && replication.Role == NodeRole.Standby) replication = replication with { Role = NodeRole.Primary };
         try
         {
             // The first primary of a data directory writes with epoch 1; a standby has none until promoted.
@@ -439,12 +443,37 @@ public sealed class ReservationEngine : IAsyncDisposable
         ArgumentOutOfRangeException.ThrowIfGreaterThanOrEqual(shard, _shards.Length);
         ArgumentException.ThrowIfNullOrWhiteSpace(name);
         var opened = _opened[shard];
-        var after = opened.Slots.Open(name, EventPosition.Start);
+        var after = opened.Slots.Open(name, FirstRebuildablePosition(opened));
         return new EventFeed(shard, Options.ShardOptions(shard), opened.Journal, opened.Store, after,
             // The timestamp in TimeSpan ticks, through a double as GetElapsedTime converts: timestamp * TicksPerSecond in
             // long arithmetic overflows once the timestamp passes 2^63 / 10^7 (after about 15 minutes of uptime with a
             // 1 GHz Stopwatch), and a negative "now" never reaches the next flush, so the slot was never written.
             position => opened.Slots.Acknowledge(name, position, _time.GetElapsedTime(0, _time.GetTimestamp()).Ticks));
+    }
+
+    /// <summary>
+    /// Where a new event feed starts: the first event when the journal still holds every entry from the first,
+    /// else just after the oldest snapshot (a journal truncated by snapshots, or a standby that started from the
+    /// primary's snapshot): the earliest state a feed can rebuild. Events before it were published by whoever held them.
+    /// </summary>
+    private static EventPosition FirstRebuildablePosition(OpenedShard opened)
+    {
+        try
+        {
+            foreach (var entry in opened.Journal.ReadAfter(0)) return entry.Command.Lsn == 1 ? EventPosition.Start : Oldest();
+            return opened.Journal.LastLsn == 0 ? EventPosition.Start : Oldest();
+        }
+        catch (JournalCorruptException)
+        {
+            return Oldest();
+        }
+
+        EventPosition Oldest()
+        {
+            var oldest = opened.Store?.List().Select(SnapshotStore.LsnOf).Where(l => l > 0).DefaultIfEmpty(0).Min() ?? 0;
+            // Every event of the entry after the snapshot: the feed loads that snapshot and reads on from it.
+            return oldest == 0 ? EventPosition.Start : new EventPosition(oldest + 1, -1);
+        }
     }
 
     /// <summary>

@@ -96,6 +96,7 @@ public sealed partial class EngineService(ServerOptions options, TimeProvider ti
             if (replication is not null)
             {
                 LogReplication(options.Role, options.ReplicationEffective, engine.Replication[0].Epoch);
+                if (options.Role == "standby" && engine.Replication[0].Role == Wildberries.Engine.Replication.NodeRole.Primary) LogStillPrimary(engine.Replication[0].Epoch);
                 foreach (var r in engine.Replication)
                 {
                     // A node that starts fenced says so at once (the monitor logs changes only).
@@ -251,6 +252,9 @@ public sealed partial class EngineService(ServerOptions options, TimeProvider ti
 
     [LoggerMessage(EventId = 1013, Level = LogLevel.Warning, Message = "Waiting for the primary at {Primary} to hand out its snapshot: {Reason}")]
     private partial void LogWaitingForPrimary(string primary, string reason);
+
+    [LoggerMessage(EventId = 1014, Level = LogLevel.Warning, Message = "Started with --role standby, but this data directory was promoted to primary (epoch {Epoch}): it runs as the primary. To make it a standby, rebuild it from a snapshot (an empty --data with --bootstrap-from).")]
+    private partial void LogStillPrimary(int epoch);
 
     [LoggerMessage(EventId = 1012, Level = LogLevel.Information, Message = "Shard {Shard}: started from the snapshot at log sequence number {Lsn} fetched from {Primary}")]
     private partial void LogBootstrapped(int shard, long lsn, string primary);

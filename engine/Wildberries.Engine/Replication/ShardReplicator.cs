@@ -507,6 +507,9 @@ internal sealed class ShardReplicator : IDisposable
         }
         _verifiedFrom = Math.Max(_verifiedFrom, marker.NextPosition);
         _maxEpoch = epoch;
+        // From here on this node ships: its journal is kept until the log has each entry.
+        _slots.Open(SlotName, new EventPosition(Volatile.Read(ref _lsn), 0));
+        _slots.Acknowledge(SlotName, new EventPosition(Volatile.Read(ref _lsn), 0), long.MaxValue);
         _role = NodeRole.Primary;
         _refusal = WriteRefusal.None;
         Volatile.Write(ref _lagEntries, 0);

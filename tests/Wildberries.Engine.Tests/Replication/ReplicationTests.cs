@@ -243,4 +243,23 @@ public class ReplicationTests
         // Reads still work: the operator can look before rebuilding it.
         Assert.NotNull(await restarted.GetItemAsync(1));
     }
+
+    [Fact]
+    public async Task A_promoted_standby_restarted_with_its_old_command_line_stays_the_primary()
+    {
+        using var dir = new TempDirectory("promoted");
+        var logs = new InMemoryCommandLogs();
+        await using var primary = Node(logs, NodeRole.Primary);
+        await Seed(primary, skus: 3);
+        var journal = new JournalOptions { Directory = dir.Path };
+        await using (var standby = ReservationEngine.Open(new EngineOptions(), journal, replication: Replication(logs, NodeRole.Standby)))
+        {
+            await CaughtUp(primary, standby);
+            await standby.PromoteAsync(Cancel);
+        }
+        // The operator restarts it with the same flags (--role standby): it must not come back as a second standby.
+        await using var restarted = ReservationEngine.Open(new EngineOptions(), journal, replication: Replication(logs, NodeRole.Standby));
+        Assert.Equal((NodeRole.Primary, WriteRefusal.None, 2), (restarted.Replication[0].Role, restarted.Replication[0].Refusal, restarted.Replication[0].Epoch));
+        Assert.True((await restarted.UpsertItemAsync(9, "after restart", 1)).IsOk);
+    }
 }
