@@ -158,6 +158,54 @@ public class FailoverTests(ITestOutputHelper output)
         }
     }
 
+    /// <summary>A mock cluster of 3 brokers, a seeded primary and a standby started from its snapshot: how each scenario begins.</summary>
+    private sealed class Pair : IAsyncDisposable
+    {
+        private Pair(KafkaMockCluster kafka, HostNode primary, HostNode standby)
+        {
+            Kafka = kafka;
+            Primary = primary;
+            Standby = standby;
+        }
+
+        public KafkaMockCluster Kafka { get; }
+
+        public HostNode Primary { get; }
+
+        public HostNode Standby { get; }
+
+        public static async Task<Pair> StartAsync(params string[] extra)
+        {
+            var kafka = await KafkaMockCluster.StartAsync(brokers: 3, cancellationToken: Cancel);
+            HostNode? primary = null;
+            try
+            {
+                primary = await HostNode.StartAsync("a", NewData("a"), kafka.Bootstrap, extra, Cancel);
+                await primary.WaitReadyAsync(Ready, Cancel);
+                await SeedAsync(primary);
+                var standby = await StandbyOfAsync("b", NewData("b"), primary, kafka.Bootstrap, extra);
+                await standby.WaitReadyAsync(Ready, Cancel);
+                return new Pair(kafka, primary, standby);
+            }
+            catch
+            {
+                if (primary is not null) await primary.DisposeAsync();
+                await kafka.DisposeAsync();
+                throw;
+            }
+        }
+
+        public async ValueTask DisposeAsync()
+        {
+            foreach (var node in new[] { Primary, Standby })
+            {
+                await node.DisposeAsync();
+                if (Directory.Exists(node.Data)) Directory.Delete(node.Data, recursive: true);
+            }
+            await Kafka.DisposeAsync();
+        }
+    }
+
     private static Task<HostNode> StandbyOfAsync(string name, string data, HostNode primary, string bootstrap, params string[] extra) =>
         HostNode.StartAsync(name, data, bootstrap, ["--role", "standby", "--bootstrap-from", primary.Address.ToString(), "--bootstrap-key", HostNode.AdminKey, .. extra], Cancel);
 
@@ -257,117 +305,78 @@ public class FailoverTests(ITestOutputHelper output)
         var seed = Random.Shared.Next();
         output.WriteLine($"Split brain: seed {seed}");
         var random = new Random(seed);
-        await using var kafka = await KafkaMockCluster.StartAsync(brokers: 3, cancellationToken: Cancel);
-        var dataA = NewData("a");
-        var dataB = NewData("b");
+        await using var pair = await Pair.StartAsync();
+        var (kafka, primary, standby) = (pair.Kafka, pair.Primary, pair.Standby);
         var ledger = new Ledger();
-        await using var primary = await HostNode.StartAsync("a", dataA, kafka.Bootstrap, [], Cancel);
-        await primary.WaitReadyAsync(Ready, Cancel);
-        await SeedAsync(primary);
-        await using var standby = await StandbyOfAsync("b", dataB, primary, kafka.Bootstrap);
-        await standby.WaitReadyAsync(Ready, Cancel);
-        try
+        using var stop = new CancellationTokenSource();
+        var load = LoadAsync(primary, ledger, random, stop.Token);
+        await Task.Delay(random.Next(300, 1000), Cancel);
+        primary.Pause();
+        var beforePause = ledger.Orders.Count;
+        await PromoteAsync(standby);
+        primary.Resume();
+        // The old primary keeps getting checkouts: whatever it answers 201 must be on the new primary.
+        await Task.Delay(1500, Cancel);
+        await stop.CancelAsync();
+        await load;
+        var found = await VerifyAsync(standby, ledger, "split brain");
+        var after = await Assert.ThrowsAnyAsync<Exception>(async () =>
         {
-            using var stop = new CancellationTokenSource();
-            var load = LoadAsync(primary, ledger, random, stop.Token);
-            await Task.Delay(random.Next(300, 1000), Cancel);
-            primary.Pause();
-            var beforePause = ledger.Orders.Count;
-            await PromoteAsync(standby);
-            primary.Resume();
-            // The old primary keeps getting checkouts: whatever it answers 201 must be on the new primary.
-            await Task.Delay(1500, Cancel);
-            await stop.CancelAsync();
-            await load;
-            var found = await VerifyAsync(standby, ledger, "split brain");
-            var after = await Assert.ThrowsAnyAsync<Exception>(async () =>
-            {
-                using var r = await primary.Admin.PutAsync(new Uri("/v1/admin/items/1", UriKind.Relative), Body(new { name = "late", price = 1 }), Cancel);
-                if (r.StatusCode == HttpStatusCode.ServiceUnavailable) throw new InvalidOperationException(await r.Content.ReadAsStringAsync(Cancel));
-            });
-            Assert.Contains("fenced", after.Message, StringComparison.Ordinal);
-            output.WriteLine($"REPORT split brain: {found} acknowledged checkouts ({beforePause} before the pause), all on the new primary; the resumed primary is fenced");
-        }
-        finally
-        {
-            foreach (var d in new[] { dataA, dataB }) if (Directory.Exists(d)) Directory.Delete(d, recursive: true);
-        }
+            using var r = await primary.Admin.PutAsync(new Uri("/v1/admin/items/1", UriKind.Relative), Body(new { name = "late", price = 1 }), Cancel);
+            if (r.StatusCode == HttpStatusCode.ServiceUnavailable) throw new InvalidOperationException(await r.Content.ReadAsStringAsync(Cancel));
+        });
+        Assert.Contains("fenced", after.Message, StringComparison.Ordinal);
+        output.WriteLine($"REPORT split brain: {found} acknowledged checkouts ({beforePause} before the pause), all on the new primary; the resumed primary is fenced");
     }
 
     [Fact]
     public async Task One_broker_of_three_down_during_load_loses_nothing()
     {
-        await using var kafka = await KafkaMockCluster.StartAsync(brokers: 3, cancellationToken: Cancel);
-        var dataA = NewData("a");
-        var dataB = NewData("b");
+        await using var pair = await Pair.StartAsync();
+        var (kafka, primary, standby) = (pair.Kafka, pair.Primary, pair.Standby);
         var ledger = new Ledger();
-        await using var primary = await HostNode.StartAsync("a", dataA, kafka.Bootstrap, [], Cancel);
-        await primary.WaitReadyAsync(Ready, Cancel);
-        await SeedAsync(primary);
-        await using var standby = await StandbyOfAsync("b", dataB, primary, kafka.Bootstrap);
-        await standby.WaitReadyAsync(Ready, Cancel);
-        try
-        {
-            using var stop = new CancellationTokenSource();
-            var load = LoadAsync(primary, ledger, new Random(7), stop.Token);
-            await Task.Delay(500, Cancel);
-            await kafka.SetBrokerDownAsync(2, Cancel);
-            await Task.Delay(1500, Cancel);
-            await kafka.SetBrokerUpAsync(2, Cancel);
-            await Task.Delay(300, Cancel);
-            await stop.CancelAsync();
-            await load;
-            await SameStateAsync(primary, standby, "broker down");
-            await primary.KillAsync();
-            await PromoteAsync(standby);
-            var found = await VerifyAsync(standby, ledger, "broker down");
-            output.WriteLine($"REPORT one broker of three down: {found} acknowledged checkouts, all on the standby; refused {ledger.Refused}, failed {ledger.Failed}");
-        }
-        finally
-        {
-            foreach (var d in new[] { dataA, dataB }) if (Directory.Exists(d)) Directory.Delete(d, recursive: true);
-        }
+        using var stop = new CancellationTokenSource();
+        var load = LoadAsync(primary, ledger, new Random(7), stop.Token);
+        await Task.Delay(500, Cancel);
+        await kafka.SetBrokerDownAsync(2, Cancel);
+        await Task.Delay(1500, Cancel);
+        await kafka.SetBrokerUpAsync(2, Cancel);
+        await Task.Delay(300, Cancel);
+        await stop.CancelAsync();
+        await load;
+        await SameStateAsync(primary, standby, "broker down");
+        await primary.KillAsync();
+        await PromoteAsync(standby);
+        var found = await VerifyAsync(standby, ledger, "broker down");
+        output.WriteLine($"REPORT one broker of three down: {found} acknowledged checkouts, all on the standby; refused {ledger.Refused}, failed {ledger.Failed}");
     }
 
     [Fact]
     public async Task Local_mode_loses_the_acknowledgements_of_its_lag_window_and_the_test_measures_it()
     {
-        await using var kafka = await KafkaMockCluster.StartAsync(brokers: 3, cancellationToken: Cancel);
-        var dataA = NewData("a");
-        var dataB = NewData("b");
+        await using var pair = await Pair.StartAsync("--replication", "local");
+        var (kafka, primary, standby) = (pair.Kafka, pair.Primary, pair.Standby);
         var ledger = new Ledger();
-        await using var primary = await HostNode.StartAsync("a", dataA, kafka.Bootstrap, ["--replication", "local"], Cancel);
-        await primary.WaitReadyAsync(Ready, Cancel);
-        await SeedAsync(primary);
-        await using var standby = await StandbyOfAsync("b", dataB, primary, kafka.Bootstrap, "--replication", "local");
-        await standby.WaitReadyAsync(Ready, Cancel);
-        try
+        // Kafka answering in 40 ms: local mode acknowledges at fsync speed and ships behind; the kill cuts the tail.
+        await kafka.SetRoundTripAsync(-1, 40, Cancel);
+        using var stop = new CancellationTokenSource();
+        var load = LoadAsync(primary, ledger, new Random(11), stop.Token);
+        await Task.Delay(1500, Cancel);
+        await primary.KillAsync();
+        await stop.CancelAsync();
+        await load;
+        await kafka.SetRoundTripAsync(-1, 0, Cancel);
+        await PromoteAsync(standby);
+        var lost = 0;
+        foreach (var (id, acked) in ledger.Orders)
         {
-            // Kafka answering in 40 ms: local mode acknowledges at fsync speed and ships behind; the kill cuts the tail.
-            await kafka.SetRoundTripAsync(-1, 40, Cancel);
-            using var stop = new CancellationTokenSource();
-            var load = LoadAsync(primary, ledger, new Random(11), stop.Token);
-            await Task.Delay(1500, Cancel);
-            await primary.KillAsync();
-            await stop.CancelAsync();
-            await load;
-            await kafka.SetRoundTripAsync(-1, 0, Cancel);
-            await PromoteAsync(standby);
-            var lost = 0;
-            foreach (var (id, acked) in ledger.Orders)
-            {
-                using var request = new HttpRequestMessage(HttpMethod.Get, new Uri($"/v1/orders/{id}", UriKind.Relative));
-                request.Headers.Add("X-Customer-Id", acked.Customer);
-                using var response = await standby.Storefront.SendAsync(request, Cancel);
-                if (response.StatusCode == HttpStatusCode.NotFound) lost++;
-            }
-            output.WriteLine($"REPORT local mode, Kafka answering in 40 ms: {lost} of {ledger.Orders.Count} acknowledged checkouts lost at the failover ({100.0 * lost / Math.Max(1, ledger.Orders.Count):F2} %): the window local mode accepts");
-            Assert.False(ledger.Orders.IsEmpty);
-            Assert.InRange(lost, 0, ledger.Orders.Count);
+            using var request = new HttpRequestMessage(HttpMethod.Get, new Uri($"/v1/orders/{id}", UriKind.Relative));
+            request.Headers.Add("X-Customer-Id", acked.Customer);
+            using var response = await standby.Storefront.SendAsync(request, Cancel);
+            if (response.StatusCode == HttpStatusCode.NotFound) lost++;
         }
-        finally
-        {
-            foreach (var d in new[] { dataA, dataB }) if (Directory.Exists(d)) Directory.Delete(d, recursive: true);
-        }
+        output.WriteLine($"REPORT local mode, Kafka answering in 40 ms: {lost} of {ledger.Orders.Count} acknowledged checkouts lost at the failover ({100.0 * lost / Math.Max(1, ledger.Orders.Count):F2} %): the window local mode accepts");
+        Assert.False(ledger.Orders.IsEmpty);
+        Assert.InRange(lost, 0, ledger.Orders.Count);
     }
 }
