@@ -540,8 +540,10 @@ public sealed class KafkaCommandLog : ICommandLog
             EnableAutoCommit = false,
             EnableAutoOffsetStore = false,
             IsolationLevel = IsolationLevel.ReadCommitted,
-            // A position the log no longer (or not yet) holds is an error to report, never a silent jump.
-            AutoOffsetReset = AutoOffsetReset.Error,
+            // A position the log no longer holds (retention ran; a standby started from a snapshot reads from 0) moves
+            // to the oldest record kept: the engine's reading rules check every record's log sequence number, so a jump
+            // over missing entries stops the reader with a gap, and records read again are skipped as duplicates.
+            AutoOffsetReset = AutoOffsetReset.Earliest,
             // 100 ms (librdkafka's default is 500): a read from another position, and every check of the fence,
             // waits for the fetch in flight to come back before fetching from the new position.
             FetchWaitMaxMs = 100,

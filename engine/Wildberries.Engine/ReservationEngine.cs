@@ -36,6 +36,7 @@ public sealed class ReservationEngine : IAsyncDisposable
     private readonly ShardReplicator[]? _replicators;
     private readonly NodeEpoch? _epoch;
     private readonly SemaphoreSlim _promotion = new(1, 1);
+    private bool _promotionBegun;
     private int _disposed;
 
     private ReservationEngine(EngineOptions options, TimeProvider time, IEngineEventListener? listener, OpenedShard[] opened, ReplicationOptions? replication = null, string? dataDirectory = null)
@@ -88,7 +89,7 @@ public sealed class ReservationEngine : IAsyncDisposable
     }
 
     /// <summary>Whether this node takes writes as a primary (always without replication).</summary>
-    private bool IsPrimary => _replicators is null || _replicators[0].Role == NodeRole.Primary;
+    private bool IsPrimary => _replicators is null || _replicators.All(r => r.Role == NodeRole.Primary && r.Refusal is not (WriteRefusal.Fenced or WriteRefusal.Stopped));
 
     /// <summary>
     /// Before any pipeline runs: a primary reads each shard's command log to its end (adopting entries it lost,
@@ -186,11 +187,26 @@ public sealed class ReservationEngine : IAsyncDisposable
         try
         {
             if (_replicators.All(r => r.Role == NodeRole.Primary)) throw new InvalidOperationException("This node is already the primary.");
-            await Task.WhenAll(_replicators.Select(r => r.StopFollowingAsync())).ConfigureAwait(false);
-            // To the end of every log first: the new epoch must be above every epoch ever written.
-            await Task.WhenAll(_replicators.Select(r => Task.Run(() => r.CatchUpAsync(cancellation), cancellation))).ConfigureAwait(false);
-            _epoch!.Raise(Math.Max(_epoch.Epoch, _replicators.Max(r => r.MaxEpochSeen)) + 1);
-            await Task.WhenAll(_replicators.Where(r => r.Role == NodeRole.Standby).Select(r => Task.Run(() => r.PromoteAsync(cancellation), cancellation))).ConfigureAwait(false);
+            if (!_promotionBegun)
+            {
+                try
+                {
+                    await Task.WhenAll(_replicators.Select(r => r.StopFollowingAsync())).ConfigureAwait(false);
+                    // To the end of every log first: the new epoch must be above every epoch ever written.
+                    await Task.WhenAll(_replicators.Select(r => Task.Run(() => r.CatchUpAsync(cancellation), cancellation))).ConfigureAwait(false);
+                }
+                catch
+                {
+                    // Nothing changed: the standby goes on following.
+                    foreach (var r in _replicators) r.ResumeFollowing();
+                    throw;
+                }
+                _epoch!.Raise(Math.Max(_epoch.Epoch, _replicators.Max(r => r.MaxEpochSeen)) + 1);
+                _promotionBegun = true;
+            }
+            // Past the durable epoch the node is committed to becoming the primary: a failure here is retried by the
+            // next call (or by the next start, which writes the marker a crash left unwritten); no cancellation.
+            await Task.WhenAll(_replicators.Where(r => r.Role == NodeRole.Standby).Select(r => Task.Run(() => r.PromoteAsync(CancellationToken.None), CancellationToken.None))).ConfigureAwait(false);
             if (_shards.Length > 1)
             {
                 var work = new List<(int Home, OrderId Order, RemoteAction Action, int[] Shards)>();
@@ -524,8 +540,13 @@ public sealed class ReservationEngine : IAsyncDisposable
         // Each step runs whatever the one before it threw: the shards always stop and the journals always close.
         try
         {
-            // A standby's follower submits to the pipelines: it stops first.
-            if (_replicators is not null) await Task.WhenAll(_replicators.Select(r => r.StopFollowingAsync())).ConfigureAwait(false);
+            if (_replicators is not null)
+            {
+                // No promotion runs while the engine stops; a standby's follower (it submits to the pipelines) and a
+                // local-mode shipper (it reads the journals) stop before the pipelines close them.
+                await _promotion.WaitAsync().ConfigureAwait(false);
+                await Task.WhenAll(_replicators.Select(r => r.Role == NodeRole.Standby || r.Mode == ReplicationMode.Local ? r.StopAsync() : Task.CompletedTask)).ConfigureAwait(false);
+            }
             await _coordinator.StopAsync().ConfigureAwait(false);
         }
         finally
@@ -554,11 +575,16 @@ public sealed class ReservationEngine : IAsyncDisposable
                     {
                         if (_replicators is not null)
                         {
-                            await Task.WhenAll(_replicators.Select(r => r.StopAsync())).ConfigureAwait(false);
-                            foreach (var r in _replicators) r.Dispose();
-                            foreach (var shard in _opened) shard.Slots.Flush();
+                            try
+                            {
+                                await Task.WhenAll(_replicators.Select(r => r.StopAsync())).ConfigureAwait(false);
+                            }
+                            finally
+                            {
+                                foreach (var r in _replicators) r.Dispose();
+                                foreach (var shard in _opened) shard.Slots.Flush();
+                            }
                         }
-                        _promotion.Dispose();
                     }
                 }
             }

@@ -54,7 +54,7 @@ public sealed partial class EngineService(ServerOptions options, TimeProvider ti
                 {
                     try
                     {
-                        var fetched = await StandbyBootstrap.FetchAsync(httpClients.CreateClient("bootstrap"), new Uri(primary), options.BootstrapKey!, options.DataDirectory, options.Shards, _stopping.Token).ConfigureAwait(false);
+                        var fetched = await StandbyBootstrap.FetchAsync(httpClients.CreateClient("bootstrap"), new Uri(primary), options.BootstrapKey!, options.DataDirectory, options.Shards, engineOptions.StateMachine.ReservationTtlMs, _stopping.Token).ConfigureAwait(false);
                         foreach (var (shard, lsn) in fetched) LogBootstrapped(shard, lsn, primary);
                         break;
                     }

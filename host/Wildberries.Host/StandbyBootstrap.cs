@@ -16,13 +16,19 @@ public static class StandbyBootstrap
     /// <summary>The header that carries the snapshot's log sequence number.</summary>
     public const string LsnHeader = "X-Wb-Lsn";
 
+    /// <summary>
+    /// The header that carries the primary's reservation time-to-live: it enters every checkout's deadline, so a
+    /// standby with another one would compute another state from the same log.
+    /// </summary>
+    public const string ReservationTtlHeader = "X-Wb-Reservation-Ttl-Ms";
+
     /// <summary>Whether the data directory already holds a shard's journal or snapshot.</summary>
     public static bool HasData(string dataDirectory) =>
         Directory.Exists(dataDirectory)
         && Directory.EnumerateDirectories(dataDirectory, "shard-*").Any(d => Directory.EnumerateFileSystemEntries(d).Any());
 
     /// <summary>Fetches every shard's snapshot into <paramref name="dataDirectory"/>; returns each shard's log sequence number.</summary>
-    public static async Task<IReadOnlyList<(int Shard, long Lsn)>> FetchAsync(HttpClient http, Uri primary, string adminKey, string dataDirectory, int shards, CancellationToken cancellation)
+    public static async Task<IReadOnlyList<(int Shard, long Lsn)>> FetchAsync(HttpClient http, Uri primary, string adminKey, string dataDirectory, int shards, long reservationTtlMs, CancellationToken cancellation)
     {
         ArgumentNullException.ThrowIfNull(http);
         ArgumentNullException.ThrowIfNull(primary);
@@ -40,6 +46,10 @@ public static class StandbyBootstrap
             if (!response.Headers.TryGetValues(ShardCountHeader, out var counts) || counts.FirstOrDefault() != shards.ToString(CultureInfo.InvariantCulture))
             {
                 throw new InvalidOperationException($"The primary at {primary} has {counts?.FirstOrDefault() ?? "an unknown number of"} shards; start this standby with the same --shards.");
+            }
+            if (!response.Headers.TryGetValues(ReservationTtlHeader, out var ttls) || ttls.FirstOrDefault() != reservationTtlMs.ToString(CultureInfo.InvariantCulture))
+            {
+                throw new InvalidOperationException($"The primary at {primary} holds reservations for {ttls?.FirstOrDefault() ?? "an unknown number of"} ms; start this standby with the same --reservation-ttl-minutes (it enters every deadline, so the replicas would differ).");
             }
             var directory = Path.Combine(dataDirectory, $"shard-{shard.ToString(CultureInfo.InvariantCulture)}");
             Directory.CreateDirectory(directory);

@@ -13,13 +13,17 @@ internal sealed class NodeEpoch
     private readonly string? _file;
     private int _epoch;
 
-    private NodeEpoch(string? file, int epoch)
+    private NodeEpoch(string? file, int epoch, string? fencedBy)
     {
         _file = file;
         _epoch = epoch;
+        FencedBy = fencedBy;
     }
 
-    private sealed record Stored(int Epoch);
+    private sealed record Stored(int Epoch, string? FencedBy = null);
+
+    /// <summary>Why this node was fenced, once it was: it never takes writes again (rebuild it as a standby).</summary>
+    public string? FencedBy { get; private set; }
 
     /// <summary>The epoch this node writes with.</summary>
     public int Epoch => Volatile.Read(ref _epoch);
@@ -27,20 +31,31 @@ internal sealed class NodeEpoch
     /// <summary>Loads the epoch of <paramref name="directory"/> (0 when new); in memory only without a directory.</summary>
     public static NodeEpoch Load(string? directory)
     {
-        if (directory is null) return new NodeEpoch(null, 0);
+        if (directory is null) return new NodeEpoch(null, 0, null);
         var file = Path.Combine(directory, FileName);
-        if (!File.Exists(file)) return new NodeEpoch(file, 0);
+        if (!File.Exists(file)) return new NodeEpoch(file, 0, null);
         var stored = JsonSerializer.Deserialize<Stored>(File.ReadAllText(file))
             ?? throw new InvalidDataException($"{file} is empty: restore it from a backup (it holds this node's replication epoch).");
-        return new NodeEpoch(file, stored.Epoch);
+        return new NodeEpoch(file, stored.Epoch, stored.FencedBy);
     }
 
     /// <summary>Raises the epoch to <paramref name="epoch"/> and makes it durable before returning.</summary>
     public void Raise(int epoch)
     {
         if (epoch <= _epoch) throw new InvalidOperationException($"The epoch only grows: {epoch} after {_epoch}.");
-        if (_file is not null) WriteDurably(_file, new Stored(epoch));
+        if (_file is not null) WriteDurably(_file, new Stored(epoch, FencedBy));
         Volatile.Write(ref _epoch, epoch);
+    }
+
+    /// <summary>Records (durably) that this node was fenced, and why; the first reason stays.</summary>
+    public void MarkFenced(string reason)
+    {
+        lock (this)
+        {
+            if (FencedBy is not null) return;
+            FencedBy = reason;
+            if (_file is not null) WriteDurably(_file, new Stored(_epoch, reason));
+        }
     }
 
     internal static void WriteDurably<T>(string file, T value, bool fsync = true)

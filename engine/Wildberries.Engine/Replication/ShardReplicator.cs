@@ -75,6 +75,12 @@ internal sealed class ShardReplicator : IDisposable
     /// <summary>Stops applying the log (before a promotion): what was read so far is applied first.</summary>
     public Task StopFollowingAsync() => _role == NodeRole.Standby ? StopLoopAsync() : Task.CompletedTask;
 
+    /// <summary>A standby whose promotion did not begin follows its log again.</summary>
+    public void ResumeFollowing()
+    {
+        if (_role == NodeRole.Standby && _refusal == WriteRefusal.Standby && _loop is null) StartLoop();
+    }
+
     /// <summary>
     /// A stopped standby reads its log to the end as it is now and applies it: afterwards <see cref="MaxEpochSeen"/>
     /// covers every epoch written so far, so a promotion picks a higher one.
@@ -140,54 +146,37 @@ internal sealed class ShardReplicator : IDisposable
     {
         _journal = journal;
         var deadline = _time.GetUtcNow() + _options.StartTimeout;
-        var (position, logLast) = StartingPoint(machine.LastLsn);
-        var accepted = machine.LastLsn;
-        var end = _log.EndPosition(_options.StartTimeout);
-        var events = new EventBuffer();
-        var adopted = 0;
-        while (position < end)
+        if (_node.FencedBy is { } fencedBy)
         {
-            var remaining = deadline - _time.GetUtcNow();
-            if (remaining <= TimeSpan.Zero) throw new CommandLogUnavailableException($"Shard {_shard}: the command log was not read to its end ({position} of {end}) within {_options.StartTimeout.TotalSeconds:F0} s.");
-            var batch = _log.Read(position, Min(remaining, TimeSpan.FromSeconds(1)), _stop.Token);
-            foreach (var record in batch.Records)
-            {
-                var verdict = Classify(record, ref accepted);
-                if (record.Kind == CommandLogRecordKind.Entry && verdict != Verdict.Stale) logLast = Math.Max(logLast, record.Lsn);
-                switch (verdict)
-                {
-                    case Verdict.Apply:
-                        var command = Decode(record);
-                        if (command.Lsn != machine.LastLsn + 1)
-                        {
-                            throw new JournalCorruptException($"Shard {_shard}: the command log holds log sequence number {command.Lsn} (position {record.Position}) but the local journal ends at {machine.LastLsn}: this data directory is behind its own log. Rebuild the node as a standby from a snapshot.");
-                        }
-                        journal.Append(command);
-                        events.Clear();
-                        machine.Apply(command, events);
-                        adopted++;
-                        break;
-                    case Verdict.Gap:
-                        if (record.Lsn > machine.LastLsn + 1) throw new JournalCorruptException($"Shard {_shard}: the command log jumps to log sequence number {record.Lsn} at position {record.Position} after {accepted}.");
-                        break;
-                }
-            }
-            position = batch.NextPosition;
+            // Fenced before (at run time, or as the loser of two promotions of one epoch): it stays so until rebuilt.
+            Fence(new CommandLogFencedException($"Shard {_shard}: this node was fenced ({fencedBy}) and must not take writes. Rebuild it as a standby from a snapshot of the current primary."), persist: false);
+            return;
+        }
+        var (position, logLast) = StartingPoint(machine.LastLsn);
+        var end = _log.EndPosition(_options.StartTimeout);
+        var adopted = ReadAsPrimary(machine, journal, ref position, ref logLast, end, deadline, stopAtMarker: -1);
+        if (_refusal == WriteRefusal.None && _maxEpoch < _node.Epoch)
+        {
+            // This node raised its epoch but its marker is not in the log (a promotion cut short by a crash or an
+            // outage): it fences the old primary now, and adopts whatever the old primary wrote before the marker.
+            var marker = _log.Append([new CommandLogWrite(0, ReadOnlyMemory<byte>.Empty)], _node.Epoch, position, _options.StartTimeout);
+            adopted += ReadAsPrimary(machine, journal, ref position, ref logLast, marker.FirstPosition, deadline, stopAtMarker: marker.FirstPosition);
+            position = Math.Max(position, marker.NextPosition);
+            _maxEpoch = Math.Max(_maxEpoch, _node.Epoch);
         }
         if (adopted > 0) journal.Commit();
         _verifiedFrom = position;
-        if (_maxEpoch > _node.Epoch)
-        {
-            Fence(new CommandLogFencedException($"Shard {_shard}: a primary of epoch {_maxEpoch} took over (this node has epoch {_node.Epoch}); this node diverged after log sequence number {accepted} and must not take writes. Rebuild it as a standby from a snapshot of the new primary."));
-        }
-        // What the log lacks (journaled here, the acknowledgement lost with a crash, or written before replication
-        // was configured) is shipped first; what a snapshot already truncated cannot be (a standby then starts from
-        // a snapshot of this node).
-        var shipped = Math.Min(Math.Max(logLast, snapshotLsn), machine.LastLsn);
+        if (_refusal != WriteRefusal.None) return;
+
+        // What the log lacks (journaled here, the acknowledgement lost with a crash, or written while Kafka was away)
+        // is shipped first, from the journal, which the replication slot kept; only a journal a snapshot truncated
+        // before replication was configured cannot be (a standby then starts from a snapshot of this node).
+        var shipped = Math.Min(logLast, machine.LastLsn);
+        if (shipped < machine.LastLsn && !JournalHolds(journal, shipped)) shipped = Math.Min(Math.Max(shipped, snapshotLsn), machine.LastLsn);
         Volatile.Write(ref _lsn, shipped);
         _slots.Open(SlotName, new EventPosition(shipped, 0));
         _slots.Acknowledge(SlotName, new EventPosition(shipped, 0), long.MaxValue);
-        if (_options.Mode == ReplicationMode.Replicated && _refusal == WriteRefusal.None)
+        if (_options.Mode == ReplicationMode.Replicated)
         {
             foreach (var entry in journal.ReadAfter(shipped))
             {
@@ -197,6 +186,62 @@ internal sealed class ShardReplicator : IDisposable
             Volatile.Write(ref _lagEntries, _queue.Count);
         }
         Checkpoint(force: true);
+    }
+
+    /// <summary>Whether the journal still holds the entry after <paramref name="lsn"/> (a snapshot may have truncated it).</summary>
+    private static bool JournalHolds(ICommandJournal journal, long lsn)
+    {
+        try
+        {
+            foreach (var entry in journal.ReadAfter(lsn)) return entry.Command.Lsn == lsn + 1;
+            return true;
+        }
+        catch (JournalCorruptException)
+        {
+            return false;
+        }
+    }
+
+    /// <summary>
+    /// A primary's start: reads the log from <paramref name="position"/> up to <paramref name="end"/>, adopting this
+    /// node's own entries the journal lacks; a record of a newer epoch fences it and ends the read (nothing of
+    /// another history is adopted); with <paramref name="stopAtMarker"/>, any other marker of this epoch or higher
+    /// before it means another node promoted first. Returns how many entries were adopted.
+    /// </summary>
+    private int ReadAsPrimary(ReservationStateMachine machine, ICommandJournal journal, ref long position, ref long logLast, long end, DateTimeOffset deadline, long stopAtMarker)
+    {
+        var events = new EventBuffer();
+        var accepted = machine.LastLsn;
+        var adopted = 0;
+        while (position < end)
+        {
+            var remaining = deadline - _time.GetUtcNow();
+            if (remaining <= TimeSpan.Zero) throw new CommandLogUnavailableException($"Shard {_shard}: the command log was not read to its end ({position} of {end}) within {_options.StartTimeout.TotalSeconds:F0} s.");
+            var batch = _log.Read(position, Min(remaining, TimeSpan.FromSeconds(1)), _stop.Token);
+            foreach (var record in batch.Records)
+            {
+                if (record.Position >= end) break;
+                var newer = record.Epoch > _node.Epoch || (stopAtMarker >= 0 && record.Kind == CommandLogRecordKind.EpochMarker && record.Epoch >= _node.Epoch && record.Position != stopAtMarker);
+                if (newer)
+                {
+                    _maxEpoch = Math.Max(_maxEpoch, record.Epoch);
+                    Fence(new CommandLogFencedException($"Shard {_shard}: a primary of epoch {record.Epoch} took over at position {record.Position} (this node has epoch {_node.Epoch}); this node diverged after log sequence number {machine.LastLsn} and must not take writes. Rebuild it as a standby from a snapshot of the new primary."));
+                    return adopted;
+                }
+                var verdict = Classify(record, ref accepted);
+                if (record.Kind == CommandLogRecordKind.Entry && verdict != Verdict.Stale) logLast = Math.Max(logLast, record.Lsn);
+                if (verdict == Verdict.Gap) throw new JournalCorruptException($"Shard {_shard}: the command log jumps to log sequence number {record.Lsn} at position {record.Position} after {accepted}.");
+                if (verdict != Verdict.Apply) continue;
+                var command = Decode(record);
+                journal.Append(command);
+                events.Clear();
+                machine.Apply(command, events);
+                adopted++;
+            }
+            position = Math.Min(batch.NextPosition, Math.Max(end, position));
+            if (batch.Records.Count > 0 && batch.Records[^1].Position >= end) position = end;
+        }
+        return adopted;
     }
 
     /// <summary>Starts the background work of the role: shipping (primary) or applying the log (standby).</summary>
@@ -268,13 +313,31 @@ internal sealed class ShardReplicator : IDisposable
 
     private void Refuse(WriteRefusal reason, Exception error)
     {
-        Volatile.Write(ref _refusalError, error);
-        Volatile.Write(ref _lastError, error.Message);
-        _refusal = reason;
-        lock (_gate) Monitor.PulseAll(_gate);
+        lock (_gate)
+        {
+            // Fenced and stopped are final: a timeout seen at the same moment does not turn them into a passing outage.
+            if (_refusal is WriteRefusal.Fenced or WriteRefusal.Stopped) return;
+            Volatile.Write(ref _refusalError, error);
+            Volatile.Write(ref _lastError, error.Message);
+            _refusal = reason;
+            Monitor.PulseAll(_gate);
+        }
     }
 
-    private void Fence(CommandLogFencedException error) => Refuse(WriteRefusal.Fenced, error);
+    private void Fence(CommandLogFencedException error, bool persist = true)
+    {
+        Refuse(WriteRefusal.Fenced, error);
+        if (!persist) return;
+        try
+        {
+            // Remembered across restarts: the loser of two promotions to one epoch cannot tell from the log alone.
+            _node.MarkFenced(error.Message);
+        }
+        catch (IOException ex)
+        {
+            Volatile.Write(ref _lastError, $"{error.Message} (could not record it in replication.json: {ex.Message})");
+        }
+    }
 
     /// <summary>Replicated mode: ships what the replicate stage queued, in order, retrying until the log takes it.</summary>
     private void ShipQueue(CancellationToken stop)
@@ -333,8 +396,9 @@ internal sealed class ShardReplicator : IDisposable
                     if (writes.Count == _options.MaxBatch) break;
                 }
             }
-            catch (JournalCorruptException ex)
+            catch (Exception ex) when (ex is JournalCorruptException or ObjectDisposedException or FASTER.core.FasterException)
             {
+                if (stop.IsCancellationRequested) break;
                 Volatile.Write(ref _lastError, ex.Message);
                 stop.WaitHandle.WaitOne(_options.RetryInterval);
                 continue;
@@ -369,12 +433,45 @@ internal sealed class ShardReplicator : IDisposable
             _loopStop?.Cancel();
             return false;
         }
-        catch (CommandLogUnavailableException ex)
+        catch (Exception ex) when (ex is CommandLogUnavailableException or InvalidDataException or InvalidOperationException or ObjectDisposedException)
         {
             Volatile.Write(ref _lastError, ex.Message);
+            // On a real cluster a newer primary's producer fences ours and every append fails without reaching the
+            // check above: look in the log for a newer epoch before trying again.
+            if (NewerEpochInLog() is { } newer)
+            {
+                Fence(new CommandLogFencedException($"Shard {_shard} is fenced: {newer.Message}; this node (epoch {_node.Epoch}) stopped taking writes. Rebuild it as a standby from a snapshot of the new primary.", newer));
+                _loopStop?.Cancel();
+                return false;
+            }
             stop.WaitHandle.WaitOne(_options.RetryInterval);
             return false;
         }
+    }
+
+    /// <summary>A record of a newer epoch after what this primary verified, if the log can be read now (bounded).</summary>
+    private CommandLogFencedException? NewerEpochInLog()
+    {
+        try
+        {
+            var end = _log.EndPosition(TimeSpan.FromSeconds(1));
+            var position = _verifiedFrom;
+            for (var reads = 0; position < end && reads < 100; reads++)
+            {
+                var batch = _log.Read(position, TimeSpan.FromSeconds(1), _stop.Token);
+                foreach (var r in batch.Records)
+                {
+                    if (r.Epoch > _node.Epoch) return new CommandLogFencedException(r.Epoch, r.Position);
+                }
+                if (batch.NextPosition <= position) break;
+                position = batch.NextPosition;
+            }
+        }
+        catch (Exception ex) when (ex is CommandLogUnavailableException or InvalidDataException or OperationCanceledException or ObjectDisposedException)
+        {
+            // Unknown for now: the next failure looks again.
+        }
+        return null;
     }
 
     private void Acknowledged()
@@ -403,6 +500,12 @@ internal sealed class ShardReplicator : IDisposable
                 Volatile.Write(ref _lastError, ex.Message);
                 stop.WaitHandle.WaitOne(_options.RetryInterval);
                 continue;
+            }
+            catch (Exception ex) when (ex is InvalidDataException or KeyNotFoundException or ArgumentException)
+            {
+                // A record that is not ours or not whole: the replica stops rather than guess.
+                Refuse(WriteRefusal.Stopped, new InvalidOperationException($"Shard {_shard}: the command log cannot be read at position {_verifiedFrom}: {ex.Message}. This standby stopped applying: rebuild it from a snapshot of the primary.", ex));
+                return;
             }
             if (!await ApplyAsync(batch, pending, stopAt: long.MaxValue).ConfigureAwait(false)) return;
             MeasureLag(batch);
@@ -528,8 +631,10 @@ internal sealed class ShardReplicator : IDisposable
             {
                 await _loop.ConfigureAwait(false);
             }
-            catch (OperationCanceledException)
+            catch (Exception ex)
             {
+                // The loops record their own failures; whatever escaped is kept for the operator, not rethrown at stop.
+                if (ex is not OperationCanceledException) Volatile.Write(ref _lastError, ex.Message);
             }
         }
         _loopStop.Dispose();
@@ -597,7 +702,11 @@ internal sealed class ShardReplicator : IDisposable
         Volatile.Write(ref _checkpointedAt, now);
         try
         {
-            new CommandLogCheckpoint(_verifiedFrom, Volatile.Read(ref _lsn), _maxEpoch).Save(_directory);
+            // Never ahead of the local journal (the replicate stage ships beside the fsync): a checkpoint ahead of it
+            // would be ignored at the next start, which would then read the log from its beginning.
+            var lsn = Volatile.Read(ref _lsn);
+            if (_journal is not null && _journal.LastLsn < lsn) return;
+            new CommandLogCheckpoint(_verifiedFrom, lsn, _maxEpoch).Save(_directory);
         }
         catch (IOException ex)
         {

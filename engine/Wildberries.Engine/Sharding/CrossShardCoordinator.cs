@@ -210,7 +210,7 @@ internal sealed class CrossShardCoordinator
                 {
                     answers.Add(_shards[shard].Submit(Command.OnHold(kind, decision.OrderId)).AsTask());
                 }
-                catch (Exception ex) when (ex is ObjectDisposedException or EngineFaultedException)
+                catch (Exception ex) when (ex is ObjectDisposedException or EngineFaultedException or ShardUnavailableException)
                 {
                     // The engine is stopping, or that shard stopped: the next start delivers this decision again.
                 }
@@ -242,9 +242,10 @@ internal sealed class CrossShardCoordinator
         {
             await work.ConfigureAwait(false);
         }
-        catch (Exception ex) when (ex is ObjectDisposedException or EngineFaultedException)
+        catch (Exception ex) when (ex is ObjectDisposedException or EngineFaultedException or ShardUnavailableException)
         {
-            // A stopped shard: the next start delivers this decision again.
+            // A stopped shard, or one whose command log did not acknowledge (fenced, Kafka away): the decision is
+            // journaled on its home, and the next start (or promotion) delivers it again.
         }
     }
 }

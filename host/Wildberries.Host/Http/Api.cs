@@ -130,10 +130,18 @@ public static class Api
         if (!int.TryParse(shard, NumberStyles.None, CultureInfo.InvariantCulture, out var s) || s >= engine.ShardCount) return Problems.Of(404, "shard_not_found", $"Shards are 0 to {engine.ShardCount - 1}.");
         var files = await engine.SnapshotAsync(http.RequestAborted);
         if (files[s] is not { } file) return Problems.Of(409, "no_snapshots", "This engine keeps no snapshots (an in-memory journal).");
+        // A standby started from a snapshot must find every later entry in the log: a snapshot ahead of what the
+        // command log has (entries not yet shipped) would let it skip, as duplicates, another primary's different ones.
+        for (var waited = 0; engine.Replication.Count > 0 && engine.Replication[s].Role == Wildberries.Engine.Replication.NodeRole.Primary && engine.Replication[s].Lsn < file.Lsn; waited++)
+        {
+            if (waited == 100) return Problems.Of(503, "replication_behind", "The command log does not have everything this snapshot covers yet; retry shortly.", $"The log has shard {s} through {engine.Replication[s].Lsn}; the snapshot is at {file.Lsn}.");
+            await Task.Delay(100, http.RequestAborted);
+        }
         // Opened before answering: a snapshot pruned meanwhile stays readable until the stream closes.
         var stream = new FileStream(file.Path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
         http.Response.Headers[StandbyBootstrap.ShardCountHeader] = engine.ShardCount.ToString(CultureInfo.InvariantCulture);
         http.Response.Headers[StandbyBootstrap.LsnHeader] = file.Lsn.ToString(CultureInfo.InvariantCulture);
+        http.Response.Headers[StandbyBootstrap.ReservationTtlHeader] = engine.Options.StateMachine.ReservationTtlMs.ToString(CultureInfo.InvariantCulture);
         return Results.Stream(stream, "application/octet-stream", Path.GetFileName(file.Path));
     }
 

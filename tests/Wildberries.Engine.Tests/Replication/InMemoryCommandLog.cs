@@ -23,6 +23,9 @@ internal sealed class InMemoryCommandLogs
         }
     }
 
+    /// <summary>While true appends throw <see cref="CommandLogUnavailableException"/> (reads still work): a write path cut.</summary>
+    public bool AppendsFail { get; set; }
+
     /// <summary>The factory a node's <see cref="ReplicationOptions.CommandLog"/> takes.</summary>
     public ICommandLog Open(int shard) => new Log(this, shard);
 
@@ -76,6 +79,7 @@ internal sealed class InMemoryCommandLogs
         public CommandLogAppend Append(IReadOnlyList<CommandLogWrite> writes, int epoch, long verifiedFrom, TimeSpan timeout)
         {
             owner.ThrowIfUnavailable();
+            if (owner.AppendsFail) throw new CommandLogUnavailableException("appends to the in-memory command log are switched off");
             lock (owner._shards)
             {
                 var records = owner.Shard(shard);

@@ -37,16 +37,27 @@ public class ReplicationTests
         }
     }
 
-    /// <summary>Waits (bounded) until every shard of the standby applied what the primary's log acknowledged.</summary>
+    /// <summary>
+    /// Waits (bounded) until every shard of the standby has applied exactly what the primary has (the primary is
+    /// quiet by then), then compares their state hashes at that log sequence number.
+    /// </summary>
     private static async Task CaughtUp(ReservationEngine primary, ReservationEngine standby)
     {
-        var target = primary.Replication.Select(r => r.Lsn).ToArray();
         for (var i = 0; i < 1_000; i++)
         {
-            if (standby.Replication.Select(r => r.Lsn).SequenceEqual(target)) return;
+            var same = true;
+            for (var shard = 0; shard < primary.ShardCount; shard++)
+            {
+                same &= (await primary.GetAppliedStateAsync(shard)).Lsn == (await standby.GetAppliedStateAsync(shard)).Lsn;
+            }
+            if (same)
+            {
+                for (var shard = 0; shard < primary.ShardCount; shard++) Assert.Equal(await primary.GetAppliedStateAsync(shard), await standby.GetAppliedStateAsync(shard));
+                return;
+            }
             await Task.Delay(10, Cancel);
         }
-        Assert.Fail($"The standby did not catch up: primary {string.Join(",", target)}, standby {string.Join(",", standby.Replication.Select(r => $"{r.Lsn} {r.Refusal} {r.LastError}"))}");
+        Assert.Fail($"The standby did not catch up: primary {string.Join(",", primary.Replication.Select(r => $"{r.Lsn} {r.Refusal} {r.LastError}"))}, standby {string.Join(",", standby.Replication.Select(r => $"{r.Lsn} {r.Refusal} {r.LastError}"))}");
     }
 
     private static async Task Until(Func<Task<bool>> condition, string what)
@@ -64,7 +75,8 @@ public class ReplicationTests
         var made = new List<OrderId>();
         for (var i = 0; i < count; i++)
         {
-            var r = await engine.CheckoutAsync($"{prefix}-{i}", $"c{i % 7}", [new CheckoutLine(1 + (i % skus), 1), new CheckoutLine(1 + ((i * 7 + 3) % skus), 1)]);
+            var first = 1 + (i % skus);
+            var r = await engine.CheckoutAsync($"{prefix}-{i}", $"c{i % 7}", [new CheckoutLine(first, 1), new CheckoutLine((first % skus) + 1, 1)]);
             if (r.IsOk) made.Add(r.OrderId);
         }
         return made;
@@ -261,5 +273,71 @@ public class ReplicationTests
         await using var restarted = ReservationEngine.Open(new EngineOptions(), journal, replication: Replication(logs, NodeRole.Standby));
         Assert.Equal((NodeRole.Primary, WriteRefusal.None, 2), (restarted.Replication[0].Role, restarted.Replication[0].Refusal, restarted.Replication[0].Epoch));
         Assert.True((await restarted.UpsertItemAsync(9, "after restart", 1)).IsOk);
+    }
+
+    [Fact]
+    public async Task A_promotion_cut_short_after_its_epoch_was_raised_is_finished_by_the_next_start_and_fences_the_old_primary()
+    {
+        using var dir = new TempDirectory("cut-short");
+        var logs = new InMemoryCommandLogs();
+        await using var primary = Node(logs, NodeRole.Primary);
+        await Seed(primary, skus: 3);
+        var journal = new JournalOptions { Directory = dir.Path };
+        await using (var standby = ReservationEngine.Open(new EngineOptions(), journal, replication: Replication(logs, NodeRole.Standby)))
+        {
+            await CaughtUp(primary, standby);
+            logs.AppendsFail = true; // the epoch is raised, the marker cannot be written
+            await Assert.ThrowsAsync<CommandLogUnavailableException>(() => standby.PromoteAsync(Cancel));
+        }
+        logs.AppendsFail = false;
+        // Restarted (with its standby command line): it is the primary of the raised epoch; its start writes the
+        // missing marker, so the old primary is fenced rather than a second primary of an older epoch.
+        await using var restarted = ReservationEngine.Open(new EngineOptions(), journal, replication: Replication(logs, NodeRole.Standby));
+        Assert.Equal((NodeRole.Primary, WriteRefusal.None), (restarted.Replication[0].Role, restarted.Replication[0].Refusal));
+        Assert.Contains(logs.Records(0), r => r.Kind == CommandLogRecordKind.EpochMarker && r.Epoch == restarted.Replication[0].Epoch);
+        var fenced = await Assert.ThrowsAsync<ShardUnavailableException>(async () => await primary.UpsertItemAsync(50, "late", 1));
+        Assert.Equal("fenced", fenced.Code);
+        Assert.True((await restarted.UpsertItemAsync(51, "new primary", 1)).IsOk);
+        await using var third = Node(logs, NodeRole.Standby);
+        await CaughtUp(restarted, third);
+        Assert.Equal(await restarted.GetStateHashAsync(), await third.GetStateHashAsync());
+    }
+
+    [Fact]
+    public async Task A_promotion_that_could_not_read_the_log_changes_nothing_and_the_standby_follows_on()
+    {
+        var logs = new InMemoryCommandLogs();
+        await using var primary = Node(logs, NodeRole.Primary, mode: ReplicationMode.Local);
+        await using var standby = Node(logs, NodeRole.Standby, mode: ReplicationMode.Local);
+        await Seed(primary, skus: 3);
+        logs.Unavailable = true;
+        await Assert.ThrowsAsync<CommandLogUnavailableException>(() => standby.PromoteAsync(Cancel));
+        Assert.Equal((NodeRole.Standby, 0), (standby.Replication[0].Role, standby.Replication[0].Epoch));
+        logs.Unavailable = false;
+        await Checkouts(primary, "after", 5, skus: 3);
+        await CaughtUp(primary, standby);
+        Assert.Equal(await primary.GetStateHashAsync(), await standby.GetStateHashAsync());
+    }
+
+    [Fact]
+    public async Task Entries_journaled_while_the_log_was_away_are_shipped_after_a_restart_even_past_a_snapshot()
+    {
+        using var dir = new TempDirectory("away");
+        var logs = new InMemoryCommandLogs();
+        var journal = new JournalOptions { Directory = dir.Path };
+        await using (var primary = ReservationEngine.Open(new EngineOptions(), journal, replication: Replication(logs, NodeRole.Primary, ReplicationMode.Local)))
+        {
+            await Seed(primary, skus: 3);
+            logs.Unavailable = true;
+            Assert.Equal(5, (await Checkouts(primary, "away", 5, skus: 3)).Count);
+            await primary.SnapshotAsync(Cancel); // covers entries the log never got
+        }
+        logs.Unavailable = false;
+        await using var restarted = ReservationEngine.Open(new EngineOptions(), journal, replication: Replication(logs, NodeRole.Primary, ReplicationMode.Local));
+        await using var standby = Node(logs, NodeRole.Standby, mode: ReplicationMode.Local);
+        await Until(() => Task.FromResult(restarted.Replication[0].Lsn == restarted.Recovery[0].LastLsn), "the restarted primary shipped its journal");
+        await CaughtUp(restarted, standby);
+        Assert.Equal(WriteRefusal.Standby, standby.Replication[0].Refusal);
+        Assert.Equal(await restarted.GetStateHashAsync(), await standby.GetStateHashAsync());
     }
 }
