@@ -150,6 +150,7 @@ public static class CatalogImport
         }
 
         Submitted outcome;
+        TimeSpan journaled, snapshot;
         await using (engine)
         {
             if (Stamp(a.Csv) != fileStamp)
@@ -160,6 +161,7 @@ public static class CatalogImport
             progress.Start("importing");
             outcome = await SubmitAsync(engine, a, parser, items, badLines, goodRows, progress, cancellation);
             progress.Finish();
+            journaled = clock.Elapsed - validated;
             if (outcome.Failure is not null)
             {
                 await error.WriteLineAsync(
@@ -168,11 +170,14 @@ public static class CatalogImport
                 return ExitIncomplete;
             }
             // One snapshot of the loaded state: the server's next start reads it instead of replaying millions of commands.
+            var snapshotStart = clock.Elapsed;
             await engine.SnapshotAsync(cancellation);
+            snapshot = clock.Elapsed - snapshotStart;
         }
         var seconds = clock.Elapsed.TotalSeconds;
         await output.WriteLineAsync(string.Create(CultureInfo.InvariantCulture,
-            $"imported {outcome.AppliedRows:N0} stock rows of {items.Count:N0} SKUs from {a.Csv} in {seconds:F1} s (validation {validated.TotalSeconds:F1} s): " +
+            $"imported {outcome.AppliedRows:N0} stock rows of {items.Count:N0} SKUs from {a.Csv} in {seconds:F1} s " +
+            $"(validating {validated.TotalSeconds:F1} s, journaling {journaled.TotalSeconds:F1} s, snapshot {snapshot.TotalSeconds:F1} s, close {seconds - validated.TotalSeconds - journaled.TotalSeconds - snapshot.TotalSeconds:F1} s): " +
             $"{items.Count / seconds:N0} SKUs/s, {outcome.AppliedRows / seconds:N0} rows/s; {badLines.Count:N0} bad rows skipped"));
         return ExitOk;
     }
