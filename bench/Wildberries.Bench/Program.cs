@@ -2,39 +2,36 @@ using BenchmarkDotNet.Running;
 
 namespace Wildberries.Bench;
 
-/// <summary>Runs the micro benchmarks (BenchmarkDotNet arguments, e.g. <c>--filter *Ring*</c>) or, with <c>durable</c>, the durability benchmark; with <c>shards</c>, 1 against 2 durable shards; with <c>events</c>, the peak sale with Kafka publishing off against on; with <c>import</c>, the bulk catalog import's rate.</summary>
+/// <summary>
+/// Runs the micro benchmarks (BenchmarkDotNet arguments, e.g. <c>--filter *Ring*</c>), or one of the load benchmarks
+/// named by the first argument (see <see cref="Loads"/>).
+/// </summary>
 public static class Program
 {
+    /// <summary>The load benchmarks: <c>dotnet run -c Release --project bench/Wildberries.Bench -- NAME [options]</c>.</summary>
+    private static readonly Dictionary<string, Func<string[], Task>> Loads = new(StringComparer.Ordinal)
+    {
+        // The durability benchmark.
+        ["durable"] = Durable.DurableLoad.RunAsync,
+        // 1 against 2 durable shards.
+        ["shards"] = Durable.ShardScalingLoad.RunAsync,
+        // The flash sale: the engine against PostgreSQL and Redis.
+        ["peak-sale"] = PeakSaleCommand.RunAsync,
+        // The peak sale with Kafka publishing off against on.
+        ["events"] = Events.EventPublishingLoad.RunAsync,
+        // The bulk catalog import's rate.
+        ["import"] = Import.ImportLoad.RunAsync,
+        // Durable checkouts with no command log against Kafka replication in local and replicated mode; the lag at half load.
+        ["replication"] = Replication.ReplicationLoad.RunAsync,
+        // HTTP checkouts through the real server.
+        ["http"] = Http.HttpLoad.RunAsync,
+    };
+
     public static async Task Main(string[] args)
     {
-        if (args.Length > 0 && args[0] == "durable")
+        if (args.Length > 0 && Loads.TryGetValue(args[0], out var load))
         {
-            await Durable.DurableLoad.RunAsync(args[1..]);
-            return;
-        }
-        if (args.Length > 0 && args[0] == "shards")
-        {
-            await Durable.ShardScalingLoad.RunAsync(args[1..]);
-            return;
-        }
-        if (args.Length > 0 && args[0] == "peak-sale")
-        {
-            await PeakSaleCommand.RunAsync(args[1..]);
-            return;
-        }
-        if (args.Length > 0 && args[0] == "events")
-        {
-            await Events.EventPublishingLoad.RunAsync(args[1..]);
-            return;
-        }
-        if (args.Length > 0 && args[0] == "import")
-        {
-            await Import.ImportLoad.RunAsync(args[1..]);
-            return;
-        }
-        if (args.Length > 0 && args[0] == "http")
-        {
-            await Http.HttpLoad.RunAsync(args[1..]);
+            await load(args[1..]);
             return;
         }
         BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args, BenchConfig.Create());

@@ -237,7 +237,7 @@ public static class EventPublishingLoad
     }
 
     /// <summary>CPU time used so far by the mock cluster's process (our child running Wildberries.KafkaMock.dll); zero if not found.</summary>
-    private static TimeSpan MockCpu()
+    internal static TimeSpan MockCpu()
     {
         var total = TimeSpan.Zero;
         foreach (var p in Process.GetProcessesByName("dotnet"))
@@ -300,7 +300,7 @@ public static class EventPublishingLoad
         GC.KeepAlive(bytes);
     }
 
-    private static IEnumerable<Command> CatalogCommands(FlashSaleOptions sale)
+    internal static IEnumerable<Command> CatalogCommands(FlashSaleOptions sale)
     {
         for (long sku = 1; sku <= sale.Skus; sku++)
         {
