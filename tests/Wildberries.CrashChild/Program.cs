@@ -235,8 +235,8 @@ async Task ProjectingAsync(string connectionString)
 {
     await using var engine = ReservationEngine.Open(new EngineOptions { ShardCount = shards }, journal);
     // Started before any command of this run (and of the first run): the slot keeps the journal from the first event.
-    // Small batches, so that a kill lands between many commits.
-    await using var projector = PostgresProjector.Start(engine, new PostgresProjectorOptions { ConnectionString = connectionString, BatchSize = 200, RetryDelayMax = TimeSpan.FromMilliseconds(200) });
+    // Small batches, so that the projection falls behind under load and a kill lands mid-batch, between many commits.
+    await using var projector = PostgresProjector.Start(engine, new PostgresProjectorOptions { ConnectionString = connectionString, BatchSize = 50, RetryDelayMax = TimeSpan.FromMilliseconds(200) });
     var skusOf = Enumerable.Range(0, shards)
         .Select(s => Enumerable.Range(1, Skus).Select(k => (long)k).Where(k => ShardRouter.ShardOf(k, shards) == s).ToArray())
         .ToArray();
