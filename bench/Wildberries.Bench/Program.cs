@@ -2,7 +2,7 @@ using BenchmarkDotNet.Running;
 
 namespace Wildberries.Bench;
 
-/// <summary>Runs the micro benchmarks (BenchmarkDotNet arguments, e.g. <c>--filter *Ring*</c>) or, with <c>durable</c>, the durability benchmark; with <c>shards</c>, 1 against 2 durable shards; with <c>events</c>, the peak sale with Kafka publishing off against on.</summary>
+/// <summary>Runs the micro benchmarks (BenchmarkDotNet arguments, e.g. <c>--filter *Ring*</c>) or, with <c>durable</c>, the durability benchmark; with <c>shards</c>, 1 against 2 durable shards; with <c>events</c>, the peak sale with Kafka publishing off against on; with <c>projection</c>, the peak sale with the PostgreSQL projection off against on.</summary>
 public static class Program
 {
     public static async Task Main(string[] args)
@@ -25,6 +25,11 @@ public static class Program
         if (args.Length > 0 && args[0] == "events")
         {
             await Events.EventPublishingLoad.RunAsync(args[1..]);
+            return;
+        }
+        if (args.Length > 0 && args[0] == "projection")
+        {
+            await Projection.ProjectionLoad.RunAsync(args[1..]);
             return;
         }
         if (args.Length > 0 && args[0] == "http")

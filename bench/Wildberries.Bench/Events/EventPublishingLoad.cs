@@ -300,7 +300,7 @@ public static class EventPublishingLoad
         GC.KeepAlive(bytes);
     }
 
-    private static IEnumerable<Command> CatalogCommands(FlashSaleOptions sale)
+    internal static IEnumerable<Command> CatalogCommands(FlashSaleOptions sale)
     {
         for (long sku = 1; sku <= sale.Skus; sku++)
         {
