@@ -23,6 +23,8 @@ public static class Program
         ["import"] = Import.ImportLoad.RunAsync,
         // Durable checkouts with no command log against Kafka replication in local and replicated mode; the lag at half load.
         ["replication"] = Replication.ReplicationLoad.RunAsync,
+        // The peak sale with the PostgreSQL projection off against on (upsert and COPY).
+        ["projection"] = Projection.ProjectionLoad.RunAsync,
         // HTTP checkouts through the real server.
         ["http"] = Http.HttpLoad.RunAsync,
     };

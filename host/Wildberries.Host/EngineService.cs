@@ -17,6 +17,7 @@ public sealed partial class EngineService(ServerOptions options, TimeProvider ti
     private readonly CancellationTokenSource _stopping = new();
     private ReservationEngine? _engine;
     private Wildberries.Engine.Kafka.KafkaEventPublisher? _publisher;
+    private Wildberries.Engine.Postgres.PostgresProjector? _projector;
     private Task? _monitor;
 
     /// <summary>The engine once recovery is done; null before.</summary>
@@ -27,6 +28,9 @@ public sealed partial class EngineService(ServerOptions options, TimeProvider ti
 
     /// <summary>The Kafka event publisher, when <see cref="ServerOptions.KafkaBootstrap"/> is set.</summary>
     public Wildberries.Engine.Kafka.KafkaEventPublisher? Publisher => _publisher;
+
+    /// <summary>The PostgreSQL projector, when <see cref="ServerOptions.Postgres"/> is set and this node is the primary.</summary>
+    public Wildberries.Engine.Postgres.PostgresProjector? Projector => _projector;
 
     /// <summary>The reason the engine refused to start, if it did.</summary>
     public string? StartupError { get; private set; }
@@ -134,9 +138,17 @@ public sealed partial class EngineService(ServerOptions options, TimeProvider ti
         };
     }
 
-    /// <summary>Events go to Kafka from the primary only (a standby's would be the same events again).</summary>
+    /// <summary>
+    /// Events go to Kafka, and into PostgreSQL, from the primary only (a standby's would be the same events again).
+    /// </summary>
     private void StartPublishing(ReservationEngine engine)
     {
+        if (options.Postgres is { } postgres && _projector is null)
+        {
+            _projector = Wildberries.Engine.Postgres.PostgresProjector.Start(engine, new Wildberries.Engine.Postgres.PostgresProjectorOptions { ConnectionString = postgres }, time);
+            var where = new Npgsql.NpgsqlConnectionStringBuilder(postgres);
+            LogProjecting(where.Host ?? "", where.Database ?? "");
+        }
         if (options.KafkaBootstrap is not { } bootstrap || _publisher is not null) return;
         _publisher = Wildberries.Engine.Kafka.KafkaEventPublisher.Start(engine, new Wildberries.Engine.Kafka.KafkaEventPublisherOptions
         {
@@ -216,6 +228,8 @@ public sealed partial class EngineService(ServerOptions options, TimeProvider ti
         // The publisher first: it reads the engine's journal until it stops.
         var publisher = Interlocked.Exchange(ref _publisher, null);
         if (publisher is not null) await publisher.DisposeAsync().ConfigureAwait(false);
+        var projector = Interlocked.Exchange(ref _projector, null);
+        if (projector is not null) await projector.DisposeAsync().ConfigureAwait(false);
         var engine = Interlocked.Exchange(ref _engine, null);
         if (engine is not null) await engine.DisposeAsync().ConfigureAwait(false);
     }
@@ -231,6 +245,9 @@ public sealed partial class EngineService(ServerOptions options, TimeProvider ti
 
     [LoggerMessage(EventId = 1005, Level = LogLevel.Information, Message = "Publishing every committed event to Kafka at {Bootstrap}, topic {Topic}")]
     private partial void LogPublishing(string bootstrap, string topic);
+
+    [LoggerMessage(EventId = 1015, Level = LogLevel.Information, Message = "Projecting every committed event into PostgreSQL at {Server}, database {Database}")]
+    private partial void LogProjecting(string server, string database);
 
     [LoggerMessage(EventId = 1006, Level = LogLevel.Warning, Message = "Waiting for the command log before taking writes: {Reason}")]
     private partial void LogWaitingForLog(string reason);

@@ -17,6 +17,7 @@ public static partial class ServerApp
         ["--shards"] = $"{ServerOptions.Section}:Shards",
         ["--kafka-bootstrap"] = $"{ServerOptions.Section}:KafkaBootstrap",
         ["--kafka-topic"] = $"{ServerOptions.Section}:KafkaTopic",
+        ["--postgres"] = $"{ServerOptions.Section}:Postgres",
         ["--storefront-key"] = $"{ServerOptions.Section}:StorefrontKey",
         ["--admin-key"] = $"{ServerOptions.Section}:AdminKey",
         ["--webhook-secret"] = $"{ServerOptions.Section}:WebhookSecret",
@@ -43,6 +44,7 @@ public static partial class ServerApp
         ["WB_SHARDS"] = "Shards",
         ["WB_KAFKA_BOOTSTRAP"] = "KafkaBootstrap",
         ["WB_KAFKA_TOPIC"] = "KafkaTopic",
+        ["WB_POSTGRES"] = "Postgres",
         ["WB_STOREFRONT_KEY"] = "StorefrontKey",
         ["WB_ADMIN_KEY"] = "AdminKey",
         ["WB_WEBHOOK_SECRET"] = "WebhookSecret",
@@ -96,6 +98,8 @@ public static partial class ServerApp
         builder.Services.AddSingleton<EngineService>();
         builder.Services.AddHostedService(sp => sp.GetRequiredService<EngineService>());
         builder.Services.AddSingleton<Metrics>();
+        // The order history reads the projected tables (any role of node may serve it, a standby too).
+        if (options.Postgres is { } postgres) builder.Services.AddSingleton(_ => new Wildberries.Engine.Postgres.PostgresOrderHistory(postgres));
         builder.Services.AddSingleton<ServerOptionsAccessor>();
         if (options.PaymentProviderUrl is null)
         {

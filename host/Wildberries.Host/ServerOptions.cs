@@ -28,6 +28,13 @@ public sealed class ServerOptions
     /// </summary>
     public string? KafkaBootstrap { get; set; }
 
+    /// <summary>
+    /// The Npgsql connection string of the PostgreSQL read model: the primary projects every committed event into it
+    /// (orders, lines, allocations, status history, stock), and <c>GET /v1/orders</c> serves the order history from
+    /// it. Unset (the default): no projection, and the history answers 503 <c>history_unavailable</c>.
+    /// </summary>
+    public string? Postgres { get; set; }
+
     /// <summary>The events topic (default <c>wb.events</c>).</summary>
     public string KafkaTopic { get; set; } = "wb.events";
 
@@ -158,6 +165,17 @@ public sealed class ServerOptions
             throw new ArgumentException("Wildberries:BootstrapFrom (--bootstrap-from) must be the primary's absolute http(s) URL.");
         }
         if (BootstrapFrom is not null && (Role != "standby" || string.IsNullOrEmpty(BootstrapKey))) throw new ArgumentException("Wildberries:BootstrapFrom (--bootstrap-from) is for a standby and needs the primary's admin key (WB_BOOTSTRAP_KEY).");
+        if (Postgres is not null)
+        {
+            try
+            {
+                new Wildberries.Engine.Postgres.PostgresProjectorOptions { ConnectionString = Postgres }.Validate();
+            }
+            catch (ArgumentException ex)
+            {
+                throw new ArgumentException($"Wildberries:Postgres (--postgres, WB_POSTGRES) must be an Npgsql connection string (Host=...;Database=...;Username=...): {ex.Message}", ex);
+            }
+        }
         if (StorefrontKey is not null && StorefrontKey == AdminKey) throw new ArgumentException("Wildberries:StorefrontKey and AdminKey must differ: a storefront key must not be an admin key.");
     }
 }

@@ -3,8 +3,9 @@ using Wildberries.Core;
 using Wildberries.Engine;
 using Wildberries.Engine.Journal;
 using Wildberries.Engine.Kafka;
+using Wildberries.Engine.Postgres;
 
-// Usage: Wildberries.CrashChild <data directory> <run number> <clients> [shards=2] [kafka=<bootstrap servers> [rdkafka.<setting>=<value> ...]]
+// Usage: Wildberries.CrashChild <data directory> <run number> <clients> [shards=2] [kafka=<bootstrap servers> [rdkafka.<setting>=<value> ...]] [postgres=<connection string>]
 // Prints "READY", then one line per acknowledged command: "C <key> <orderId> <amount>" or "P <orderId>".
 // With shards=N (N > 1) the engine keeps N shards and the clients mostly buy carts spanning shards; a checkout line
 // then also names the cart, "C <key> <orderId> <amount> <sku>x<qty>,<sku>x<qty>,...", a cancel is "X <orderId>" and a refused checkout "R <key> <code>".
@@ -12,12 +13,17 @@ using Wildberries.Engine.Kafka;
 // through KafkaEventPublisher, started before the first command; the clients buy carts on one or two shards, pay and
 // cancel; a checkout line is "C <key> <orderId>", and every 20 ms "L <shard> <lagEntries> <lagSeconds>" reports the
 // publisher's lag, so a kill can be told to have landed mid-publish. rdkafka.<setting>=<value> goes to its producer.
+// With postgres=<connection string> the engine (one shard unless shards=N says otherwise) projects its events into
+// PostgreSQL through PostgresProjector, started before the first command; the clients buy carts on one shard, pay and
+// cancel; a checkout line is "C <key> <orderId>", and every 20 ms "L <shard> <lagEntries> <projectedLsn>" reports the
+// projection, so a kill can be told to have landed mid-batch.
 // Runs until killed, or stops by itself after 60 seconds.
 var directory = args[0];
 var run = int.Parse(args[1], CultureInfo.InvariantCulture);
 var clients = int.Parse(args[2], CultureInfo.InvariantCulture);
 var settings = args.Skip(3).Select(a => a.Split('=', 2)).Where(a => a.Length == 2).ToDictionary(a => a[0], a => a[1], StringComparer.Ordinal);
 var kafka = settings.GetValueOrDefault("kafka");
+var postgres = settings.GetValueOrDefault("postgres");
 var shards = settings.TryGetValue("shards", out var shardSetting) ? int.Parse(shardSetting, CultureInfo.InvariantCulture) : kafka is null ? 1 : 2;
 const int Skus = 20;
 var journal = new JournalOptions { Directory = directory, SnapshotEveryEntries = 2_000 };
@@ -25,6 +31,12 @@ var journal = new JournalOptions { Directory = directory, SnapshotEveryEntries =
 if (kafka is not null)
 {
     await PublishingAsync(kafka);
+    return;
+}
+
+if (postgres is not null)
+{
+    await ProjectingAsync(postgres);
     return;
 }
 
@@ -200,6 +212,68 @@ async Task PublishingAsync(string bootstrap)
             var action = random.Next(4);
 #pragma warning restore CA5394
             var r = await engine.CheckoutAsync(key, $"customer-{client}", lines);
+            if (!r.IsOk) continue;
+            output.WriteLine($"C {key} {r.OrderId}");
+            if (action < 2) await engine.ApplyPaymentAsync(r.OrderId, $"tx-{key}", true, r.Amount, "RUB");
+            else if (action == 2) await engine.CancelAsync(r.OrderId);
+        }
+    })).ToArray();
+    await Task.WhenAll(tasks);
+    await snapshot;
+    try
+    {
+        await lag;
+    }
+    catch (OperationCanceledException)
+    {
+    }
+}
+
+// A durable engine projecting into PostgreSQL while clients work, killed at any step: mid-transaction, between the
+// commit and the slot's acknowledgement, during a snapshot.
+async Task ProjectingAsync(string connectionString)
+{
+    await using var engine = ReservationEngine.Open(new EngineOptions { ShardCount = shards }, journal);
+    // Started before any command of this run (and of the first run): the slot keeps the journal from the first event.
+    // Small batches, so that the projection falls behind under load and a kill lands mid-batch, between many commits.
+    await using var projector = PostgresProjector.Start(engine, new PostgresProjectorOptions { ConnectionString = connectionString, BatchSize = 50, RetryDelayMax = TimeSpan.FromMilliseconds(200) });
+    var skusOf = Enumerable.Range(0, shards)
+        .Select(s => Enumerable.Range(1, Skus).Select(k => (long)k).Where(k => ShardRouter.ShardOf(k, shards) == s).ToArray())
+        .ToArray();
+    for (var sku = 1; sku <= Skus; sku++) await engine.UpsertItemAsync(sku, $"item {sku}", 100 * sku, maxPerOrder: 3);
+    for (var sku = 1; sku <= Skus; sku++) await engine.AdjustStockAsync(sku, 1 + ((sku + run) % 3), 200);
+    var output = TextWriter.Synchronized(Console.Out);
+    output.WriteLine("READY");
+    using var stop = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+
+    var lag = Task.Run(async () =>
+    {
+        using var timer = new PeriodicTimer(TimeSpan.FromMilliseconds(20));
+        while (await timer.WaitForNextTickAsync(stop.Token).ConfigureAwait(false))
+        {
+            foreach (var l in projector.Lag) output.WriteLine(string.Create(CultureInfo.InvariantCulture, $"L {l.Shard} {l.LagEntries} {l.Projected.Lsn}"));
+        }
+    });
+    var snapshot = Task.Run(async () =>
+    {
+        await Task.Delay(20 + (run * 37 % 200));
+        await engine.SnapshotAsync();
+    });
+
+    var tasks = Enumerable.Range(0, clients).Select(client => Task.Run(async () =>
+    {
+#pragma warning disable CA5394 // Workload shape, not security.
+        var random = new Random(run * 1_000 + client);
+        for (var i = 0; !stop.IsCancellationRequested; i++)
+        {
+            var key = $"r{run}-c{client}-{i}";
+            var home = random.Next(shards);
+            // One or two SKUs of one shard: every line of an order is on its home shard, so the projection has them all.
+            var skus = skusOf[home].OrderBy(_ => random.Next()).Take(1 + random.Next(2)).ToArray();
+            CheckoutLine[] lines = [.. skus.Select(sku => new CheckoutLine(sku, 1 + random.Next(3)))];
+            var action = random.Next(4);
+#pragma warning restore CA5394
+            var r = await engine.CheckoutAsync(key, $"customer-{client % 7}", lines);
             if (!r.IsOk) continue;
             output.WriteLine($"C {key} {r.OrderId}");
             if (action < 2) await engine.ApplyPaymentAsync(r.OrderId, $"tx-{key}", true, r.Amount, "RUB");

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using Wildberries.Testing;
 
 namespace Wildberries.PeakSale.Servers;
 

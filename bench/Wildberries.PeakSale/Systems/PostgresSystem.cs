@@ -1,6 +1,7 @@
 using Npgsql;
 using NpgsqlTypes;
 using Wildberries.PeakSale.Servers;
+using Wildberries.Testing;
 
 namespace Wildberries.PeakSale.Systems;
 

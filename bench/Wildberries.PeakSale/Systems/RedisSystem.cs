@@ -1,6 +1,7 @@
 using System.Globalization;
 using StackExchange.Redis;
 using Wildberries.PeakSale.Servers;
+using Wildberries.Testing;
 
 namespace Wildberries.PeakSale.Systems;
 

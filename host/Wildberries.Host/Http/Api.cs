@@ -28,6 +28,7 @@ public static class Api
         storefront.MapPost("/checkout", (Delegate)Checkout)
             .Produces<OrderBody>(StatusCodes.Status201Created)
             .ProducesProblem(400).ProducesProblem(401).ProducesProblem(403).ProducesProblem(409).ProducesProblem(413).ProducesProblem(415).ProducesProblem(422).ProducesProblem(429).ProducesProblem(503);
+        storefront.MapGet("/orders", (Delegate)ListOrders).Produces<OrderPageBody>().ProducesProblem(400).ProducesProblem(503);
         storefront.MapGet("/orders/{orderId}", (Delegate)GetOrder).Produces<OrderBody>().ProducesProblem(404);
         storefront.MapPost("/orders/{orderId}/cancel", (Delegate)CancelOrder);
         storefront.MapGet("/catalog/items/{sku}", (Delegate)GetItem);
@@ -51,9 +52,10 @@ public static class Api
             ? Results.Ok(new ReadyBody("ready",
                 engine.Replication.Count == 0 ? null : engine.Replication[0].Role.ToString().ToLowerInvariant(),
                 s.Publisher is { } publisher ? new LagBody(publisher.Lag.Sum(l => l.LagEntries), publisher.Lag.Max(l => l.LagSeconds)) : null,
-                engine.Replication.Count == 0 ? null : new LagBody(engine.Replication.Sum(r => r.LagEntries), engine.Replication.Max(r => r.LagMs) / 1000)))
+                engine.Replication.Count == 0 ? null : new LagBody(engine.Replication.Sum(r => r.LagEntries), engine.Replication.Max(r => r.LagMs) / 1000),
+                s.Projector is { } projector ? new LagBody(projector.Lag.Sum(l => l.LagEntries), projector.Lag.Max(l => l.LagSeconds)) : null))
             : Problems.Of(503, "not_ready", "The engine is recovering, refused to start, was fenced, or stopped after a journal failure; see the server log."));
-        var metrics = app.MapGet("/metrics", (Metrics m, EngineService s) => Results.Text(m.Render(s.Engine, s.Publisher), "text/plain; version=0.0.4"));
+        var metrics = app.MapGet("/metrics", (Metrics m, EngineService s) => Results.Text(m.Render(s.Engine, s.Publisher, s.Projector), "text/plain; version=0.0.4"));
         if (!app.Services.GetRequiredService<ServerOptions>().OpenOperationalEndpoints) metrics.AddEndpointFilter(RequireAnyKey);
     }
 
@@ -219,6 +221,40 @@ public static class Api
         var order = await Engine(http).GetOrderAsync(id);
         if (order is null || !string.Equals(order.CustomerId, customer, StringComparison.Ordinal)) return Problems.Of(404, "order_not_found", "No such order.");
         return Results.Json(ToBody(order, order.Status == OrderStatus.PendingPayment ? order.PaymentUrl : null), Json.Options);
+    }
+
+    /// <summary>20 orders per history page unless <c>limit</c> says otherwise: a screen of them.</summary>
+    public const int HistoryLimitDefault = 20;
+
+    private static async Task<IResult> ListOrders(HttpContext http)
+    {
+        var customer = http.Request.Headers["X-Customer-Id"].ToString();
+        if (string.IsNullOrEmpty(customer)) return Problems.Invalid("X-Customer-Id", "The X-Customer-Id header is required.");
+        var limit = HistoryLimitDefault;
+        var limitText = http.Request.Query["limit"].ToString();
+        if (limitText.Length > 0 && (!int.TryParse(limitText, NumberStyles.None, CultureInfo.InvariantCulture, out limit) || limit is < 1 or > Wildberries.Engine.Postgres.PostgresOrderHistory.LimitMax))
+        {
+            return Problems.Invalid("limit", $"limit must be an integer from 1 to {Wildberries.Engine.Postgres.PostgresOrderHistory.LimitMax}.");
+        }
+        var before = http.Request.Query["before"].ToString();
+        if (before.Length > 0 && !OrderId.TryParse(before, out _)) return Problems.Invalid("before", "before must be the next cursor of a previous page (an order id).");
+        var history = http.RequestServices.GetService<Wildberries.Engine.Postgres.PostgresOrderHistory>();
+        if (history is null) return Problems.Of(503, "history_unavailable", "The order history needs PostgreSQL: start the server with --postgres.");
+        try
+        {
+            var page = await history.ListAsync(customer, before.Length > 0 ? before : null, limit, http.RequestAborted);
+            if (page.Orders.Length == 0 && before.Length > 0 && !await history.ExistsAsync(customer, before, http.RequestAborted))
+            {
+                return Problems.Invalid("before", "before names no order of this customer.");
+            }
+            return Results.Json(new OrderPageBody([.. page.Orders.Select(o => ToBody(o, null))], page.Next), Json.Options);
+        }
+        catch (Npgsql.NpgsqlException)
+        {
+            // The engine takes orders all the same; the history comes back with PostgreSQL (and the projection catches up).
+            http.Response.Headers.RetryAfter = "5";
+            return Problems.Of(503, "history_database_unavailable", "The order history's database (PostgreSQL) cannot answer right now; orders are still taken.", "Retry shortly; the server log of the database says why.");
+        }
     }
 
     private static async Task<IResult> CancelOrder(HttpContext http, string orderId)

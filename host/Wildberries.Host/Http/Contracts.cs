@@ -35,7 +35,13 @@ public sealed record ReadyBody(
     string Status,
     [property: System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)] string? Role,
     [property: System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)] LagBody? Events,
-    [property: System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)] LagBody? Replication);
+    [property: System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)] LagBody? Replication,
+    [property: System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)] LagBody? Projection = null);
+
+/// <summary>GET /v1/orders: a page of the customer's order history, newest first; <c>next</c> is the <c>before</c> of the next page (null on the last).</summary>
+public sealed record OrderPageBody(
+    OrderBody[] Orders,
+    [property: System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.Never)] string? Next);
 
 /// <summary>A lag: entries behind, and the age of the oldest one in seconds.</summary>
 public sealed record LagBody(long LagEntries, double LagSeconds);

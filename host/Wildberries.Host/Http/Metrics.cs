@@ -23,7 +23,7 @@ public sealed class Metrics
     public void Payment(string code) => _payments.AddOrUpdate(code, 1, (_, n) => n + 1);
 
     /// <summary>The exposition text.</summary>
-    public string Render(ReservationEngine? engine, Wildberries.Engine.Kafka.KafkaEventPublisher? publisher = null)
+    public string Render(ReservationEngine? engine, Wildberries.Engine.Kafka.KafkaEventPublisher? publisher = null, Wildberries.Engine.Postgres.PostgresProjector? projector = null)
     {
         var s = new StringBuilder();
         s.AppendLine("# TYPE wb_http_requests_total counter");
@@ -72,6 +72,13 @@ public sealed class Metrics
                 foreach (var l in publisher.Lag) s.Append(CultureInfo.InvariantCulture, $"wb_events_lag_entries{{shard=\"{l.Shard}\"}} {l.LagEntries}\n");
                 s.AppendLine("# TYPE wb_events_lag_seconds gauge");
                 foreach (var l in publisher.Lag) s.Append(CultureInfo.InvariantCulture, $"wb_events_lag_seconds{{shard=\"{l.Shard}\"}} {l.LagSeconds:F3}\n");
+            }
+            if (projector is not null)
+            {
+                s.AppendLine("# TYPE wb_projection_lag_entries gauge");
+                foreach (var l in projector.Lag) s.Append(CultureInfo.InvariantCulture, $"wb_projection_lag_entries{{shard=\"{l.Shard}\"}} {l.LagEntries}\n");
+                s.AppendLine("# TYPE wb_projection_lag_seconds gauge");
+                foreach (var l in projector.Lag) s.Append(CultureInfo.InvariantCulture, $"wb_projection_lag_seconds{{shard=\"{l.Shard}\"}} {l.LagSeconds:F3}\n");
             }
             if (engine.Replication.Count > 0)
             {

@@ -2,10 +2,10 @@ using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
 
-namespace Wildberries.PeakSale.Servers;
+namespace Wildberries.Testing;
 
-/// <summary>Helpers for the database servers the benchmark starts and stops itself, on loopback only.</summary>
-internal static class LocalProcess
+/// <summary>Helpers for the database servers the benchmarks and tests start and stop themselves, on loopback only.</summary>
+public static class LocalProcess
 {
     /// <summary>A TCP port free on 127.0.0.1 right now.</summary>
     public static int FreePort()
@@ -31,5 +31,6 @@ internal static class LocalProcess
     public static string Find(string name, params string[] candidates) =>
         candidates.FirstOrDefault(File.Exists) ?? throw new FileNotFoundException($"{name} is not installed (Debian: apt-get install postgresql redis-server).", name);
 
+    /// <summary>Whether this process runs as root (PostgreSQL's tools then run as the postgres user).</summary>
     public static bool IsRoot => Environment.UserName == "root";
 }

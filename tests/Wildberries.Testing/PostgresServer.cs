@@ -1,4 +1,4 @@
-namespace Wildberries.PeakSale.Servers;
+namespace Wildberries.Testing;
 
 /// <summary>
 /// A real PostgreSQL 15 server in a temporary directory on a loopback port: initdb, pg_ctl start, and stop and
@@ -8,19 +8,23 @@ public sealed class PostgresServer : IAsyncDisposable
 {
     private const string Bin = "/usr/lib/postgresql/15/bin";
     private readonly string _directory;
+    private readonly string _options;
 
-    private PostgresServer(string directory, int port)
+    private PostgresServer(string directory, int port, string options)
     {
         _directory = directory;
+        _options = options;
         Port = port;
     }
 
+    /// <summary>The loopback port it listens on.</summary>
     public int Port { get; }
 
     /// <summary>The connection string of the superuser over TCP on 127.0.0.1.</summary>
-    public string ConnectionString(int maxPool) =>
-        $"Host=127.0.0.1;Port={Port};Username=postgres;Database=postgres;Maximum Pool Size={maxPool};No Reset On Close=true;Timeout=30;Command Timeout=60";
+    public string ConnectionString(int maxPool, string database = "postgres") =>
+        $"Host=127.0.0.1;Port={Port};Username=postgres;Database={database};Maximum Pool Size={maxPool};No Reset On Close=true;Timeout=30;Command Timeout=60";
 
+    /// <summary>Initialises a new cluster in a temporary directory and starts it.</summary>
     public static async Task<PostgresServer> StartAsync()
     {
         var initdb = LocalProcess.Find("initdb", $"{Bin}/initdb");
@@ -32,18 +36,28 @@ public sealed class PostgresServer : IAsyncDisposable
         if (LocalProcess.IsRoot) await LocalProcess.RunAsync("chown", "-R", "postgres:postgres", directory);
         await As(initdb, "-D", data, "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync");
         var options = $"-p {port} -k {directory} -c listen_addresses=127.0.0.1 -c max_connections=400 -c shared_buffers=256MB -c fsync=on -c full_page_writes=on";
-        await As(pgctl, "-D", data, "-o", options, "-l", Path.Combine(directory, "server.log"), "-w", "-t", "60", "start");
-        return new PostgresServer(directory, port);
+        var server = new PostgresServer(directory, port, options);
+        await server.StartAsync(CancellationToken.None);
+        return server;
     }
+
+    /// <summary>Starts the stopped server again on the same port and data (pg_ctl start, waiting until it accepts connections).</summary>
+    public Task StartAsync(CancellationToken cancellation) =>
+        As($"{Bin}/pg_ctl", "-D", Path.Combine(_directory, "data"), "-o", _options, "-l", Path.Combine(_directory, "server.log"), "-w", "-t", "60", "start");
+
+    /// <summary>Stops the server at once, as a crash would (pg_ctl stop -m immediate): clients see their connections drop.</summary>
+    public Task StopAsync(CancellationToken cancellation) =>
+        As($"{Bin}/pg_ctl", "-D", Path.Combine(_directory, "data"), "-m", "immediate", "-w", "stop");
 
     private static Task As(string file, params string[] args) =>
         LocalProcess.IsRoot ? LocalProcess.RunAsync("runuser", ["-u", "postgres", "--", file, .. args]) : LocalProcess.RunAsync(file, args);
 
+    /// <summary>Stops the server and deletes its directory.</summary>
     public async ValueTask DisposeAsync()
     {
         try
         {
-            await As($"{Bin}/pg_ctl", "-D", Path.Combine(_directory, "data"), "-m", "immediate", "-w", "stop");
+            await StopAsync(CancellationToken.None);
         }
         finally
         {
