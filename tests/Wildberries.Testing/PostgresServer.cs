@@ -32,13 +32,25 @@ public sealed class PostgresServer : IAsyncDisposable
         var directory = Path.Combine(Path.GetTempPath(), $"wb-pg-{Guid.NewGuid():N}");
         Directory.CreateDirectory(directory);
         var data = Path.Combine(directory, "data");
-        var port = LocalProcess.FreePort();
         if (LocalProcess.IsRoot) await LocalProcess.RunAsync("chown", "-R", "postgres:postgres", directory);
         await As(initdb, "-D", data, "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync");
-        var options = $"-p {port} -k {directory} -c listen_addresses=127.0.0.1 -c max_connections=400 -c shared_buffers=256MB -c fsync=on -c full_page_writes=on";
-        var server = new PostgresServer(directory, port, options);
-        await server.StartAsync(CancellationToken.None);
-        return server;
+        for (var attempt = 1; ; attempt++)
+        {
+            // A free port found now may be taken by someone else before the server binds it: another port, then.
+            var port = LocalProcess.FreePort();
+            var options = $"-p {port} -k {directory} -c listen_addresses=127.0.0.1 -c max_connections=400 -c shared_buffers=256MB -c fsync=on -c full_page_writes=on";
+            var server = new PostgresServer(directory, port, options);
+            try
+            {
+                await server.StartAsync(CancellationToken.None);
+                return server;
+            }
+            catch (Exception ex) when (attempt < 3 && ex is not OperationCanceledException)
+            {
+                var log = Path.Combine(directory, "server.log");
+                Console.Error.WriteLine($"PostgreSQL did not start on port {port} (attempt {attempt}): {ex.Message}\n{(File.Exists(log) ? File.ReadAllText(log) : "")}");
+            }
+        }
     }
 
     /// <summary>Starts the stopped server again on the same port and data (pg_ctl start, waiting until it accepts connections).</summary>
