@@ -1,3 +1,4 @@
+using Npgsql;
 using System.Net;
 using System.Net.Http.Headers;
 using System.Net.Http.Json;
@@ -99,6 +100,7 @@ public sealed class HistoryApiTests(PostgresFixture postgres) : IClassFixture<Po
         finally
         {
             await postgres.Server.StartAsync(TestContext.Current.CancellationToken);
+            NpgsqlConnection.ClearAllPools();
         }
     }
 

@@ -19,6 +19,8 @@ public sealed class PostgresFixture : IAsyncLifetime
     public async Task<string> CreateDatabaseAsync()
     {
         var name = $"wb_test_{Interlocked.Increment(ref _databases)}";
+        // A test before this one may have restarted the server: pooled connections to the old one are dead.
+        NpgsqlConnection.ClearAllPools();
         await using (var connection = new NpgsqlConnection(Server.ConnectionString(2)))
         {
             await connection.OpenAsync();
