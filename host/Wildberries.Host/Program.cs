@@ -15,6 +15,12 @@ if (args.Length > 0 && args[0] == "import")
     return await CatalogImport.RunAsync(args, Console.Out, Console.Error, progressBar: !Console.IsErrorRedirected, cancellation: stop.Token);
 }
 
+// `verify` and `inspect` read a stopped server's data directory and write nothing.
+if (args.Length > 0 && Wildberries.Host.Operator.OperatorCommands.Handles(args[0]))
+{
+    return Wildberries.Host.Operator.OperatorCommands.Run(args, Console.Out, Console.Error);
+}
+
 try
 {
     var app = ServerApp.Build(args);

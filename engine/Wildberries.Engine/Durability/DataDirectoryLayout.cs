@@ -17,6 +17,14 @@ internal static class DataDirectoryLayout
 
     private sealed record Layout(int Shards, string Router);
 
+    /// <summary>The shard count a directory was created with (its layout.json, else its shard directories); 0 when none.</summary>
+    public static int ShardsOf(string directory)
+    {
+        var file = Path.Combine(directory, FileName);
+        if (File.Exists(file)) return JsonSerializer.Deserialize<Layout>(File.ReadAllText(file))?.Shards ?? 0;
+        return Directory.Exists(directory) ? Directory.EnumerateDirectories(directory, "shard-*").Count() : 0;
+    }
+
     /// <summary>Records the layout of a new directory, or checks an existing one; throws with what to do when they differ.</summary>
     public static void Claim(string directory, int shards)
     {

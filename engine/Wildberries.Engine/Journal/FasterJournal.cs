@@ -171,6 +171,18 @@ public sealed class FasterJournal : ICommandJournal
         _recovered = true;
     }
 
+    /// <summary>
+    /// The log sequence number of the first entry still kept (0 for an empty journal): where a reader of a truncated
+    /// journal can begin. Reads one entry; throws <see cref="JournalCorruptException"/> when it does not decode.
+    /// </summary>
+    public long FirstLsn()
+    {
+        using var iterator = _log.Scan(_log.BeginAddress, _log.CommittedUntilAddress);
+        if (!iterator.GetNext(out var entry, out var length, out var address, out _)) return 0;
+        if (!CommandCodec.TryDecode(entry.AsMemory(0, length), out var command, out _, out var error)) throw Corrupt(0, address, error!);
+        return command.Lsn;
+    }
+
     /// <inheritdoc />
     public void TruncateBefore(long address)
     {
