@@ -49,6 +49,7 @@ public sealed class ReservationEngine : IAsyncDisposable
             (_replicators, _epoch) = StartReplication(replication, opened, dataDirectory, time);
         }
         _shards = new ShardPipeline[opened.Length];
+        Metrics = new EngineMetrics(this, opened.Length);
         _snapshotters = [.. opened.Select(o => o.Snapshotter)];
         Recovery = [.. opened.Select(o => o.Report)];
         _coordinator = new CrossShardCoordinator(_shards);
@@ -64,7 +65,7 @@ public sealed class ReservationEngine : IAsyncDisposable
         var applied = opened.Select(o => o.Machine.LastLsn).ToArray();
         for (var i = 0; i < _shards.Length; i++)
         {
-            _shards[i] = new ShardPipeline(i, options, opened[i].Machine, opened[i].Journal, time, Availability, listener, remoteWork, _replicators?[i]);
+            _shards[i] = new ShardPipeline(i, options, opened[i].Machine, opened[i].Journal, time, Availability, listener, remoteWork, _replicators?[i], Metrics);
         }
         _coordinator.Start();
         if (_replicators is not null)
@@ -268,6 +269,15 @@ public sealed class ReservationEngine : IAsyncDisposable
 
     /// <summary>Journal commit (group commit, fsync included) latency of each shard.</summary>
     public IReadOnlyList<LatencyHistogram> CommitLatency => [.. _shards.Select(s => s.CommitLatency)];
+
+    /// <summary>The engine's measurements on the <see cref="EngineMetrics.MeterName"/> meter (System.Diagnostics.Metrics).</summary>
+    public EngineMetrics Metrics { get; }
+
+    /// <summary>Commands claimed but not yet applied, per shard.</summary>
+    public IReadOnlyList<long> ShardBacklogs => [.. _shards.Select(s => s.Backlog)];
+
+    /// <summary>Orders holding a reservation, per shard, as of each shard's last batch.</summary>
+    public IReadOnlyList<long> ShardPendingOrders => [.. _shards.Select(s => s.PendingOrders)];
 
     /// <summary>Commands claimed but not yet applied, over all shards (the ring occupancy).</summary>
     public long Backlog => _shards.Sum(s => s.Backlog);
@@ -585,6 +595,7 @@ public sealed class ReservationEngine : IAsyncDisposable
                                 foreach (var shard in _opened) shard.Slots.Flush();
                             }
                         }
+                        Metrics.Dispose();
                     }
                 }
             }

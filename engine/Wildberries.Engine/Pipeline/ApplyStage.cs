@@ -8,7 +8,7 @@ namespace Wildberries.Engine.Pipeline;
 /// The single writer: applies each durable command to the shard's state machine, answers its caller, publishes
 /// events and availability. The state machine is touched by this thread only.
 /// </summary>
-internal sealed class ApplyStage(ReservationStateMachine machine, AvailabilityTable availability, IEngineEventListener? listener, JournalStage journal, Action<EngineEvent>? remoteWork) : IEventHandler<CommandSlot>
+internal sealed class ApplyStage(ReservationStateMachine machine, AvailabilityTable availability, IEngineEventListener? listener, JournalStage journal, Action<EngineEvent>? remoteWork, EngineMetrics? metrics = null, int shard = 0) : IEventHandler<CommandSlot>
 {
     private readonly EventBuffer _events = new();
     private Exception? _fault;
@@ -119,6 +119,7 @@ internal sealed class ApplyStage(ReservationStateMachine machine, AvailabilityTa
             return;
         }
         if (!TryApply(ref slot, out var result)) return;
+        if (slot.Command.Kind == CommandKind.Checkout) metrics?.CheckoutApplied(shard, result.Code);
         if (slot.ReplicationError is { } unreplicated)
         {
             // Journaled and applied here, but not acknowledged by the command log in time: the caller must not take
@@ -160,7 +161,11 @@ internal sealed class ApplyStage(ReservationStateMachine machine, AvailabilityTa
         foreach (ref readonly var e in _events.Events)
         {
             if (e.Kind == EventKind.StockChanged) availability.Update(e.Sku, e.WarehouseId, e.Available);
-            else if (e.Kind == EventKind.OrderExpired) Volatile.Write(ref _expired, _expired + 1);
+            else if (e.Kind == EventKind.OrderExpired)
+            {
+                Volatile.Write(ref _expired, _expired + 1);
+                metrics?.Expired(shard);
+            }
             else if (e.IsInternal)
             {
                 // The holds of a cross-shard order follow its home's decision; handed over without waiting.

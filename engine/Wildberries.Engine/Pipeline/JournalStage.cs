@@ -10,7 +10,7 @@ namespace Wildberries.Engine.Pipeline;
 /// is durable. When an append or a commit fails, every command from the first one not yet committed onwards
 /// fails (<see cref="FailedFromLsn"/>): commands appended earlier in the same batch were never made durable.
 /// </summary>
-internal sealed class JournalStage(ICommandJournal journal, TimeProvider time, long lastLsn, long lastTimestampMs, Reads.LatencyHistogram commitLatency, IWaitStrategy waitStrategy) : IEventHandler<CommandSlot>
+internal sealed class JournalStage(ICommandJournal journal, TimeProvider time, long lastLsn, long lastTimestampMs, Reads.LatencyHistogram commitLatency, IWaitStrategy waitStrategy, EngineMetrics? metrics = null, int shard = 0) : IEventHandler<CommandSlot>
 {
     private long _lsn = lastLsn;
     private long _timestampMs = lastTimestampMs;
@@ -97,7 +97,9 @@ internal sealed class JournalStage(ICommandJournal journal, TimeProvider time, l
             {
                 var started = System.Diagnostics.Stopwatch.GetTimestamp();
                 journal.Commit();
-                commitLatency.Record((long)System.Diagnostics.Stopwatch.GetElapsedTime(started).TotalMicroseconds);
+                var elapsed = System.Diagnostics.Stopwatch.GetElapsedTime(started);
+                commitLatency.Record((long)elapsed.TotalMicroseconds);
+                metrics?.Committed(shard, _lsn - _committedLsn, elapsed.TotalSeconds);
                 _committedLsn = _lsn;
             }
             catch (Exception ex)

@@ -28,7 +28,7 @@ internal sealed class ShardPipeline : IDisposable
     private volatile bool _closed;
 
     /// <summary>Starts the pipeline of a shard whose state was recovered from <paramref name="journal"/>.</summary>
-    public ShardPipeline(int shardId, EngineOptions options, ReservationStateMachine recovered, ICommandJournal journal, TimeProvider time, AvailabilityTable availability, IEngineEventListener? listener, Action<EngineEvent>? remoteWork = null, Replication.ShardReplicator? replicator = null)
+    public ShardPipeline(int shardId, EngineOptions options, ReservationStateMachine recovered, ICommandJournal journal, TimeProvider time, AvailabilityTable availability, IEngineEventListener? listener, Action<EngineEvent>? remoteWork = null, Replication.ShardReplicator? replicator = null, EngineMetrics? metrics = null)
     {
         _journal = journal;
         _replicator = replicator;
@@ -36,9 +36,9 @@ internal sealed class ShardPipeline : IDisposable
         foreach (var row in recovered.AllStock()) availability.Update(row.Sku, row.WarehouseId, row.Available);
 
         _ring = RingBuffer<CommandSlot>.CreateMultiProducer(options.RingSize, options.CreateWaitStrategy());
-        _journalStage = new JournalStage(journal, time, Machine.LastLsn, Machine.NowMs, CommitLatency, _ring.Sequencer.WaitStrategy);
+        _journalStage = new JournalStage(journal, time, Machine.LastLsn, Machine.NowMs, CommitLatency, _ring.Sequencer.WaitStrategy, metrics, shardId);
         _journalProcessor = new BatchEventProcessor<CommandSlot>(_ring, _ring.NewBarrier(), _journalStage);
-        _apply = new ApplyStage(Machine, availability, listener, _journalStage, remoteWork);
+        _apply = new ApplyStage(Machine, availability, listener, _journalStage, remoteWork, metrics, shardId);
         if (replicator is not null && replicator.Mode == Replication.ReplicationMode.Replicated)
         {
             // Beside the commit: the replicate stage ships what was appended while the journal fsyncs it; apply waits for both.
