@@ -101,4 +101,25 @@ public class OperatorCommandTests
         Assert.Equal(2, code);
         Assert.Contains("usage:", error, StringComparison.Ordinal);
     }
+
+    [Fact]
+    public async Task Backup_copies_a_stopped_directory_that_starts_with_the_same_state()
+    {
+        var (data, lsn, hash) = await DirectoryWithOrdersAsync();
+        var to = Path.Combine(Path.GetTempPath(), $"wb-backup-{Guid.NewGuid():N}");
+        try
+        {
+            var (code, output, _) = Run("backup", "--data", data, "--to", to);
+            Assert.Equal(0, code);
+            Assert.Contains("verify: whole", output, StringComparison.Ordinal);
+            await using var restored = ReservationEngine.Open(new EngineOptions(), new JournalOptions { Directory = to });
+            Assert.Equal((lsn, hash), await restored.GetAppliedStateAsync());
+            Assert.Equal(2, Run("backup", "--data", data, "--to", to).Code); // never over an existing copy
+        }
+        finally
+        {
+            Directory.Delete(data, recursive: true);
+            if (Directory.Exists(to)) Directory.Delete(to, recursive: true);
+        }
+    }
 }
