@@ -143,6 +143,8 @@ public static partial class ServerApp
             };
         });
         builder.Services.Configure<HostOptions>(h => h.ShutdownTimeout = TimeSpan.FromSeconds(30));
+        // Under systemd (Type=notify): readiness and stopping notifications, journald-friendly logs; nothing elsewhere.
+        builder.Services.AddSystemd();
 
         var app = builder.Build();
         app.Use(async (context, next) =>
