@@ -79,11 +79,15 @@ public sealed class PublisherFaultTests(ITestOutputHelper output)
             (ErrorCode.Local_Transport, 2), (ErrorCode.NotEnoughReplicas, 4),
         ];
         var injected = 0;
+        var stalledRounds = new List<string>();
         foreach (var (code, count) in rounds)
         {
+            var before = latencies.Count;
             await cluster.InjectErrorsAsync(KafkaApiKey.Produce, count, (int)code, cancellation);
             injected += count;
             await Task.Delay(200, cancellation);
+            // Liveness, not a rate: checkouts go on completing during every round of faults.
+            if (latencies.Count == before) stalledRounds.Add($"{code} x{count}");
             output.WriteLine($"{clock.ElapsedMilliseconds,6} ms: {code} x{count} injected; {latencies.Count} checkouts so far; lag {Describe(publisher.Lag)}");
         }
         // The workload goes on until every injected error has failed a request and the producer's retries succeeded
@@ -102,7 +106,7 @@ public sealed class PublisherFaultTests(ITestOutputHelper output)
         // The writer never waited for Kafka: checkouts kept completing, quickly, all through the faults.
         var slowest = latencies.Max();
         output.WriteLine($"{clock.ElapsedMilliseconds,6} ms: {duringFaults} checkouts while {injected} Produce requests failed ({produceRequests} in all so far); slowest checkout {slowest:F1} ms; lag {Describe(publisher.Lag)}");
-        Assert.True(duringFaults >= 500, $"only {duringFaults} checkouts completed while Kafka failed requests: the engine stalled");
+        Assert.True(stalledRounds.Count == 0, $"no checkout completed during {string.Join(", ", stalledRounds)}: the engine stalled while Kafka failed requests");
         Assert.True(slowest < 2_000, $"a checkout took {slowest:F0} ms while Kafka failed requests");
 
         await WaitForNoLag(publisher, Patience);
