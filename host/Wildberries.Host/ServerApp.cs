@@ -156,25 +156,13 @@ public static partial class ServerApp
                 context.Response.Clear();
                 await Problems.Of(ex.StatusCode, ex.StatusCode == 413 ? "body_too_large" : "bad_request", "The request could not be read.", ex.Message).ExecuteAsync(context).ConfigureAwait(false);
             }
-            catch (Wildberries.Engine.ShardUnavailableException ex) when (!context.Response.HasStarted)
+            catch (Exception ex) when (Problems.Unavailable(ex) is { } unavailable && !context.Response.HasStarted)
             {
-                // A standby, a fenced primary, or Kafka not acknowledging: the code says which; the detail says what to do.
+                // A standby, a fenced primary, Kafka not acknowledging, a dead journal or a stopping engine: nothing
+                // was acknowledged; the code says which, the detail what to do.
                 context.Response.Clear();
                 context.Response.Headers.RetryAfter = "1";
-                await Problems.Of(503, ex.Code, ex.Reason switch
-                {
-                    Wildberries.Engine.Replication.WriteRefusal.Standby => "This node is a standby: it takes no writes.",
-                    Wildberries.Engine.Replication.WriteRefusal.Fenced => "This node was fenced by a newer primary: it takes no writes.",
-                    Wildberries.Engine.Replication.WriteRefusal.Stopped => "This standby stopped applying the primary's log.",
-                    _ => "Kafka did not acknowledge in time: the write is not acknowledged. Retry with the same Idempotency-Key.",
-                }, ex.Message).ExecuteAsync(context).ConfigureAwait(false);
-            }
-            catch (Exception ex) when (ex is Wildberries.Engine.EngineFaultedException or ObjectDisposedException && !context.Response.HasStarted)
-            {
-                // A dead journal or a stopping engine: nothing was acknowledged; the caller may retry elsewhere or later.
-                context.Response.Clear();
-                context.Response.Headers.RetryAfter = "1";
-                await Problems.Of(503, "engine_unavailable", "The reservation engine is stopped or stopping; nothing was done.", ex.Message).ExecuteAsync(context).ConfigureAwait(false);
+                await Problems.Of(unavailable).ExecuteAsync(context).ConfigureAwait(false);
             }
             finally
             {
