@@ -1,0 +1,149 @@
+using MessagePack;
+using Wildberries.Client.Internal;
+using Wildberries.Protocol;
+
+namespace Wildberries.Client;
+
+/// <summary>
+/// The reservation server over the binary protocol: a pool of pipelined connections used round-robin, reconnected
+/// when they die, with timeouts, cancellation, and retries of what is safe to repeat (a checkout with its own
+/// idempotency key, the reads). Thread-safe; one per process is enough.
+/// </summary>
+public sealed class ReservationClient : IReservationService, IAsyncDisposable
+{
+    private readonly ReservationClientOptions _options;
+    private readonly ClientConnection?[] _connections;
+    private readonly SemaphoreSlim[] _connecting;
+    private readonly CancellationTokenSource _disposed = new();
+    private int _next;
+
+    /// <summary>Creates a client; connections open on first use.</summary>
+    public ReservationClient(ReservationClientOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        options.Validate();
+        _options = options;
+        _connections = new ClientConnection?[options.Connections];
+        _connecting = new SemaphoreSlim[options.Connections];
+        for (var i = 0; i < _connecting.Length; i++) _connecting[i] = new SemaphoreSlim(1, 1);
+    }
+
+    /// <summary>The server's Welcome on the last connection opened (role, limits, shard map); null before the first.</summary>
+    public Welcome? Welcome { get; private set; }
+
+    /// <summary>Opens every connection of the pool now (otherwise they open on first use).</summary>
+    public async Task ConnectAsync(CancellationToken cancellation = default)
+    {
+        for (var i = 0; i < _connections.Length; i++) await ConnectionAsync(i, cancellation).ConfigureAwait(false);
+    }
+
+    /// <inheritdoc />
+    public Task<Order> CheckoutAsync(CheckoutRequest checkout, CancellationToken cancellation = default) =>
+        SendAsync(FrameType.Checkout, checkout, MessageCodec.WriteCheckout, MessageCodec.ReadOrder, retry: true, cancellation);
+
+    /// <inheritdoc />
+    public Task<Order> GetOrderAsync(string orderId, string customerId, CancellationToken cancellation = default) =>
+        SendAsync(FrameType.GetOrder, new OrderRef(orderId, customerId), MessageCodec.WriteOrderRef, MessageCodec.ReadOrder, retry: true, cancellation);
+
+    /// <inheritdoc />
+    public Task<Order> CancelOrderAsync(string orderId, string customerId, CancellationToken cancellation = default) =>
+        SendAsync(FrameType.CancelOrder, new OrderRef(orderId, customerId), MessageCodec.WriteOrderRef, MessageCodec.ReadOrder, retry: false, cancellation);
+
+    /// <inheritdoc />
+    public Task<ItemDetail> GetItemAsync(long sku, CancellationToken cancellation = default) =>
+        SendAsync(FrameType.GetItem, sku, MessageCodec.WriteSku, MessageCodec.ReadItemDetail, retry: true, cancellation);
+
+    /// <inheritdoc />
+    public async Task<IReadOnlyList<SkuAvailability>> GetAvailabilityAsync(IReadOnlyList<long> skus, CancellationToken cancellation = default) =>
+        await SendAsync(FrameType.Availability, skus, MessageCodec.WriteSkus, MessageCodec.ReadAvailability, retry: true, cancellation).ConfigureAwait(false);
+
+    /// <inheritdoc />
+    public Task<CatalogPage> ListItemsAsync(long afterSku = 0, int limit = 100, CancellationToken cancellation = default) =>
+        SendAsync(FrameType.ListItems, new CatalogQuery(afterSku, limit), MessageCodec.WriteCatalogQuery, MessageCodec.ReadCatalogPage, retry: true, cancellation);
+
+    /// <inheritdoc />
+    public Task<ItemUpsert> PutItemAsync(ItemUpsert item, CancellationToken cancellation = default) =>
+        SendAsync(FrameType.PutItem, item, MessageCodec.WriteItemUpsert, MessageCodec.ReadItemUpsert, retry: true, cancellation);
+
+    /// <inheritdoc />
+    public async Task<IReadOnlyList<StockResult>> AdjustStockAsync(StockBatch batch, CancellationToken cancellation = default) =>
+        await SendAsync(FrameType.StockBatch, batch, MessageCodec.WriteStockBatch, MessageCodec.ReadStockResults, retry: false, cancellation).ConfigureAwait(false);
+
+    /// <inheritdoc />
+    public Task<Order> ShipOrderAsync(string orderId, CancellationToken cancellation = default) =>
+        SendAsync(FrameType.ShipOrder, new OrderRef(orderId, null), MessageCodec.WriteOrderRef, MessageCodec.ReadOrder, retry: false, cancellation);
+
+    /// <summary>
+    /// One request, on the next connection of the pool. <paramref name="retry"/>: the request may be repeated (a
+    /// checkout carries its idempotency key, so a repeat answers the first outcome), after a lost connection, a
+    /// timeout or a 503 other than <c>payment_provider_unavailable</c> (which the server answers again for that key).
+    /// </summary>
+    private async Task<TAnswer> SendAsync<TRequest, TAnswer>(FrameType type, TRequest request, BodyWriter<TRequest> write, BodyReader<TAnswer> read, bool retry, CancellationToken cancellation)
+    {
+        ObjectDisposedException.ThrowIf(_disposed.IsCancellationRequested, this);
+        var attempts = retry ? _options.AttemptsMax : 1;
+        for (var attempt = 1; ; attempt++)
+        {
+            try
+            {
+                var slot = (int)((uint)Interlocked.Increment(ref _next) % (uint)_connections.Length);
+                var connection = await ConnectionAsync(slot, cancellation).ConfigureAwait(false);
+                return await connection.SendAsync(type, request, write, read, _options.RequestTimeoutMs, cancellation).ConfigureAwait(false);
+            }
+            catch (Exception ex) when (attempt < attempts && !cancellation.IsCancellationRequested && IsTransient(ex))
+            {
+                await Task.Delay(_options.RetryDelayMs << Math.Min(attempt - 1, 10), cancellation).ConfigureAwait(false);
+            }
+        }
+    }
+
+    private static bool IsTransient(Exception ex) => ex switch
+    {
+        ReservationException r => r.Problem.Status == 503 && r.Code != "payment_provider_unavailable",
+        IOException or TimeoutException or System.Net.Sockets.SocketException => true,
+        _ => false,
+    };
+
+    private async ValueTask<ClientConnection> ConnectionAsync(int slot, CancellationToken cancellation)
+    {
+        if (_connections[slot] is { IsAlive: true } alive) return alive;
+        await _connecting[slot].WaitAsync(cancellation).ConfigureAwait(false);
+        try
+        {
+            if (_connections[slot] is { IsAlive: true } raced) return raced;
+            if (_connections[slot] is { } dead) await dead.DisposeAsync().ConfigureAwait(false);
+            _connections[slot] = null;
+            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellation, _disposed.Token);
+            timeout.CancelAfter(_options.ConnectTimeoutMs);
+            var endpoint = _options.Endpoint!;
+            ClientConnection connection;
+            try
+            {
+                connection = await ClientConnection.ConnectAsync(endpoint.Host, endpoint.Port, _options.ApiKey!, _options.ClientName, Frame.BytesMaxDefault, timeout.Token).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException) when (!cancellation.IsCancellationRequested)
+            {
+                throw new TimeoutException($"Could not connect to {endpoint} within {_options.ConnectTimeoutMs} ms.");
+            }
+            Welcome = connection.Welcome;
+            _connections[slot] = connection;
+            return connection;
+        }
+        finally
+        {
+            _connecting[slot].Release();
+        }
+    }
+
+    /// <inheritdoc />
+    public async ValueTask DisposeAsync()
+    {
+        if (_disposed.IsCancellationRequested) return;
+        await _disposed.CancelAsync().ConfigureAwait(false);
+        for (var i = 0; i < _connections.Length; i++)
+        {
+            if (_connections[i] is { } connection) await connection.DisposeAsync().ConfigureAwait(false);
+        }
+        _disposed.Dispose();
+    }
+}
