@@ -92,7 +92,8 @@ public sealed class ReservationClient : IReservationService, IAsyncDisposable
             }
             catch (Exception ex) when (attempt < attempts && !cancellation.IsCancellationRequested && IsTransient(ex))
             {
-                await Task.Delay(_options.RetryDelayMs << Math.Min(attempt - 1, 10), cancellation).ConfigureAwait(false);
+                // Doubling, capped at 16 times the first pause: a server back after a restart is found within a fraction of a second.
+                await Task.Delay(_options.RetryDelayMs << Math.Min(attempt - 1, 4), cancellation).ConfigureAwait(false);
             }
         }
     }

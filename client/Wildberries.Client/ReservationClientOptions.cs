@@ -30,7 +30,7 @@ public sealed class ReservationClientOptions
     /// </summary>
     public int AttemptsMax { get; set; } = 3;
 
-    /// <summary>The pause before a retry, doubled each time (default 50 ms: a restart of the server takes a moment).</summary>
+    /// <summary>The pause before a retry, doubled each time up to 16 times (default 50 ms: a restart of the server takes a moment).</summary>
     public int RetryDelayMs { get; set; } = 50;
 
     /// <summary>A name the server may log for this client.</summary>

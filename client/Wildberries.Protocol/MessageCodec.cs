@@ -504,8 +504,10 @@ public static class MessageCodec
         {
             value = read(ref reader);
         }
-        catch (Exception ex) when (ex is MessagePackSerializationException or EndOfStreamException or OverflowException or InvalidOperationException)
+        catch (Exception ex) when (ex is MessagePackSerializationException or EndOfStreamException or OverflowException or InvalidOperationException or ArgumentException or IndexOutOfRangeException)
         {
+            // The reader throws several types on hostile bytes (a truncated skip is an ArgumentOutOfRangeException):
+            // all of them mean "not the documented shape".
             throw new ProtocolFormatException("body", ex.Message, ex);
         }
         if (!reader.End) throw new ProtocolFormatException("body", "Bytes after the body's MessagePack value.");

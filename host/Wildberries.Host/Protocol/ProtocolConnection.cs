@@ -40,9 +40,13 @@ internal sealed class ProtocolConnection
     // Writers queued or writing; the last one out flushes, so a burst of answers leaves in one write.
     private int _writers;
     private Role _role;
+    // The server stopping: reading ends, requests in flight finish and are answered, then the connection closes
+    // (Kestrel cannot ask a raw connection to close gracefully; without this, a stop waits its whole timeout).
+    private readonly CancellationToken _stopping;
 
-    public ProtocolConnection(ConnectionContext connection, EngineService engine, Credentials credentials, IPaymentProvider payments, Metrics metrics, ServerOptions options, ILogger log)
+    public ProtocolConnection(ConnectionContext connection, EngineService engine, Credentials credentials, IPaymentProvider payments, Metrics metrics, ServerOptions options, ILogger log, CancellationToken stopping)
     {
+        _stopping = stopping;
         _connection = connection;
         _engine = engine;
         _credentials = credentials;
@@ -57,8 +61,12 @@ internal sealed class ProtocolConnection
 
     private CancellationToken Closed => _connection.ConnectionClosed;
 
+    private CancellationToken _reading;
+
     public async Task RunAsync()
     {
+        using var reading = CancellationTokenSource.CreateLinkedTokenSource(Closed, _stopping);
+        _reading = reading.Token;
         try
         {
             if (!await HandshakeAsync().ConfigureAwait(false)) return;
@@ -76,7 +84,7 @@ internal sealed class ProtocolConnection
 
     private async Task<bool> HandshakeAsync()
     {
-        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(Closed);
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(_reading);
         timeout.CancelAfter(ProtocolHandler.HandshakeTimeoutMs);
         while (true)
         {
@@ -85,7 +93,7 @@ internal sealed class ProtocolConnection
             {
                 result = await _input.ReadAsync(timeout.Token).ConfigureAwait(false);
             }
-            catch (OperationCanceledException) when (!Closed.IsCancellationRequested)
+            catch (OperationCanceledException) when (!_reading.IsCancellationRequested)
             {
                 await FailAsync("handshake_timeout", $"No Hello within {ProtocolHandler.HandshakeTimeoutMs} ms.").ConfigureAwait(false);
                 return false;
@@ -135,12 +143,12 @@ internal sealed class ProtocolConnection
     {
         while (true)
         {
-            var result = await _input.ReadAsync(Closed).ConfigureAwait(false);
+            var result = await _input.ReadAsync(_reading).ConfigureAwait(false);
             var buffer = result.Buffer;
             while (Frame.TryRead(ref buffer, _options.TcpFrameBytesMax, out var header, out var body, out var error))
             {
                 // Backpressure: at the limit this waits, and while it waits nothing more is read from the socket.
-                await _inFlight.WaitAsync(Closed).ConfigureAwait(false);
+                await _inFlight.WaitAsync(_reading).ConfigureAwait(false);
                 var refusal = Dispatch(header, body);
                 if (refusal is not null)
                 {
