@@ -41,27 +41,8 @@ public static class Problems
     /// <summary>The problem for a business result that is not a success: one mapping for HTTP and the binary protocol.</summary>
     public static Problem Describe(CommandResult r)
     {
-        var code = ResultCodes.ToWire(r.Code);
-        return r.Code switch
-        {
-            ResultCode.InvalidArgument => Describe(400, code, "A field is missing, malformed or out of range.", $"'{r.Field}' is not valid.", r.Field),
-            ResultCode.OutOfRange => Describe(400, code, "A number is beyond the limits that keep every count and amount exact.", $"'{r.Field}' is out of range.", r.Field),
-            ResultCode.InsufficientStock => Describe(409, code, "Not enough stock for every line; nothing was reserved.", null, null,
-                r.Shortages?.Select(s => new ShortageBody(s.Sku, s.Requested, s.Available)).ToArray()),
-            ResultCode.OrderNotFound => Describe(404, code, "No such order."),
-            ResultCode.InvalidState => Describe(409, code, "The order's state does not allow this.", $"The order is {OrderTransitions.ToWire(r.Status)}."),
-            ResultCode.OnHandMismatch => Describe(409, code, "The on-hand count changed since it was read.", $"The current on-hand count is {r.Value}."),
-            ResultCode.IdempotencyKeyReused => Describe(422, code, "The idempotency key was used with a different request.", null, "Idempotency-Key"),
-            ResultCode.UnknownSku => Describe(422, code, "A SKU is not in the catalog.", null, r.Field),
-            ResultCode.SkuInactive => Describe(422, code, "A SKU is not for sale.", null, r.Field),
-            ResultCode.OverMaxPerOrder => Describe(422, code, "A line asks for more than the item allows per order.", null, r.Field),
-            ResultCode.DuplicateSku => Describe(422, code, "Two lines name the same SKU.", null, r.Field),
-            ResultCode.AmountMismatch => Describe(422, code, "The payment amount differs from the order's; the order is not paid."),
-            ResultCode.CurrencyMismatch => Describe(422, code, "The payment currency differs from the order's; the order is not paid."),
-            ResultCode.WrongShard => Describe(422, code, "The SKU or order belongs to another shard than the one asked.", null, r.Field),
-            ResultCode.OnHandOutOfRange => Describe(422, code, "The adjustment would make on-hand negative or too large.", $"The current on-hand count is {r.Value}."),
-            _ => Describe(409, code, "The request conflicts with the current state."),
-        };
+        var p = Wildberries.Engine.Embedded.ResultProblems.Describe(r);
+        return Describe(p.Status, p.Code, p.Title, p.Detail, p.Field, p.Shortages?.Select(s => new ShortageBody(s.Sku, s.Requested, s.Available)).ToArray());
     }
 
     /// <summary>
