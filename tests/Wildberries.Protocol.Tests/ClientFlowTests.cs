@@ -82,7 +82,8 @@ public class ClientFlowTests
         var ct = TestContext.Current.CancellationToken;
         await using var storefront = new ReservationClient(new ReservationClientOptions
         {
-            Endpoint = server.Tcp, ApiKey = ProtocolServer.StorefrontKey, Connections = 2, RequestTimeoutMs = 30_000, AttemptsMax = 100, RetryDelayMs = 25,
+            // One connection: the one the restart kills must be replaced, not retried until the attempts run out.
+            Endpoint = server.Tcp, ApiKey = ProtocolServer.StorefrontKey, Connections = 1, RequestTimeoutMs = 30_000, AttemptsMax = 100, RetryDelayMs = 25,
         });
         try
         {

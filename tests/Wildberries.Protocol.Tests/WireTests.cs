@@ -105,6 +105,17 @@ public class WireTests
         await raw.SendAsync(RawConnection.Frame(FrameType.GetItem, 4, "not an array", static (ref MessagePackWriter w, string s) => w.Write(s)));
         var (type, id, body) = await raw.ReceiveAsync();
         Assert.Equal((FrameType.Error, 4u, "invalid_argument"), (type, id, RawConnection.Problem(body).Code));
+        // Hostile shapes: a string claiming more bytes than there are, an array claiming more elements, a map, nil,
+        // an integer too large for its field. Each fails its request; the connection goes on.
+        byte[][] hostile = [[0x92, 0x01, 0xA5, 0x61], [0x9F, 0x01], [0x81, 0x01, 0x02], [0xC0], [0x91, 0xCF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF], [0x91, 0xDB, 0x7F, 0xFF, 0xFF, 0xFF]];
+        for (var i = 0; i < hostile.Length; i++)
+        {
+            byte[] frame = [.. RawConnection.Frame(FrameType.GetItem, (uint)(100 + i), 1L, MessageCodec.WriteSku)[..10], .. hostile[i]];
+            System.Buffers.Binary.BinaryPrimitives.WriteUInt32BigEndian(frame, (uint)(6 + hostile[i].Length));
+            await raw.SendAsync(frame);
+            var (hostileType, hostileId, hostileBody) = await raw.ReceiveAsync();
+            Assert.Equal((FrameType.Error, (uint)(100 + i), "invalid_argument"), (hostileType, hostileId, RawConnection.Problem(hostileBody).Code));
+        }
         await raw.SendAsync(RawConnection.Frame(FrameType.GetItem, 5, 1L, MessageCodec.WriteSku));
         var (_, next, problem) = await raw.ReceiveAsync();
         Assert.Equal((5u, "unknown_sku"), (next, RawConnection.Problem(problem).Code));
