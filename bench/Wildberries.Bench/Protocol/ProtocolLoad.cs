@@ -76,6 +76,10 @@ public static class ProtocolLoad
                     {
                     }
                 });
+                // The protocol without the journal: one availability read per request, answered from memory. What
+                // the transport and the client can carry, against which the checkouts' figures are read.
+                await RunOneAsync("binary (client), availability read", inFlight, seconds, carts, async (loop, i, cart) =>
+                    await binary.GetAvailabilityAsync([cart[0].Sku]));
             }
         }
         finally
