@@ -12,10 +12,10 @@ namespace Wildberries.Client;
 public sealed class ReservationClient : IReservationService, IAsyncDisposable
 {
     private readonly ReservationClientOptions _options;
-    private readonly ClientConnection?[] _connections;
-    private readonly SemaphoreSlim[] _connecting;
+    private readonly Pool _seed;
+    // Pools of the other endpoints the shard map names (none while every shard is on the seed's server).
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, Pool> _pools = new(StringComparer.Ordinal);
     private readonly CancellationTokenSource _disposed = new();
-    private int _next;
 
     /// <summary>Creates a client; connections open on first use.</summary>
     public ReservationClient(ReservationClientOptions options)
@@ -23,9 +23,7 @@ public sealed class ReservationClient : IReservationService, IAsyncDisposable
         ArgumentNullException.ThrowIfNull(options);
         options.Validate();
         _options = options;
-        _connections = new ClientConnection?[options.Connections];
-        _connecting = new SemaphoreSlim[options.Connections];
-        for (var i = 0; i < _connecting.Length; i++) _connecting[i] = new SemaphoreSlim(1, 1);
+        _seed = new Pool(this, options.Endpoint!);
     }
 
     /// <summary>The server's Welcome on the last connection opened (role, limits, shard map); null before the first.</summary>
@@ -34,12 +32,12 @@ public sealed class ReservationClient : IReservationService, IAsyncDisposable
     /// <summary>Opens every connection of the pool now (otherwise they open on first use).</summary>
     public async Task ConnectAsync(CancellationToken cancellation = default)
     {
-        for (var i = 0; i < _connections.Length; i++) await ConnectionAsync(i, cancellation).ConfigureAwait(false);
+        await _seed.ConnectAllAsync(cancellation).ConfigureAwait(false);
     }
 
     /// <inheritdoc />
     public Task<Order> CheckoutAsync(CheckoutRequest checkout, CancellationToken cancellation = default) =>
-        SendAsync(FrameType.Checkout, checkout, MessageCodec.WriteCheckout, MessageCodec.ReadOrder, retry: true, cancellation);
+        SendAsync(FrameType.Checkout, checkout, MessageCodec.WriteCheckout, MessageCodec.ReadOrder, retry: true, cancellation, checkout?.Lines.Count > 0 ? checkout.Lines[0].Sku : null);
 
     /// <inheritdoc />
     public Task<Order> GetOrderAsync(string orderId, string customerId, CancellationToken cancellation = default) =>
@@ -51,7 +49,7 @@ public sealed class ReservationClient : IReservationService, IAsyncDisposable
 
     /// <inheritdoc />
     public Task<ItemDetail> GetItemAsync(long sku, CancellationToken cancellation = default) =>
-        SendAsync(FrameType.GetItem, sku, MessageCodec.WriteSku, MessageCodec.ReadItemDetail, retry: true, cancellation);
+        SendAsync(FrameType.GetItem, sku, MessageCodec.WriteSku, MessageCodec.ReadItemDetail, retry: true, cancellation, sku);
 
     /// <inheritdoc />
     public async Task<IReadOnlyList<SkuAvailability>> GetAvailabilityAsync(IReadOnlyList<long> skus, CancellationToken cancellation = default) =>
@@ -63,7 +61,7 @@ public sealed class ReservationClient : IReservationService, IAsyncDisposable
 
     /// <inheritdoc />
     public Task<ItemUpsert> PutItemAsync(ItemUpsert item, CancellationToken cancellation = default) =>
-        SendAsync(FrameType.PutItem, item, MessageCodec.WriteItemUpsert, MessageCodec.ReadItemUpsert, retry: true, cancellation);
+        SendAsync(FrameType.PutItem, item, MessageCodec.WriteItemUpsert, MessageCodec.ReadItemUpsert, retry: true, cancellation, item?.Sku);
 
     /// <inheritdoc />
     public async Task<IReadOnlyList<StockResult>> AdjustStockAsync(StockBatch batch, CancellationToken cancellation = default) =>
@@ -78,7 +76,7 @@ public sealed class ReservationClient : IReservationService, IAsyncDisposable
     /// checkout carries its idempotency key, so a repeat answers the first outcome), after a lost connection, a
     /// timeout or a 503 other than <c>payment_provider_unavailable</c> (which the server answers again for that key).
     /// </summary>
-    private async Task<TAnswer> SendAsync<TRequest, TAnswer>(FrameType type, TRequest request, BodyWriter<TRequest> write, BodyReader<TAnswer> read, bool retry, CancellationToken cancellation)
+    private async Task<TAnswer> SendAsync<TRequest, TAnswer>(FrameType type, TRequest request, BodyWriter<TRequest> write, BodyReader<TAnswer> read, bool retry, CancellationToken cancellation, long? routeSku = null)
     {
         ObjectDisposedException.ThrowIf(_disposed.IsCancellationRequested, this);
         var attempts = retry ? _options.AttemptsMax : 1;
@@ -86,8 +84,7 @@ public sealed class ReservationClient : IReservationService, IAsyncDisposable
         {
             try
             {
-                var slot = (int)((uint)Interlocked.Increment(ref _next) % (uint)_connections.Length);
-                var connection = await ConnectionAsync(slot, cancellation).ConfigureAwait(false);
+                var connection = await PoolFor(routeSku).NextAsync(cancellation).ConfigureAwait(false);
                 return await connection.SendAsync(type, request, write, read, _options.RequestTimeoutMs, cancellation).ConfigureAwait(false);
             }
             catch (Exception ex) when (attempt < attempts && !cancellation.IsCancellationRequested && IsTransient(ex))
@@ -105,34 +102,69 @@ public sealed class ReservationClient : IReservationService, IAsyncDisposable
         _ => false,
     };
 
-    private async ValueTask<ClientConnection> ConnectionAsync(int slot, CancellationToken cancellation)
+    /// <summary>
+    /// The pool of the endpoint serving <paramref name="sku"/>'s shard by the last Welcome's shard map; the seed's
+    /// pool when the map says "this server" (null), when the request names no SKU, or before any Welcome.
+    /// </summary>
+    private Pool PoolFor(long? sku)
     {
-        if (_connections[slot] is { IsAlive: true } alive) return alive;
-        await _connecting[slot].WaitAsync(cancellation).ConfigureAwait(false);
-        try
+        if (sku is not { } s || Welcome is not { } welcome || welcome.Shards.Count == 0) return _seed;
+        var endpoint = welcome.Shards[ShardMap.ShardOf(s, welcome.Shards.Count)].Endpoint;
+        return endpoint is null ? _seed : _pools.GetOrAdd(endpoint, e => new Pool(this, new Uri(e)));
+    }
+
+    /// <summary>The connections to one endpoint, used round-robin and replaced when they die.</summary>
+    private sealed class Pool(ReservationClient client, Uri endpoint)
+    {
+        private readonly ClientConnection?[] _connections = new ClientConnection?[client._options.Connections];
+        private readonly SemaphoreSlim[] _connecting = [.. Enumerable.Range(0, client._options.Connections).Select(_ => new SemaphoreSlim(1, 1))];
+        private int _next;
+
+        public async Task ConnectAllAsync(CancellationToken cancellation)
         {
-            if (_connections[slot] is { IsAlive: true } raced) return raced;
-            if (_connections[slot] is { } dead) await dead.DisposeAsync().ConfigureAwait(false);
-            _connections[slot] = null;
-            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellation, _disposed.Token);
-            timeout.CancelAfter(_options.ConnectTimeoutMs);
-            var endpoint = _options.Endpoint!;
-            ClientConnection connection;
+            for (var i = 0; i < _connections.Length; i++) await ConnectionAsync(i, cancellation).ConfigureAwait(false);
+        }
+
+        public ValueTask<ClientConnection> NextAsync(CancellationToken cancellation) =>
+            ConnectionAsync((int)((uint)Interlocked.Increment(ref _next) % (uint)_connections.Length), cancellation);
+
+        private async ValueTask<ClientConnection> ConnectionAsync(int slot, CancellationToken cancellation)
+        {
+            if (_connections[slot] is { IsAlive: true } alive) return alive;
+            await _connecting[slot].WaitAsync(cancellation).ConfigureAwait(false);
             try
             {
-                connection = await ClientConnection.ConnectAsync(endpoint.Host, endpoint.Port, _options.ApiKey!, _options.ClientName, Frame.BytesMaxDefault, timeout.Token).ConfigureAwait(false);
+                if (_connections[slot] is { IsAlive: true } raced) return raced;
+                if (_connections[slot] is { } dead) await dead.DisposeAsync().ConfigureAwait(false);
+                _connections[slot] = null;
+                var options = client._options;
+                using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellation, client._disposed.Token);
+                timeout.CancelAfter(options.ConnectTimeoutMs);
+                ClientConnection connection;
+                try
+                {
+                    connection = await ClientConnection.ConnectAsync(endpoint.Host, endpoint.Port, options.ApiKey!, options.ClientName, Frame.BytesMaxDefault, timeout.Token).ConfigureAwait(false);
+                }
+                catch (OperationCanceledException) when (!cancellation.IsCancellationRequested)
+                {
+                    throw new TimeoutException($"Could not connect to {endpoint} within {options.ConnectTimeoutMs} ms.");
+                }
+                client.Welcome = connection.Welcome;
+                _connections[slot] = connection;
+                return connection;
             }
-            catch (OperationCanceledException) when (!cancellation.IsCancellationRequested)
+            finally
             {
-                throw new TimeoutException($"Could not connect to {endpoint} within {_options.ConnectTimeoutMs} ms.");
+                _connecting[slot].Release();
             }
-            Welcome = connection.Welcome;
-            _connections[slot] = connection;
-            return connection;
         }
-        finally
+
+        public async ValueTask DisposeAsync()
         {
-            _connecting[slot].Release();
+            foreach (var connection in _connections)
+            {
+                if (connection is not null) await connection.DisposeAsync().ConfigureAwait(false);
+            }
         }
     }
 
@@ -141,10 +173,8 @@ public sealed class ReservationClient : IReservationService, IAsyncDisposable
     {
         if (_disposed.IsCancellationRequested) return;
         await _disposed.CancelAsync().ConfigureAwait(false);
-        for (var i = 0; i < _connections.Length; i++)
-        {
-            if (_connections[i] is { } connection) await connection.DisposeAsync().ConfigureAwait(false);
-        }
+        await _seed.DisposeAsync().ConfigureAwait(false);
+        foreach (var pool in _pools.Values) await pool.DisposeAsync().ConfigureAwait(false);
         _disposed.Dispose();
     }
 }

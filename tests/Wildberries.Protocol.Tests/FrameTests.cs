@@ -50,3 +50,16 @@ public class FrameTests
         Assert.Equal(FrameError.BadFrame, error);
     }
 }
+
+public class ShardMapTests
+{
+    [Fact]
+    public void The_clients_shard_of_a_sku_is_the_engines()
+    {
+        for (var shards = 1; shards <= 8; shards++)
+        {
+            for (long sku = -5; sku < 20_000; sku += 7) Assert.Equal(Wildberries.Core.ShardRouter.ShardOf(sku, shards), ShardMap.ShardOf(sku, shards));
+        }
+        Assert.Equal(Wildberries.Core.ShardRouter.ShardOf(long.MaxValue, 64), ShardMap.ShardOf(long.MaxValue, 64));
+    }
+}

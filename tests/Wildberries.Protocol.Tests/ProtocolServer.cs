@@ -40,7 +40,9 @@ public sealed class ProtocolServer : IAsyncDisposable
         [
             "--urls", "http://127.0.0.1:0", "--tcp", $"tcp://127.0.0.1:{tcpPort}", "--data", data,
             "--storefront-key", StorefrontKey, "--admin-key", AdminKey, "--webhook-secret", Secret,
-            "--Logging:LogLevel:Default", "Warning", "--Logging:LogLevel:Wildberries.Host.Protocol", "Warning", .. extra,
+            "--Logging:LogLevel:Default", "Warning", "--Logging:LogLevel:Wildberries.Host.Protocol", "Warning",
+            // CI runs the suites a second time with WB_TEST_SHARDS=2, as it does the host's.
+            "--shards", Environment.GetEnvironmentVariable("WB_TEST_SHARDS") ?? "1", .. extra,
         ];
         var app = ServerApp.Build(args);
         var http = await ServerApp.StartAsync(app, TimeSpan.FromSeconds(60));
