@@ -120,4 +120,27 @@ public class WireTests
         var (_, next, problem) = await raw.ReceiveAsync();
         Assert.Equal((5u, "unknown_sku"), (next, RawConnection.Problem(problem).Code));
     }
+
+    [Fact]
+    public async Task A_request_id_still_in_flight_cannot_be_reused()
+    {
+        await using var server = await ProtocolServer.StartAsync();
+        await SeedAsync(server, 2, 10);
+        using var raw = await RawConnection.ConnectAsync(server.Tcp, ProtocolServer.StorefrontKey);
+        // One write: the second checkout is read while the first (journal, payment session) is still in flight.
+        await raw.SendAsync([
+            .. RawConnection.Frame(FrameType.Checkout, 3, new CheckoutRequest("d1", "c", [new CartLine(2, 1)]), MessageCodec.WriteCheckout),
+            .. RawConnection.Frame(FrameType.Checkout, 3, new CheckoutRequest("d2", "c", [new CartLine(2, 1)]), MessageCodec.WriteCheckout)]);
+        var frames = new List<(FrameType Type, uint Id, byte[] Body)>();
+        try
+        {
+            while (true) frames.Add(await raw.ReceiveAsync());
+        }
+        catch (EndOfStreamException)
+        {
+            // Closed after the protocol error, as it must be.
+        }
+        var error = Assert.Single(frames, f => f.Id == 0);
+        Assert.Equal((FrameType.Error, "duplicate_request_id"), (error.Type, RawConnection.Problem(error.Body).Code));
+    }
 }
