@@ -1,3 +1,4 @@
+using Microsoft.AspNetCore.Connections;
 using System.Threading.RateLimiting;
 using Microsoft.AspNetCore.RateLimiting;
 using Wildberries.Host.Http;
@@ -34,6 +35,7 @@ public static partial class ServerApp
         ["--replication-ack-timeout-ms"] = $"{ServerOptions.Section}:ReplicationAckTimeoutMs",
         ["--bootstrap-from"] = $"{ServerOptions.Section}:BootstrapFrom",
         ["--bootstrap-key"] = $"{ServerOptions.Section}:BootstrapKey",
+        ["--tcp"] = $"{ServerOptions.Section}:Tcp",
     };
 
     private static readonly Dictionary<string, string> Environment = new(StringComparer.Ordinal)
@@ -56,6 +58,7 @@ public static partial class ServerApp
         ["WB_REPLICATION"] = "Replication",
         ["WB_BOOTSTRAP_FROM"] = "BootstrapFrom",
         ["WB_BOOTSTRAP_KEY"] = "BootstrapKey",
+        ["WB_TCP"] = "Tcp",
     };
 
     /// <summary>Builds the application from command-line arguments (see <see cref="ServerOptions"/>).</summary>
@@ -82,7 +85,26 @@ public static partial class ServerApp
             throw new ArgumentException(ex.InnerException is null ? ex.Message : $"{ex.Message} {ex.InnerException.Message}", ex);
         }
         options.Validate();
-        builder.WebHost.UseUrls(options.Urls);
+        var tcp = new Protocol.ProtocolEndpoint();
+        builder.Services.AddSingleton(tcp);
+        if (options.TcpEndPoint is { } tcpEndPoint)
+        {
+            // Kestrel ignores UseUrls once any endpoint is listed by hand: every HTTP URL is listed too, first (the
+            // first address is the public URL's default), then the binary protocol's.
+            builder.WebHost.ConfigureKestrel(k =>
+            {
+                foreach (var url in options.Urls.Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)) ListenHttp(k, BindingAddress.Parse(url));
+                k.Listen(tcpEndPoint, l =>
+                {
+                    tcp.Listen = l;
+                    l.UseConnectionHandler<Protocol.ProtocolHandler>();
+                });
+            });
+        }
+        else
+        {
+            builder.WebHost.UseUrls(options.Urls);
+        }
         builder.WebHost.ConfigureKestrel(k =>
         {
             // The body limit is enforced while reading (413); Kestrel's own cap is a little above it as a backstop.
@@ -158,25 +180,13 @@ public static partial class ServerApp
                 context.Response.Clear();
                 await Problems.Of(ex.StatusCode, ex.StatusCode == 413 ? "body_too_large" : "bad_request", "The request could not be read.", ex.Message).ExecuteAsync(context).ConfigureAwait(false);
             }
-            catch (Wildberries.Engine.ShardUnavailableException ex) when (!context.Response.HasStarted)
+            catch (Exception ex) when (Problems.Unavailable(ex) is { } unavailable && !context.Response.HasStarted)
             {
-                // A standby, a fenced primary, or Kafka not acknowledging: the code says which; the detail says what to do.
+                // A standby, a fenced primary, Kafka not acknowledging, a dead journal or a stopping engine: nothing
+                // was acknowledged; the code says which, the detail what to do.
                 context.Response.Clear();
                 context.Response.Headers.RetryAfter = "1";
-                await Problems.Of(503, ex.Code, ex.Reason switch
-                {
-                    Wildberries.Engine.Replication.WriteRefusal.Standby => "This node is a standby: it takes no writes.",
-                    Wildberries.Engine.Replication.WriteRefusal.Fenced => "This node was fenced by a newer primary: it takes no writes.",
-                    Wildberries.Engine.Replication.WriteRefusal.Stopped => "This standby stopped applying the primary's log.",
-                    _ => "Kafka did not acknowledge in time: the write is not acknowledged. Retry with the same Idempotency-Key.",
-                }, ex.Message).ExecuteAsync(context).ConfigureAwait(false);
-            }
-            catch (Exception ex) when (ex is Wildberries.Engine.EngineFaultedException or ObjectDisposedException && !context.Response.HasStarted)
-            {
-                // A dead journal or a stopping engine: nothing was acknowledged; the caller may retry elsewhere or later.
-                context.Response.Clear();
-                context.Response.Headers.RetryAfter = "1";
-                await Problems.Of(503, "engine_unavailable", "The reservation engine is stopped or stopping; nothing was done.", ex.Message).ExecuteAsync(context).ConfigureAwait(false);
+                await Problems.Of(unavailable).ExecuteAsync(context).ConfigureAwait(false);
             }
             finally
             {
@@ -213,6 +223,20 @@ public static partial class ServerApp
         await app.StartAsync().ConfigureAwait(false);
         await app.Services.GetRequiredService<EngineService>().Ready.WaitAsync(readyTimeout).ConfigureAwait(false);
         return new Uri(app.Services.GetRequiredService<ServerOptionsAccessor>().PublicUrl);
+    }
+
+    /// <summary>The binary protocol's bound address (with port 0, the one picked), or null without <c>--tcp</c>.</summary>
+    public static Uri? TcpAddress(WebApplication app)
+    {
+        ArgumentNullException.ThrowIfNull(app);
+        return app.Services.GetRequiredService<Protocol.ProtocolEndpoint>().Listen?.IPEndPoint is { } bound ? new Uri($"tcp://{bound}") : null;
+    }
+
+    private static void ListenHttp(Microsoft.AspNetCore.Server.Kestrel.Core.KestrelServerOptions kestrel, BindingAddress url)
+    {
+        if (url.Host is "localhost") kestrel.ListenLocalhost(url.Port);
+        else if (url.Host is "*" or "+" || !System.Net.IPAddress.TryParse(url.Host.Trim('[', ']'), out var ip)) kestrel.ListenAnyIP(url.Port);
+        else kestrel.Listen(ip, url.Port);
     }
 
     /// <summary>

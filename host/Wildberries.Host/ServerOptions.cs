@@ -130,6 +130,32 @@ public sealed class ServerOptions
     /// <summary>The externally visible base URL used in payment links (default: the first listen URL).</summary>
     public string? PublicUrl { get; set; }
 
+    /// <summary>
+    /// Where the binary protocol (docs/protocol.md) listens, <c>tcp://IP:port</c> (for example <c>tcp://127.0.0.1:8081</c>;
+    /// port 0: any free port). Unset (the default): no binary endpoint, HTTP only.
+    /// </summary>
+    public string? Tcp { get; set; }
+
+    /// <summary>
+    /// The largest binary frame accepted, in bytes (default 1 MiB, <see cref="Wildberries.Protocol.Frame.BytesMaxDefault"/>:
+    /// ten times the largest legitimate frame; bounds what one connection can make the server buffer).
+    /// </summary>
+    public int TcpFrameBytesMax { get; set; } = Wildberries.Protocol.Frame.BytesMaxDefault;
+
+    /// <summary>
+    /// Requests one binary connection may have in flight (default 256: enough to fill group commits from one
+    /// connection, few enough that one client cannot take the writer's whole queue). At the limit the server stops
+    /// reading that connection: TCP backpressure, not refusals.
+    /// </summary>
+    public int TcpInFlightMax { get; set; } = 256;
+
+    /// <summary>The IP endpoint of <see cref="Tcp"/>, or null when it is unset.</summary>
+    public System.Net.IPEndPoint? TcpEndPoint =>
+        Tcp is null ? null
+        : Uri.TryCreate(Tcp, UriKind.Absolute, out var uri) && uri.Scheme == "tcp" && System.Net.IPAddress.TryParse(uri.Host.Trim('[', ']'), out var ip) && uri.Port >= 0
+            ? new System.Net.IPEndPoint(ip, uri.Port)
+            : throw new ArgumentException("Wildberries:Tcp (--tcp, WB_TCP) must be tcp://IP:port, for example tcp://127.0.0.1:8081.");
+
     /// <summary>Throws <see cref="ArgumentException"/> naming the first bad setting.</summary>
     public void Validate()
     {
@@ -176,6 +202,10 @@ public sealed class ServerOptions
                 throw new ArgumentException($"Wildberries:Postgres (--postgres, WB_POSTGRES) must be an Npgsql connection string (Host=...;Database=...;Username=...): {ex.Message}", ex);
             }
         }
+        _ = TcpEndPoint;
+        if (Tcp is not null && Urls.Split(';').Any(u => !u.StartsWith("http://", StringComparison.OrdinalIgnoreCase))) throw new ArgumentException("Wildberries:Urls (--urls) must be http:// URLs when --tcp is set (the endpoints are then listed to Kestrel one by one).");
+        if (TcpFrameBytesMax is < 1024 or > 64 * 1024 * 1024) throw new ArgumentException("Wildberries:TcpFrameBytesMax must be 1024 to 67108864 bytes.");
+        if (TcpInFlightMax is < 1 or > 65_536) throw new ArgumentException("Wildberries:TcpInFlightMax must be 1 to 65536 (the ring's size).");
         if (StorefrontKey is not null && StorefrontKey == AdminKey) throw new ArgumentException("Wildberries:StorefrontKey and AdminKey must differ: a storefront key must not be an admin key.");
     }
 }

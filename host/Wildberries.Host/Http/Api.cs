@@ -160,20 +160,32 @@ public static class Api
         if (body!.Lines is null) return Problems.Invalid("lines", "lines is required.");
         if (body.CustomerId is null) return Problems.Invalid("customerId", "customerId is required.");
 
-        var engine = Engine(http);
         var lines = body.Lines.Select(l => l is null ? default : new CheckoutLine(l.Sku, l.Qty)).ToArray();
+        var (order, failed) = await CheckoutAsync(Engine(http), payments, metrics, key, body.CustomerId, lines, body.Warehouses, body.PaymentMethod, http.RequestAborted);
+        return failed is not null ? Problems.Of(failed) : Results.Json(order, Json.Options, statusCode: 201);
+    }
+
+    /// <summary>
+    /// A checkout after its fields are read, over HTTP or the binary protocol: the reservation, then the payment
+    /// session created and attached (or, if the provider cannot be reached, the stock released and the failure kept
+    /// for every replay of the key). The order, or the problem to answer.
+    /// </summary>
+    internal static async Task<(OrderBody? Order, Problem? Problem)> CheckoutAsync(
+        ReservationEngine engine, IPaymentProvider payments, Metrics metrics, string key, string customerId, CheckoutLine[] lines, int[]? warehouses, string? paymentMethod, CancellationToken cancellation)
+    {
+        if (!Validate.IsKey(key, 255)) return (null, Problems.DescribeInvalid("Idempotency-Key", "The Idempotency-Key header is required: 1 to 255 printable ASCII characters."));
         // One trip through the writer: the result and the order it made (or, on a replay, made before).
-        var (r, order) = await engine.SubmitWithOrderAsync(Command.Checkout(key, body.CustomerId, lines, body.Warehouses, body.PaymentMethod));
+        var (r, order) = await engine.SubmitWithOrderAsync(Command.Checkout(key, customerId, lines, warehouses, paymentMethod));
         metrics.Checkout(ResultCodes.ToWire(r.Code));
-        if (!r.IsOk) return Problems.FromResult(r);
-        if (order!.CheckoutAborted) return ProviderUnavailable(); // the first answer to this key, again
+        if (!r.IsOk) return (null, Problems.Describe(r));
+        if (order!.CheckoutAborted) return (null, ProviderUnavailable); // the first answer to this key, again
 
         if (order.PaymentSessionId is null && order.Status == OrderStatus.PendingPayment)
         {
             // A new checkout, or the replay of one whose first attempt never got as far as the provider.
             try
             {
-                using var timeout = CancellationTokenSource.CreateLinkedTokenSource(http.RequestAborted);
+                using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellation);
                 timeout.CancelAfter(TimeSpan.FromSeconds(5));
                 var session = await payments.CreateSessionAsync(order.OrderId, order.Amount, order.Currency, timeout.Token);
                 var attached = await engine.SubmitWithOrderAsync(Command.AttachPayment(order.OrderId, session.SessionId, session.PaymentUrl));
@@ -184,7 +196,7 @@ public static class Api
                 // Never a dangling reservation: the stock goes back before the caller hears of the failure, and the
                 // order remembers why, so every replay of this key answers the same 503.
                 await engine.SubmitAsync(Command.AbortCheckout(order.OrderId));
-                return ProviderUnavailable();
+                return (null, ProviderUnavailable);
             }
         }
 
@@ -198,13 +210,13 @@ public static class Api
                 ReservedUntil = DateTimeOffset.FromUnixTimeMilliseconds(order.CreatedAtMs + engine.Options.StateMachine.ReservationTtlMs),
             };
         }
-        return Results.Json(answer, Json.Options, statusCode: 201);
+        return (answer, null);
     }
 
-    private static IResult ProviderUnavailable() =>
-        Problems.Of(503, "payment_provider_unavailable", "The payment provider could not be reached; nothing was reserved.", "Retry with a new Idempotency-Key.");
+    private static readonly Problem ProviderUnavailable =
+        Problems.Describe(503, "payment_provider_unavailable", "The payment provider could not be reached; nothing was reserved.", "Retry with a new Idempotency-Key.");
 
-    private static OrderBody ToBody(OrderView o, string? paymentUrl) => new(
+    internal static OrderBody ToBody(OrderView o, string? paymentUrl) => new(
         o.OrderId.ToString(),
         OrderTransitions.ToWire(o.Status),
         o.Amount,
@@ -333,33 +345,40 @@ public static class Api
         if (problem is not null) return problem;
         var (body, invalid) = Json.Parse<StockBatchBody>(raw!);
         if (invalid is not null) return invalid;
-        if (body!.Adjustments is null || body.Adjustments.Length is 0 or > StockLinesMax) return Problems.Invalid("adjustments", $"1 to {StockLinesMax} adjustments.");
-        if (string.IsNullOrWhiteSpace(body.Reason)) return Problems.Invalid("reason", "A reason is required (it is kept in the journal).");
-        var engine = Engine(http);
-        var results = new List<object>(body.Adjustments.Length);
-        for (var i = 0; i < body.Adjustments.Length; i++)
+        var (results, failed) = await StockAsync(Engine(http), body!.Reason, body.Adjustments);
+        if (failed is not null) return Problems.Of(failed);
+        return Results.Json(new { results = results!.Select(r => new { sku = r.Sku, warehouseId = r.WarehouseId, result = r.Result, onHand = r.OnHand, field = r.Field }) }, Json.Options);
+    }
+
+    /// <summary>A stock batch after it is read, over HTTP or the binary protocol: checked whole, then submitted in order.</summary>
+    internal static async Task<(StockLineResult[]? Results, Problem? Problem)> StockAsync(ReservationEngine engine, string? reason, StockLineBody?[]? adjustments)
+    {
+        if (adjustments is null || adjustments.Length is 0 or > StockLinesMax) return (null, Problems.DescribeInvalid("adjustments", $"1 to {StockLinesMax} adjustments."));
+        if (string.IsNullOrWhiteSpace(reason)) return (null, Problems.DescribeInvalid("reason", "A reason is required (it is kept in the journal)."));
+        for (var i = 0; i < adjustments.Length; i++)
         {
-            var a = body.Adjustments[i];
-            if (a is null) return Problems.Invalid($"adjustments[{i}]", "An adjustment must be an object.");
-            if ((a.Delta is null) == (a.OnHand is null)) return Problems.Invalid($"adjustments[{i}]", "Give either delta or onHand.");
-            if (a.ExpectedOnHand is not null && a.OnHand is null) return Problems.Invalid($"adjustments[{i}].expectedOnHand", "expectedOnHand goes with onHand.");
+            var a = adjustments[i];
+            if (a is null) return (null, Problems.DescribeInvalid($"adjustments[{i}]", "An adjustment must be an object."));
+            if ((a.Delta is null) == (a.OnHand is null)) return (null, Problems.DescribeInvalid($"adjustments[{i}]", "Give either delta or onHand."));
+            if (a.ExpectedOnHand is not null && a.OnHand is null) return (null, Problems.DescribeInvalid($"adjustments[{i}].expectedOnHand", "expectedOnHand goes with onHand."));
         }
         // Submitted together, in order: the batch shares group commits instead of paying one per line.
-        var pending = new Task<CommandResult>[body.Adjustments.Length];
+        var pending = new Task<CommandResult>[adjustments.Length];
         for (var i = 0; i < pending.Length; i++)
         {
-            var a = body.Adjustments[i];
+            var a = adjustments[i]!;
             var command = a.Delta is { } delta
-                ? Command.AdjustStockDelta(a.Sku, a.WarehouseId, delta, body.Reason)
-                : Command.SetStockOnHand(a.Sku, a.WarehouseId, a.OnHand!.Value, a.ExpectedOnHand, body.Reason);
+                ? Command.AdjustStockDelta(a.Sku, a.WarehouseId, delta, reason)
+                : Command.SetStockOnHand(a.Sku, a.WarehouseId, a.OnHand!.Value, a.ExpectedOnHand, reason);
             pending[i] = engine.SubmitAsync(command).AsTask();
         }
+        var results = new StockLineResult[pending.Length];
         for (var i = 0; i < pending.Length; i++)
         {
-            var (a, r) = (body.Adjustments[i], await pending[i]);
-            results.Add(new { sku = a.Sku, warehouseId = a.WarehouseId, result = ResultCodes.ToWire(r.Code), onHand = r.Value, field = r.Field });
+            var (a, r) = (adjustments[i]!, await pending[i]);
+            results[i] = new StockLineResult(a.Sku, a.WarehouseId, ResultCodes.ToWire(r.Code), r.Value, r.Field);
         }
-        return Results.Json(new { results }, Json.Options);
+        return (results, null);
     }
 
     private static async Task<IResult> ShipOrder(HttpContext http, string orderId)

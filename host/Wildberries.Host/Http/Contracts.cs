@@ -30,6 +30,9 @@ public sealed record StockBatchBody(string Reason, StockLineBody[] Adjustments);
 /// <summary>Either a delta, or an absolute on-hand count with an optional expected value (compare-and-set).</summary>
 public sealed record StockLineBody(long Sku, int WarehouseId, long? Delta = null, long? OnHand = null, long? ExpectedOnHand = null);
 
+/// <summary>The result of one stock adjustment: its result code and the on-hand count after it (or the current one).</summary>
+public sealed record StockLineResult(long Sku, int WarehouseId, string Result, long OnHand, string? Field);
+
 /// <summary>The readiness answer: ready and, where they apply, this node's role and how far events and the command log lag.</summary>
 public sealed record ReadyBody(
     string Status,

@@ -16,34 +16,50 @@ public static class Problems
 
     /// <summary>A problem with the given status and stable code.</summary>
     public static IResult Of(int status, string code, string title, string? detail = null, string? field = null, IReadOnlyList<ShortageBody>? shortages = null) =>
-        Results.Json(new Problem($"urn:wildberries:problem:{code}", title, status, code, detail, field, shortages), Json.Options, ContentType, status);
+        Of(Describe(status, code, title, detail, field, shortages));
+
+    /// <summary>The HTTP answer for a problem described by <see cref="Describe(CommandResult)"/> or its siblings.</summary>
+    public static IResult Of(Problem problem)
+    {
+        ArgumentNullException.ThrowIfNull(problem);
+        return Results.Json(problem, Json.Options, ContentType, problem.Status);
+    }
+
+    /// <summary>A problem with the given status and stable code, as a value (the binary protocol sends the same fields).</summary>
+    public static Problem Describe(int status, string code, string title, string? detail = null, string? field = null, IReadOnlyList<ShortageBody>? shortages = null) =>
+        new($"urn:wildberries:problem:{code}", title, status, code, detail, field, shortages);
+
+    /// <summary>400 with the path of the offending field, as a value.</summary>
+    public static Problem DescribeInvalid(string field, string detail) => Describe(400, "invalid_argument", "A field is missing, malformed or out of range.", detail, field);
 
     /// <summary>400 with the path of the offending field.</summary>
     public static IResult Invalid(string field, string detail) => Of(400, "invalid_argument", "A field is missing, malformed or out of range.", detail, field);
 
     /// <summary>The HTTP answer for a business result that is not a success.</summary>
-    public static IResult FromResult(CommandResult r)
+    public static IResult FromResult(CommandResult r) => Of(Describe(r));
+
+    /// <summary>The problem for a business result that is not a success: one mapping for HTTP and the binary protocol.</summary>
+    public static Problem Describe(CommandResult r)
     {
-        var code = ResultCodes.ToWire(r.Code);
-        return r.Code switch
-        {
-            ResultCode.InvalidArgument => Of(400, code, "A field is missing, malformed or out of range.", $"'{r.Field}' is not valid.", r.Field),
-            ResultCode.OutOfRange => Of(400, code, "A number is beyond the limits that keep every count and amount exact.", $"'{r.Field}' is out of range.", r.Field),
-            ResultCode.InsufficientStock => Of(409, code, "Not enough stock for every line; nothing was reserved.", null, null,
-                r.Shortages?.Select(s => new ShortageBody(s.Sku, s.Requested, s.Available)).ToArray()),
-            ResultCode.OrderNotFound => Of(404, code, "No such order."),
-            ResultCode.InvalidState => Of(409, code, "The order's state does not allow this.", $"The order is {OrderTransitions.ToWire(r.Status)}."),
-            ResultCode.OnHandMismatch => Of(409, code, "The on-hand count changed since it was read.", $"The current on-hand count is {r.Value}."),
-            ResultCode.IdempotencyKeyReused => Of(422, code, "The idempotency key was used with a different request.", null, "Idempotency-Key"),
-            ResultCode.UnknownSku => Of(422, code, "A SKU is not in the catalog.", null, r.Field),
-            ResultCode.SkuInactive => Of(422, code, "A SKU is not for sale.", null, r.Field),
-            ResultCode.OverMaxPerOrder => Of(422, code, "A line asks for more than the item allows per order.", null, r.Field),
-            ResultCode.DuplicateSku => Of(422, code, "Two lines name the same SKU.", null, r.Field),
-            ResultCode.AmountMismatch => Of(422, code, "The payment amount differs from the order's; the order is not paid."),
-            ResultCode.CurrencyMismatch => Of(422, code, "The payment currency differs from the order's; the order is not paid."),
-            ResultCode.WrongShard => Of(422, code, "The SKU or order belongs to another shard than the one asked.", null, r.Field),
-            ResultCode.OnHandOutOfRange => Of(422, code, "The adjustment would make on-hand negative or too large.", $"The current on-hand count is {r.Value}."),
-            _ => Of(409, code, "The request conflicts with the current state."),
-        };
+        var p = Wildberries.Engine.Embedded.ResultProblems.Describe(r);
+        return Describe(p.Status, p.Code, p.Title, p.Detail, p.Field, p.Shortages?.Select(s => new ShortageBody(s.Sku, s.Requested, s.Available)).ToArray());
     }
+
+    /// <summary>
+    /// The 503 for an engine that cannot take the request (a standby, a fenced primary, Kafka not acknowledging, a
+    /// dead journal, a stopping engine), or null for any other exception: one mapping for HTTP and the binary protocol.
+    /// </summary>
+    public static Problem? Unavailable(Exception exception) => exception switch
+    {
+        Wildberries.Engine.ShardUnavailableException ex => Describe(503, ex.Code, ex.Reason switch
+        {
+            Wildberries.Engine.Replication.WriteRefusal.Standby => "This node is a standby: it takes no writes.",
+            Wildberries.Engine.Replication.WriteRefusal.Fenced => "This node was fenced by a newer primary: it takes no writes.",
+            Wildberries.Engine.Replication.WriteRefusal.Stopped => "This standby stopped applying the primary's log.",
+            _ => "Kafka did not acknowledge in time: the write is not acknowledged. Retry with the same Idempotency-Key.",
+        }, ex.Message),
+        Wildberries.Engine.EngineFaultedException or ObjectDisposedException =>
+            Describe(503, "engine_unavailable", "The reservation engine is stopped or stopping; nothing was done.", exception.Message),
+        _ => null,
+    };
 }
