@@ -28,6 +28,10 @@ public class ReplicationTests
         return ReservationEngine.Start(new EngineOptions { ShardCount = shards }, s => journals[s], replication: Replication(logs, role, mode));
     }
 
+    /// <summary>A node on a real data directory (FASTER journal, replication.json): what restarts keep.</summary>
+    private static ReservationEngine DurableNode(string directory, InMemoryCommandLogs logs, NodeRole role, ReplicationMode mode = ReplicationMode.Replicated) =>
+        ReservationEngine.Open(new EngineOptions(), new JournalOptions { Directory = directory }, replication: Replication(logs, role, mode));
+
     private static async Task Seed(ReservationEngine engine, int skus = 20, long onHand = 50)
     {
         for (long sku = 1; sku <= skus; sku++)
@@ -238,8 +242,7 @@ public class ReplicationTests
     {
         using var dir = new TempDirectory("fenced");
         var logs = new InMemoryCommandLogs();
-        var journal = new JournalOptions { Directory = dir.Path };
-        await using (var primary = ReservationEngine.Open(new EngineOptions(), journal, replication: Replication(logs, NodeRole.Primary)))
+        await using (var primary = DurableNode(dir.Path, logs, NodeRole.Primary))
         {
             await Seed(primary, skus: 3);
         }
@@ -247,7 +250,7 @@ public class ReplicationTests
         {
             await standby.PromoteAsync(Cancel);
         }
-        await using var restarted = ReservationEngine.Open(new EngineOptions(), journal, replication: Replication(logs, NodeRole.Primary));
+        await using var restarted = DurableNode(dir.Path, logs, NodeRole.Primary);
         Assert.Equal(WriteRefusal.Fenced, restarted.Replication[0].Refusal);
         Assert.Contains("epoch 2", restarted.Replication[0].LastError, StringComparison.Ordinal);
         var refused = await Assert.ThrowsAsync<ShardUnavailableException>(async () => await restarted.UpsertItemAsync(9, "x", 1));
@@ -263,14 +266,13 @@ public class ReplicationTests
         var logs = new InMemoryCommandLogs();
         await using var primary = Node(logs, NodeRole.Primary);
         await Seed(primary, skus: 3);
-        var journal = new JournalOptions { Directory = dir.Path };
-        await using (var standby = ReservationEngine.Open(new EngineOptions(), journal, replication: Replication(logs, NodeRole.Standby)))
+        await using (var standby = DurableNode(dir.Path, logs, NodeRole.Standby))
         {
             await CaughtUp(primary, standby);
             await standby.PromoteAsync(Cancel);
         }
         // The operator restarts it with the same flags (--role standby): it must not come back as a second standby.
-        await using var restarted = ReservationEngine.Open(new EngineOptions(), journal, replication: Replication(logs, NodeRole.Standby));
+        await using var restarted = DurableNode(dir.Path, logs, NodeRole.Standby);
         Assert.Equal((NodeRole.Primary, WriteRefusal.None, 2), (restarted.Replication[0].Role, restarted.Replication[0].Refusal, restarted.Replication[0].Epoch));
         Assert.True((await restarted.UpsertItemAsync(9, "after restart", 1)).IsOk);
     }
@@ -282,8 +284,7 @@ public class ReplicationTests
         var logs = new InMemoryCommandLogs();
         await using var primary = Node(logs, NodeRole.Primary);
         await Seed(primary, skus: 3);
-        var journal = new JournalOptions { Directory = dir.Path };
-        await using (var standby = ReservationEngine.Open(new EngineOptions(), journal, replication: Replication(logs, NodeRole.Standby)))
+        await using (var standby = DurableNode(dir.Path, logs, NodeRole.Standby))
         {
             await CaughtUp(primary, standby);
             logs.AppendsFail = true; // the epoch is raised, the marker cannot be written
@@ -292,7 +293,7 @@ public class ReplicationTests
         logs.AppendsFail = false;
         // Restarted (with its standby command line): it is the primary of the raised epoch; its start writes the
         // missing marker, so the old primary is fenced rather than a second primary of an older epoch.
-        await using var restarted = ReservationEngine.Open(new EngineOptions(), journal, replication: Replication(logs, NodeRole.Standby));
+        await using var restarted = DurableNode(dir.Path, logs, NodeRole.Standby);
         Assert.Equal((NodeRole.Primary, WriteRefusal.None), (restarted.Replication[0].Role, restarted.Replication[0].Refusal));
         Assert.Contains(logs.Records(0), r => r.Kind == CommandLogRecordKind.EpochMarker && r.Epoch == restarted.Replication[0].Epoch);
         var fenced = await Assert.ThrowsAsync<ShardUnavailableException>(async () => await primary.UpsertItemAsync(50, "late", 1));
@@ -324,8 +325,7 @@ public class ReplicationTests
     {
         using var dir = new TempDirectory("away");
         var logs = new InMemoryCommandLogs();
-        var journal = new JournalOptions { Directory = dir.Path };
-        await using (var primary = ReservationEngine.Open(new EngineOptions(), journal, replication: Replication(logs, NodeRole.Primary, ReplicationMode.Local)))
+        await using (var primary = DurableNode(dir.Path, logs, NodeRole.Primary, ReplicationMode.Local))
         {
             await Seed(primary, skus: 3);
             logs.Unavailable = true;
@@ -333,7 +333,7 @@ public class ReplicationTests
             await primary.SnapshotAsync(Cancel); // covers entries the log never got
         }
         logs.Unavailable = false;
-        await using var restarted = ReservationEngine.Open(new EngineOptions(), journal, replication: Replication(logs, NodeRole.Primary, ReplicationMode.Local));
+        await using var restarted = DurableNode(dir.Path, logs, NodeRole.Primary, ReplicationMode.Local);
         await using var standby = Node(logs, NodeRole.Standby, mode: ReplicationMode.Local);
         await Until(() => Task.FromResult(restarted.Replication[0].Lsn == restarted.Recovery[0].LastLsn), "the restarted primary shipped its journal");
         await CaughtUp(restarted, standby);
