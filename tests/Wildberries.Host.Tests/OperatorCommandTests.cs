@@ -93,6 +93,24 @@ public class OperatorCommandTests
     }
 
     [Fact]
+    public async Task Inspect_from_beyond_the_last_entry_lists_nothing_even_from_the_largest_number()
+    {
+        var (data, lsn, _) = await DirectoryWithOrdersAsync();
+        try
+        {
+            foreach (var from in new[] { lsn, lsn + 1, long.MaxValue - 1, long.MaxValue })
+            {
+                var (code, output, error) = Run("inspect", "--data", data, "--from", from.ToString(CultureInfo.InvariantCulture));
+                Assert.True(code == 0 && output.Length == 0, $"--from {from}: exit {code}, {output}{error}");
+            }
+        }
+        finally
+        {
+            Directory.Delete(data, recursive: true);
+        }
+    }
+
+    [Fact]
     public void A_bad_command_line_exits_2_with_the_usage()
     {
         Assert.Equal(2, Run("verify").Code);

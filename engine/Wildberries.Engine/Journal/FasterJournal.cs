@@ -140,7 +140,7 @@ public sealed class FasterJournal : ICommandJournal
             {
                 damage = Corrupt(previous + 1, address, error!);
             }
-            else if (damage is null && previous < 0 && command.Lsn > afterLsn + 1)
+            else if (damage is null && previous < 0 && command.Lsn - 1 > afterLsn)
             {
                 damage = Corrupt(afterLsn + 1, address, $"the journal begins at log sequence number {command.Lsn}, after a gap from {afterLsn}: a snapshot that covers it is missing");
             }
