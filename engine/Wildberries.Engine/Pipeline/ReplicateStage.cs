@@ -4,8 +4,8 @@ using Wildberries.Ring;
 namespace Wildberries.Engine.Pipeline;
 
 /// <summary>
-/// The stage beside the journal's commit: hands each appended command to the shard's command log shipper and, at
-/// the end of a batch, waits (bounded) until the log acknowledged the batch, so that the apply stage behind it
+/// The stage beside the journal's commit: encodes each appended command for the shard's command log and, at the end of
+/// a batch, hands the batch to the shipper and waits (bounded) until the log acknowledged it, so that the apply stage behind it
 /// answers only what is both fsynced here and replicated. A batch the log did not take in time is still applied
 /// (it is in the journal) but its callers hear "replication unavailable" instead of an acknowledgement.
 /// </summary>

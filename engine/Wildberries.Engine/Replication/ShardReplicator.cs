@@ -29,6 +29,9 @@ internal sealed class ShardReplicator : IDisposable
     private readonly TimeProvider _time;
     private readonly object _gate = new();
     private readonly Queue<Shipment> _queue = new();
+
+    // The replicate stage's current batch, encoded on its thread (touched by that thread only).
+    private readonly List<Shipment> _staged = [];
     private readonly CancellationTokenSource _stop = new();
     private readonly ArrayBufferWriter<byte> _encoder = new(256);
     private Task? _loop;
@@ -274,18 +277,28 @@ internal sealed class ShardReplicator : IDisposable
                 : Task.Factory.StartNew(() => ShipJournal(token), CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
     }
 
-    /// <summary>Called by the ring's replicate stage for every journaled command of a replicated-mode primary.</summary>
+    /// <summary>
+    /// Called by the ring's replicate stage for every journaled command of a replicated-mode primary: encoded on the
+    /// stage's thread and kept with the rest of its batch, which <see cref="WaitReplicated"/> hands to the shipper
+    /// under one lock (a lock per batch, not per command).
+    /// </summary>
     public void Enqueue(in Command command)
     {
         CommandCodec.Encode(command, _node.Epoch, _encoder);
-        var shipment = new Shipment(command.Lsn, _encoder.WrittenSpan.ToArray(), command.TimestampMs);
+        _staged.Add(new Shipment(command.Lsn, _encoder.WrittenSpan.ToArray(), command.TimestampMs));
+    }
+
+    private void PublishStaged()
+    {
+        if (_staged.Count == 0) return;
         lock (_gate)
         {
-            if (_queue.Count == 0) Volatile.Write(ref _oldestUnshippedMs, command.TimestampMs);
-            _queue.Enqueue(shipment);
+            if (_queue.Count == 0) Volatile.Write(ref _oldestUnshippedMs, _staged[0].TimestampMs);
+            foreach (var shipment in _staged) _queue.Enqueue(shipment);
             Volatile.Write(ref _lagEntries, _queue.Count);
             Monitor.PulseAll(_gate);
         }
+        _staged.Clear();
     }
 
     /// <summary>
@@ -295,6 +308,7 @@ internal sealed class ShardReplicator : IDisposable
     /// </summary>
     public Exception? WaitReplicated(long lsn)
     {
+        PublishStaged();
         if (Volatile.Read(ref _lsn) >= lsn) return null;
         lock (_gate)
         {
