@@ -170,37 +170,12 @@ async Task PublishingAsync(string bootstrap)
             ["retry.backoff.max.ms"] = "500",
         },
     });
-    var skusOf = Enumerable.Range(0, shards)
-        .Select(s => Enumerable.Range(1, Skus).Select(k => (long)k).Where(k => ShardRouter.ShardOf(k, shards) == s).ToArray())
-        .ToArray();
-    for (var sku = 1; sku <= Skus; sku++) await engine.UpsertItemAsync(sku, $"item {sku}", 100 * sku, maxPerOrder: 3);
-    for (var sku = 1; sku <= Skus; sku++) await engine.AdjustStockAsync(sku, 1 + ((sku + run) % 3), 200);
-    var output = TextWriter.Synchronized(Console.Out);
-    output.WriteLine("READY");
-    using var stop = new CancellationTokenSource(TimeSpan.FromSeconds(60));
-
-    var lag = Task.Run(async () =>
-    {
-        using var timer = new PeriodicTimer(TimeSpan.FromMilliseconds(20));
-        while (await timer.WaitForNextTickAsync(stop.Token).ConfigureAwait(false))
+    await WorkWhileFeedingAsync(
+        engine,
+        () => publisher.Lag.Select(l => string.Create(CultureInfo.InvariantCulture, $"L {l.Shard} {l.LagEntries} {l.LagSeconds:F3}")),
+        (random, home, skusOf) =>
         {
-            foreach (var l in publisher.Lag) output.WriteLine(string.Create(CultureInfo.InvariantCulture, $"L {l.Shard} {l.LagEntries} {l.LagSeconds:F3}"));
-        }
-    });
-    var snapshot = Task.Run(async () =>
-    {
-        await Task.Delay(20 + (run * 37 % 200));
-        await engine.SnapshotAsync();
-    });
-
-    var tasks = Enumerable.Range(0, clients).Select(client => Task.Run(async () =>
-    {
 #pragma warning disable CA5394 // Workload shape, not security.
-        var random = new Random(run * 1_000 + client);
-        for (var i = 0; !stop.IsCancellationRequested; i++)
-        {
-            var key = $"r{run}-c{client}-{i}";
-            var home = random.Next(shards);
             List<long> skus = [skusOf[home][random.Next(skusOf[home].Length)]];
             // One cart in four spans two shards.
             if (shards > 1 && random.Next(4) == 0)
@@ -208,25 +183,10 @@ async Task PublishingAsync(string bootstrap)
                 var other = (home + 1 + random.Next(shards - 1)) % shards;
                 skus.Add(skusOf[other][random.Next(skusOf[other].Length)]);
             }
-            CheckoutLine[] lines = [.. skus.Select(sku => new CheckoutLine(sku, 1 + random.Next(3)))];
-            var action = random.Next(4);
+            return skus;
 #pragma warning restore CA5394
-            var r = await engine.CheckoutAsync(key, $"customer-{client}", lines);
-            if (!r.IsOk) continue;
-            output.WriteLine($"C {key} {r.OrderId}");
-            if (action < 2) await engine.ApplyPaymentAsync(r.OrderId, $"tx-{key}", true, r.Amount, "RUB");
-            else if (action == 2) await engine.CancelAsync(r.OrderId);
-        }
-    })).ToArray();
-    await Task.WhenAll(tasks);
-    await snapshot;
-    try
-    {
-        await lag;
-    }
-    catch (OperationCanceledException)
-    {
-    }
+        },
+        client => $"customer-{client}");
 }
 
 // A durable engine projecting into PostgreSQL while clients work, killed at any step: mid-transaction, between the
@@ -237,6 +197,20 @@ async Task ProjectingAsync(string connectionString)
     // Started before any command of this run (and of the first run): the slot keeps the journal from the first event.
     // Small batches, so that the projection falls behind under load and a kill lands mid-batch, between many commits.
     await using var projector = PostgresProjector.Start(engine, new PostgresProjectorOptions { ConnectionString = connectionString, BatchSize = 50, RetryDelayMax = TimeSpan.FromMilliseconds(200) });
+    await WorkWhileFeedingAsync(
+        engine,
+        () => projector.Lag.Select(l => string.Create(CultureInfo.InvariantCulture, $"L {l.Shard} {l.LagEntries} {l.Projected.Lsn}")),
+        // One or two SKUs of one shard: every line of an order is on its home shard, so the projection has them all.
+#pragma warning disable CA5394 // Workload shape, not security.
+        (random, home, skusOf) => skusOf[home].OrderBy(_ => random.Next()).Take(1 + random.Next(2)).ToList(),
+#pragma warning restore CA5394
+        client => $"customer-{client % 7}");
+}
+
+// What both feeding modes do: the catalog, READY, a lag line every 20 ms, a snapshot at a point that depends on the
+// run, and clients checking out (a line "C key order" per acknowledged checkout), paying or cancelling, until killed.
+async Task WorkWhileFeedingAsync(ReservationEngine engine, Func<IEnumerable<string>> lagLines, Func<Random, int, long[][], List<long>> cart, Func<int, string> customer)
+{
     var skusOf = Enumerable.Range(0, shards)
         .Select(s => Enumerable.Range(1, Skus).Select(k => (long)k).Where(k => ShardRouter.ShardOf(k, shards) == s).ToArray())
         .ToArray();
@@ -251,7 +225,7 @@ async Task ProjectingAsync(string connectionString)
         using var timer = new PeriodicTimer(TimeSpan.FromMilliseconds(20));
         while (await timer.WaitForNextTickAsync(stop.Token).ConfigureAwait(false))
         {
-            foreach (var l in projector.Lag) output.WriteLine(string.Create(CultureInfo.InvariantCulture, $"L {l.Shard} {l.LagEntries} {l.Projected.Lsn}"));
+            foreach (var line in lagLines()) output.WriteLine(line);
         }
     });
     var snapshot = Task.Run(async () =>
@@ -268,12 +242,10 @@ async Task ProjectingAsync(string connectionString)
         {
             var key = $"r{run}-c{client}-{i}";
             var home = random.Next(shards);
-            // One or two SKUs of one shard: every line of an order is on its home shard, so the projection has them all.
-            var skus = skusOf[home].OrderBy(_ => random.Next()).Take(1 + random.Next(2)).ToArray();
-            CheckoutLine[] lines = [.. skus.Select(sku => new CheckoutLine(sku, 1 + random.Next(3)))];
+            CheckoutLine[] lines = [.. cart(random, home, skusOf).Select(sku => new CheckoutLine(sku, 1 + random.Next(3)))];
             var action = random.Next(4);
 #pragma warning restore CA5394
-            var r = await engine.CheckoutAsync(key, $"customer-{client % 7}", lines);
+            var r = await engine.CheckoutAsync(key, customer(client), lines);
             if (!r.IsOk) continue;
             output.WriteLine($"C {key} {r.OrderId}");
             if (action < 2) await engine.ApplyPaymentAsync(r.OrderId, $"tx-{key}", true, r.Amount, "RUB");
