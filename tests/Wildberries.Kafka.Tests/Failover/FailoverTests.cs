@@ -35,6 +35,9 @@ public class FailoverTests(ITestOutputHelper output)
 
     private sealed record Acked(string OrderId, string Customer, long Amount, (long Sku, int Qty)[] Lines, string Node);
 
+    /// <summary>The seed of a randomized scenario: WB_SEED replays a run, else a new one (printed by each test).</summary>
+    private static int Seed() => int.TryParse(Environment.GetEnvironmentVariable("WB_SEED"), CultureInfo.InvariantCulture, out var s) ? s : Random.Shared.Next();
+
     private static StringContent Body(object body) => new(JsonSerializer.Serialize(body), Encoding.UTF8, "application/json");
 
     private static string NewData(string name) => Directory.CreateTempSubdirectory($"wb-failover-{name}-").FullName;
@@ -212,7 +215,7 @@ public class FailoverTests(ITestOutputHelper output)
     [Fact]
     public async Task Kill_the_primary_under_load_and_promote_the_standby_ten_times_without_losing_an_acknowledged_order()
     {
-        var seed = int.TryParse(Environment.GetEnvironmentVariable("WB_SEED"), CultureInfo.InvariantCulture, out var s) ? s : Random.Shared.Next();
+        var seed = Seed();
         output.WriteLine($"Failover cycles: WB_SEED={seed}");
         var random = new Random(seed);
         await using var kafka = await KafkaMockCluster.StartAsync(brokers: 3, cancellationToken: Cancel);
@@ -302,8 +305,8 @@ public class FailoverTests(ITestOutputHelper output)
     [Fact]
     public async Task A_paused_primary_that_resumes_after_a_promotion_acknowledges_nothing_the_new_primary_lacks()
     {
-        var seed = Random.Shared.Next();
-        output.WriteLine($"Split brain: seed {seed}");
+        var seed = Seed();
+        output.WriteLine($"Split brain: WB_SEED={seed}");
         var random = new Random(seed);
         await using var pair = await Pair.StartAsync();
         var (kafka, primary, standby) = (pair.Kafka, pair.Primary, pair.Standby);
