@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# The README's test command: sets up what the suite needs, builds, runs every test, prints "N passed, N failed" last.
+#   bash scripts/test.sh
+# On a fresh Debian machine with only the .NET SDK it first installs the Debian packages the tests use
+# (scripts/install-deps.sh: Chromium, PostgreSQL 15, Redis, kcat, Node.js for the OpenAPI lint; needs root or sudo).
+# Then a warnings-as-errors Release build, every test project (TRX reports in ./TestResults), and the server's tests
+# again on two shards (every flow must hold when orders span shards). Exit code 0 only when everything passed.
+# CI (.ci/run) runs exactly this.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 DOTNET_SKIP_FIRST_TIME_EXPERIENCE=1
+
+results="$PWD/TestResults"
+rm -rf "$results"
+
+summary() {
+  local passed=0 failed=0 skipped=0 files=0
+  for f in "$results"/*.trx; do
+    [ -f "$f" ] || continue
+    files=$((files + 1))
+    counters=$(grep -o '<Counters [^>]*>' "$f" | head -n 1)
+    get() { echo "$counters" | grep -o " $1=\"[0-9]*\"" | grep -o '[0-9]*' || echo 0; }
+    passed=$((passed + $(get passed)))
+    failed=$((failed + $(get failed) + $(get error) + $(get timeout) + $(get aborted)))
+    skipped=$((skipped + $(get notExecuted)))
+  done
+  # Every test project writes one TRX (and the server's tests a second one); a missing one means a crashed or unbuilt test host.
+  expected=$(( $(ls tests/*/*.Tests.csproj 2>/dev/null | wc -l) + 1 ))
+  if [ "$files" -lt "$expected" ]; then failed=$((failed + expected - files)); fi
+  if [ "$skipped" -gt 0 ]; then echo "$passed passed, $failed failed, $skipped skipped"; else echo "$passed passed, $failed failed"; fi
+}
+
+if ! command -v dotnet >/dev/null 2>&1; then
+  echo "The .NET SDK is missing (dotnet not on PATH): install .NET 10 first."
+  echo "0 passed, 1 failed"
+  exit 1
+fi
+dotnet --version
+
+if ! bash scripts/install-deps.sh; then
+  echo "Could not install the Debian packages the tests need (scripts/install-deps.sh; run as root or with sudo)."
+  echo "0 passed, 1 failed"
+  exit 1
+fi
+
+echo "== build (Release, warnings as errors)"
+if ! dotnet build Wildberries.slnx -c Release -warnaserror; then
+  echo "0 passed, 1 failed"
+  exit 1
+fi
+
+echo "== test: every test project"
+dotnet test -c Release --no-build -- --report-trx --results-directory "$results"
+rc=$?
+echo "== test: the server's tests again, on two shards"
+WB_TEST_SHARDS=2 dotnet test -c Release --no-build --project tests/Wildberries.Host.Tests --report-trx --report-trx-filename host-two-shards.trx --results-directory "$results"
+rc2=$?
+if [ $rc -eq 0 ]; then rc=$rc2; fi
+# Tests that measure something (failover counts, loss windows) write "REPORT ..." lines to their output: show them.
+echo "== reports"
+grep -ho 'REPORT [^&<]*' "$results"/*.trx 2>/dev/null | sort -u
+summary
+exit $rc
