@@ -27,6 +27,8 @@ public static class Program
         ["projection"] = Projection.ProjectionLoad.RunAsync,
         // HTTP checkouts through the real server.
         ["http"] = Http.HttpLoad.RunAsync,
+        // The server under an external generator (wrk, bench/wrk/*.lua): checkouts against catalog reads and a bare Kestrel endpoint.
+        ["http-wrk"] = Http.WrkLoad.RunAsync,
         // Durable checkouts through the binary protocol's client against HTTP, at 64 and 256 in flight.
         ["protocol"] = Protocol.ProtocolLoad.RunAsync,
     };

@@ -15,9 +15,9 @@ namespace Wildberries.Bench.Http;
 /// </summary>
 public static class HttpLoad
 {
-    private const int Skus = 10_000;
-    private const string Storefront = "bench-storefront-key-0123456789";
-    private const string Admin = "bench-admin-key-0123456789abcdef";
+    internal const int Skus = 10_000;
+    internal const string Storefront = "bench-storefront-key-0123456789";
+    internal const string Admin = "bench-admin-key-0123456789abcdef";
 
     public static async Task RunAsync(string[] args)
     {
@@ -75,7 +75,7 @@ public static class HttpLoad
         }
     }
 
-    private static async Task SeedAsync(HttpClient client)
+    internal static async Task SeedAsync(HttpClient client)
     {
         var auth = new AuthenticationHeaderValue("Bearer", Admin);
         for (var sku = 1; sku <= Skus; sku++)

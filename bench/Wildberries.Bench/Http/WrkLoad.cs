@@ -1,0 +1,162 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Text.RegularExpressions;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+using Wildberries.Host;
+using Wildberries.Host.Http;
+
+namespace Wildberries.Bench.Http;
+
+/// <summary>
+/// The server measured by an external load generator, <c>wrk</c> (Debian package <c>wrk</c>), with the scripts in
+/// <c>bench/wrk/</c>: durable checkouts, catalog reads on the same server, and a bare Kestrel endpoint in this
+/// process that reads the same checkout bodies with the server's JSON rules and answers a small JSON object (the
+/// ceiling HTTP and JSON set on this machine). The three alternate round by round in one run, so their ratios are
+/// measured side by side.
+/// Run: <c>dotnet run -c Release --project bench/Wildberries.Bench -- http-wrk [--seconds 10] [--connections 64] [--rounds 3]</c>.
+/// </summary>
+public static partial class WrkLoad
+{
+    public static async Task RunAsync(string[] args)
+    {
+        var seconds = CommandLine.Option(args, "--seconds", 10);
+        var connections = CommandLine.Option(args, "--connections", 64);
+        var rounds = CommandLine.Option(args, "--rounds", 3);
+        var scripts = FindScripts();
+        if (!File.Exists("/usr/bin/wrk") && !File.Exists("/usr/local/bin/wrk"))
+        {
+            await Console.Error.WriteLineAsync("wrk is not installed: apt-get install wrk");
+            Environment.ExitCode = 1;
+            return;
+        }
+
+        var data = Directory.CreateTempSubdirectory("wb-wrk-").FullName;
+        var server = ServerApp.Build(["--urls", "http://127.0.0.1:0", "--data", data, "--storefront-key", HttpLoad.Storefront, "--admin-key", HttpLoad.Admin,
+            "--webhook-secret", "bench-webhook-secret-0123", "--rate-limit", "10000000", "--anonymous-rate-limit", "1000000", "--Logging:LogLevel:Default", "Warning"]);
+        var bare = BuildBare();
+        try
+        {
+            var address = await ServerApp.StartAsync(server, TimeSpan.FromMinutes(1));
+            await bare.StartAsync();
+            var bareAddress = bare.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
+            using (var client = new HttpClient { BaseAddress = address })
+            {
+                await HttpLoad.SeedAsync(client);
+            }
+
+            Console.WriteLine($"wrk: 1 thread, {connections} connections, {seconds} s per measurement, {rounds} rounds; durable journal; carts of 1-5 lines over {HttpLoad.Skus:N0} SKUs");
+            var targets = new (string Name, string Script, string Url, string[] Args)[]
+            {
+                ("bare Kestrel endpoint (same body, no engine)", "bare.lua", bareAddress, [HttpLoad.Skus.ToString(CultureInfo.InvariantCulture)]),
+                ("catalog reads, GET /v1/catalog/items/{sku}", "catalog.lua", address.ToString().TrimEnd('/'), [HttpLoad.Storefront, HttpLoad.Skus.ToString(CultureInfo.InvariantCulture)]),
+                ("checkouts, POST /v1/checkout", "checkout.lua", address.ToString().TrimEnd('/'), [HttpLoad.Storefront, HttpLoad.Skus.ToString(CultureInfo.InvariantCulture)]),
+            };
+            // A short unmeasured pass of each warms the JIT and the connections.
+            foreach (var t in targets) await WrkAsync(Path.Combine(scripts, t.Script), t.Url, connections, 2, t.Args);
+
+            var results = targets.Select(_ => new List<WrkResult>()).ToArray();
+            for (var round = 1; round <= rounds; round++)
+            {
+                for (var i = 0; i < targets.Length; i++)
+                {
+                    var r = await WrkAsync(Path.Combine(scripts, targets[i].Script), targets[i].Url, connections, seconds, targets[i].Args);
+                    results[i].Add(r);
+                    Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                        $"round {round}: {targets[i].Name,-48} {r.PerSecond,10:N0}/s  p50 {r.P50Us / 1000.0:F2} ms  p99 {r.P99Us / 1000.0:F2} ms  non-2xx {r.Errors}"));
+                }
+            }
+
+            Console.WriteLine();
+            Console.WriteLine("| measure | requests/s (median of rounds) | spread | p99 (median) | checkouts are |");
+            Console.WriteLine("|---|---|---|---|---|");
+            var checkout = Median(results[2].Select(r => r.PerSecond));
+            for (var i = 0; i < targets.Length; i++)
+            {
+                var rate = Median(results[i].Select(r => r.PerSecond));
+                var ratio = i == 2 ? "" : string.Create(CultureInfo.InvariantCulture, $"{checkout / rate:F2} of it");
+                Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                    $"| {targets[i].Name} | {rate:N0} | {results[i].Min(r => r.PerSecond):N0}-{results[i].Max(r => r.PerSecond):N0} | {Median(results[i].Select(r => (double)r.P99Us)) / 1000.0:F2} ms | {ratio} |"));
+            }
+        }
+        finally
+        {
+            await bare.StopAsync();
+            await bare.DisposeAsync();
+            await server.StopAsync();
+            await server.DisposeAsync();
+            Directory.Delete(data, recursive: true);
+        }
+    }
+
+    private sealed record WrkResult(double PerSecond, long P50Us, long P99Us, long Errors);
+
+    /// <summary>The bare endpoint: Kestrel, the server's body reader and JSON options, a small JSON answer.</summary>
+    private static WebApplication BuildBare()
+    {
+        var builder = WebApplication.CreateSlimBuilder();
+        builder.Logging.SetMinimumLevel(LogLevel.Warning);
+        builder.WebHost.UseUrls("http://127.0.0.1:0");
+        var app = builder.Build();
+        app.MapPost("/bare/checkout", async (HttpContext http) =>
+        {
+            var (raw, problem) = await Json.ReadBodyAsync(http.Request);
+            if (problem is not null) return problem;
+            var (body, invalid) = Json.Parse<CheckoutBody>(raw!);
+            if (invalid is not null) return invalid;
+            var answer = new OrderBody("1", "PENDING_PAYMENT", 100, "RUB", null, null,
+                [new OrderLineBody(body!.Lines[0].Sku, body.Lines[0].Qty, 100, [new AllocationBody(1, body.Lines[0].Qty)])]);
+            return Results.Json(answer, Json.Options, statusCode: 201);
+        });
+        return app;
+    }
+
+    private static async Task<WrkResult> WrkAsync(string script, string url, int connections, int seconds, string[] scriptArgs)
+    {
+        var start = new ProcessStartInfo("wrk") { RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (var a in new[] { "-t1", $"-c{connections}", $"-d{seconds}s", "--timeout", "10s", "-s", script, url, "--" }.Concat(scriptArgs)) start.ArgumentList.Add(a);
+        using var wrk = Process.Start(start)!;
+        var output = await wrk.StandardOutput.ReadToEndAsync();
+        var error = await wrk.StandardError.ReadToEndAsync();
+        await wrk.WaitForExitAsync();
+        var rate = RatePattern().Match(output);
+        var latency = LatencyPattern().Match(output);
+        if (wrk.ExitCode != 0 || !rate.Success || !latency.Success) throw new InvalidOperationException($"wrk failed ({wrk.ExitCode}): {output}{error}");
+        var errors = OtherPattern().Match(output);
+        return new WrkResult(
+            double.Parse(rate.Groups[1].Value, CultureInfo.InvariantCulture),
+            long.Parse(latency.Groups[1].Value, CultureInfo.InvariantCulture),
+            long.Parse(latency.Groups[2].Value, CultureInfo.InvariantCulture),
+            errors.Success ? long.Parse(errors.Groups[1].Value, CultureInfo.InvariantCulture) : 0);
+    }
+
+    private static double Median(IEnumerable<double> values)
+    {
+        var sorted = values.Order().ToArray();
+        return sorted.Length % 2 == 1 ? sorted[sorted.Length / 2] : (sorted[(sorted.Length / 2) - 1] + sorted[sorted.Length / 2]) / 2;
+    }
+
+    private static string FindScripts()
+    {
+        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
+        {
+            var candidate = Path.Combine(dir.FullName, "bench", "wrk");
+            if (File.Exists(Path.Combine(candidate, "checkout.lua"))) return candidate;
+        }
+        throw new InvalidOperationException("bench/wrk/*.lua not found above " + AppContext.BaseDirectory);
+    }
+
+    [GeneratedRegex(@"Requests/sec:\s+([0-9.]+)")]
+    private static partial Regex RatePattern();
+
+    [GeneratedRegex(@"LATENCY p50_us=(\d+) p99_us=(\d+)")]
+    private static partial Regex LatencyPattern();
+
+    [GeneratedRegex(@"other=(\d+)")]
+    private static partial Regex OtherPattern();
+}
