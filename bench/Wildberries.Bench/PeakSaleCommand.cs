@@ -1,3 +1,4 @@
+using System.Globalization;
 using Spectre.Console;
 using Wildberries.PeakSale;
 using Wildberries.PeakSale.Systems;
@@ -5,57 +6,80 @@ using Wildberries.PeakSale.Systems;
 namespace Wildberries.Bench;
 
 /// <summary>
-/// <c>dotnet run -c Release --project bench/Wildberries.Bench -- peak-sale [--quick]</c>: the same flash sale against
-/// the engine, the host over HTTP, PostgreSQL (synchronous commit on and off) and Redis Lua (appendfsync always and
-/// everysec); a table with ratios, and markdown plus an SVG chart under docs/benchmarks/.
+/// <c>dotnet run -c Release --project bench/Wildberries.Bench -- peak-sale [--quick] [--runs 3] [--concurrency 64,256,1024,4096] [--only NAME]</c>:
+/// the same flash sale against the engine, the host over HTTP, PostgreSQL (synchronous commit on and off) and Redis
+/// Lua (appendfsync always and everysec), swept by the number of customers at a time. Every measurement starts a
+/// fresh system, warms it with a short unmeasured sale of its own, then measures; each point is run several times
+/// (the median is reported, with the spread). Markdown tables and SVG charts (throughput and p99 against
+/// concurrency) go under docs/benchmarks/.
 /// </summary>
 public static class PeakSaleCommand
 {
+    private static readonly (string Key, Func<IReservationSystem> Create)[] Systems =
+    [
+        ("engine", () => new EngineSystem()),
+        ("http", () => new HttpSystem()),
+        ("postgres-sync", () => new PostgresSystem(synchronousCommit: true)),
+        ("postgres-async", () => new PostgresSystem(synchronousCommit: false)),
+        ("redis-always", () => new RedisSystem("always")),
+        ("redis-everysec", () => new RedisSystem("everysec")),
+    ];
+
     public static async Task RunAsync(string[] args)
     {
         var quick = args.Contains("--quick");
-        var sale = quick ? FlashSaleOptions.Quick : new FlashSaleOptions();
-        var visits = FlashSale.Visits(sale);
-        Func<IReservationSystem>[] systems =
-        [
-            () => new EngineSystem(),
-            () => new HttpSystem(),
-            () => new PostgresSystem(synchronousCommit: true),
-            () => new PostgresSystem(synchronousCommit: false),
-            () => new RedisSystem("always"),
-            () => new RedisSystem("everysec"),
-        ];
-        var results = new List<SaleResult>();
+        var runs = CommandLine.Option(args, "--runs", quick ? 1 : 3);
+        var levels = CommandLine.Text(args, "--concurrency", quick ? "64,1024" : "64,256,1024,4096")
+            .Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(x => int.Parse(x, CultureInfo.InvariantCulture)).ToArray();
+        var only = CommandLine.Text(args, "--only", "");
+        var systems = Systems.Where(s => only.Length == 0 || only.Split(',').Contains(s.Key, StringComparer.Ordinal)).ToArray();
+        var baseSale = quick ? FlashSaleOptions.Quick with { Visits = 5_000 } : new FlashSaleOptions();
+        // The warm-up: a tenth of the sale (at least 500 visits) drawn with another seed, before the measured sale.
+        var warmUp = FlashSale.Visits(baseSale with { Seed = baseSale.Seed + 1, Visits = Math.Max(500, baseSale.Visits / 10) });
+        var visits = FlashSale.Visits(baseSale);
+
+        var results = new List<SweepPoint>();
         await AnsiConsole.Progress()
             .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new ElapsedTimeColumn())
             .StartAsync(async context =>
             {
-                foreach (var create in systems)
+                foreach (var concurrency in levels)
                 {
-                    await using var system = create();
-                    var task = context.AddTask(Markup.Escape(system.Name), maxValue: 1);
-                    results.Add(await Runner.RunAsync(system, sale, visits, p => task.Value = p));
-                    task.Value = 1;
+                    var sale = baseSale with { Concurrency = concurrency };
+                    foreach (var (_, create) in systems)
+                    {
+                        var point = new List<SaleResult>();
+                        for (var run = 1; run <= runs; run++)
+                        {
+                            await using var system = create();
+                            var task = context.AddTask(Markup.Escape($"{system.Name}, {concurrency} customers, run {run}"), maxValue: 1);
+                            point.Add(await Runner.RunAsync(system, sale, visits, p => task.Value = p, warmUp));
+                            task.Value = 1;
+                        }
+                        results.Add(new SweepPoint(concurrency, point));
+                    }
                 }
             });
 
-        var table = new Table().AddColumns("system", "checkouts/s", "p50 ms", "p99 ms", "orders", "oversold", "books", "engine is");
-        foreach (var r in results)
+        var table = new Table().AddColumns("customers", "system", "checkouts/s (median)", "spread", "p99 ms", "books", "engine is");
+        foreach (var p in results)
         {
-            table.AddRow(Markup.Escape(r.System), $"{r.CheckoutsPerSecond:N0}", $"{r.P50Ms:F2}", $"{r.P99Ms:F2}", $"{r.Orders:N0}", $"{r.Oversold}",
-                r.ReservedMismatches + r.CommittedMismatches + r.LostOrders == 0 ? "balance" : "[red]DO NOT BALANCE[/]",
-                ReferenceEquals(r, results[0]) ? "-" : $"{results[0].CheckoutsPerSecond / r.CheckoutsPerSecond:F1}x");
+            var engine = results.First(e => e.Concurrency == p.Concurrency);
+            table.AddRow($"{p.Concurrency:N0}", Markup.Escape(p.System), $"{p.Throughput:N0}", $"{p.Min:N0}-{p.Max:N0}", $"{p.P99Ms:F2}",
+                p.Balanced ? "balance" : "[red]DO NOT BALANCE[/]", ReferenceEquals(p, engine) ? "-" : $"{engine.Throughput / p.Throughput:F1}x");
         }
         AnsiConsole.Write(table);
 
         var folder = Path.Combine(FindRepositoryRoot(), "docs", "benchmarks");
         Directory.CreateDirectory(folder);
         var name = quick ? "peak-sale-quick" : "peak-sale";
-        var command = "dotnet run -c Release --project bench/Wildberries.Bench -- peak-sale" + (quick ? " --quick" : "");
-        await File.WriteAllTextAsync(Path.Combine(folder, name + ".md"), Report.Markdown(results, sale, command) + $"\n![chart]({name}.svg)\n");
-        await File.WriteAllTextAsync(Path.Combine(folder, name + ".svg"), Report.Svg(results));
+        var command = "dotnet run -c Release --project bench/Wildberries.Bench -- peak-sale" + (args.Length > 0 ? " " + string.Join(' ', args) : "");
+        await File.WriteAllTextAsync(Path.Combine(folder, name + ".md"), Report.Markdown(results, baseSale, warmUp.Length, runs, command)
+            + $"\n![checkouts per second against concurrency]({name}.svg)\n\n![p99 against concurrency]({name}-p99.svg)\n");
+        await File.WriteAllTextAsync(Path.Combine(folder, name + ".svg"), Report.Svg(results, p => p.Throughput, "Durable checkouts per second against customers at a time (log-log)", "/s"));
+        await File.WriteAllTextAsync(Path.Combine(folder, name + "-p99.svg"), Report.Svg(results, p => p.P99Ms, "p99 checkout latency (ms) against customers at a time (log-log)", " ms"));
         AnsiConsole.MarkupLine($"Written to [bold]{Markup.Escape(Path.Combine(folder, name + ".md"))}[/] and .svg");
-        if (results.Any(r => r.Oversold > 0 || r.LostOrders > 0)) Environment.ExitCode = 1;
+        if (results.Any(p => !p.Balanced)) Environment.ExitCode = 1;
     }
 
     private static string FindRepositoryRoot()
