@@ -130,12 +130,8 @@ public static partial class ServerApp
         }
         else
         {
-            builder.Services.AddHttpClient("acquirer", c =>
-            {
-                c.BaseAddress = new Uri(options.PaymentProviderUrl.TrimEnd('/') + "/");
-                c.Timeout = Timeout.InfiniteTimeSpan; // each attempt has its own timeout
-            });
-            builder.Services.AddSingleton<IPaymentProvider>(sp => new HttpPaymentProvider(sp.GetRequiredService<IHttpClientFactory>().CreateClient("acquirer"), options.PaymentProviderSecret!));
+            HttpPaymentProvider.AddClient(builder.Services, new Uri(options.PaymentProviderUrl.TrimEnd('/') + "/"));
+            builder.Services.AddSingleton<IPaymentProvider>(sp => new HttpPaymentProvider(sp.GetRequiredService<IHttpClientFactory>(), options.PaymentProviderSecret!));
         }
         builder.Services.AddHttpClient("sandbox", c => c.Timeout = TimeSpan.FromSeconds(10));
         // A standby's first start downloads every shard's snapshot from the primary: minutes for a big catalog.
