@@ -71,6 +71,21 @@ public static class OpenApiContract
         [ApiAccess.Anonymous] = (null, ["anonymous"]),
     };
 
+    // What a problem answer of each status means, with examples of its stable codes (the document's response descriptions).
+    private static readonly Dictionary<string, string> ProblemDescriptions = new(StringComparer.Ordinal)
+    {
+        ["400"] = "A field is missing, malformed or out of range (`invalid_argument`, `out_of_range`); `field` names it.",
+        ["401"] = "No valid credential: `unauthorized` (API key) or `bad_signature` (webhook signature missing, stale or wrong).",
+        ["403"] = "`forbidden`: the API key is of the other role.",
+        ["404"] = "Not found, for example `order_not_found`, `unknown_sku`, `shard_not_found`, `unknown_session`.",
+        ["409"] = "Conflicts with the current state, for example `insufficient_stock` (with `shortages`), `invalid_state`, `on_hand_mismatch`, `not_standby`, `fenced`, `no_snapshots`.",
+        ["413"] = "`body_too_large`: the body is larger than 64 KiB.",
+        ["415"] = "`unsupported_media_type`: the body must be application/json.",
+        ["422"] = "Well-formed but refused, for example `idempotency_key_reused`, `unknown_sku`, `sku_inactive`, `over_max_per_order`, `duplicate_sku`, `amount_mismatch`, `currency_mismatch`.",
+        ["429"] = "`rate_limited`: too many requests from this API key or client address; retry after the Retry-After header's seconds.",
+        ["503"] = "Nothing was done; retry. For example `not_ready` (recovering), `payment_provider_unavailable` (stock released), a standby or fenced node, `engine_unavailable`, `history_unavailable`.",
+    };
+
     /// <summary>Marks the access an endpoint (or a group's endpoints) needs.</summary>
     public static TBuilder RequiresAccess<TBuilder>(this TBuilder builder, ApiAccess access)
         where TBuilder : IEndpointConventionBuilder =>
@@ -160,6 +175,10 @@ public static class OpenApiContract
                     Required = p.Required,
                     Schema = new OpenApiSchema { Type = JsonSchemaType.String },
                 });
+            }
+            foreach (var (status, response) in operation.Responses ?? [])
+            {
+                if (response is OpenApiResponse r && r.Content?.ContainsKey(Problems.ContentType) == true && ProblemDescriptions.TryGetValue(status, out var text)) r.Description = text;
             }
             // No access declared: the operation gets no security entry, and the contract test names it.
             if (metadata.OfType<ApiAccessMetadata>().LastOrDefault() is not { } access) return;
