@@ -130,21 +130,15 @@ public static partial class ServerApp
         }
         else
         {
-            builder.Services.AddHttpClient("acquirer", c =>
-            {
-                c.BaseAddress = new Uri(options.PaymentProviderUrl.TrimEnd('/') + "/");
-                c.Timeout = Timeout.InfiniteTimeSpan; // each attempt has its own timeout
-            });
-            builder.Services.AddSingleton<IPaymentProvider>(sp => new HttpPaymentProvider(sp.GetRequiredService<IHttpClientFactory>().CreateClient("acquirer"), options.PaymentProviderSecret!));
+            HttpPaymentProvider.AddClient(builder.Services, new Uri(options.PaymentProviderUrl.TrimEnd('/') + "/"));
+            builder.Services.AddSingleton<IPaymentProvider>(sp => new HttpPaymentProvider(sp.GetRequiredService<IHttpClientFactory>(), options.PaymentProviderSecret!));
         }
         builder.Services.AddHttpClient("sandbox", c => c.Timeout = TimeSpan.FromSeconds(10));
         // A standby's first start downloads every shard's snapshot from the primary: minutes for a big catalog.
         builder.Services.AddHttpClient("bootstrap", c => c.Timeout = TimeSpan.FromMinutes(30));
-        builder.Services.AddOpenApi(o => o.AddDocumentTransformer((document, _, _) =>
-        {
-            document.Info = new() { Title = "Wildberries reservation engine", Version = "v1", Description = "Checkout, payment callback, orders, catalog and admin APIs. Errors are RFC 9457 problem documents with a stable code." };
-            return Task.CompletedTask;
-        }));
+        // The API reads numbers only as numbers (Json.Options); the OpenAPI schemas say so only if the framework's options agree.
+        builder.Services.ConfigureHttpJsonOptions(o => o.SerializerOptions.NumberHandling = System.Text.Json.Serialization.JsonNumberHandling.Strict);
+        builder.Services.AddOpenApi(OpenApiContract.Configure);
         builder.Services.AddRateLimiter(r =>
         {
             r.GlobalLimiter = PartitionedRateLimiter.Create<HttpContext, string>(http =>

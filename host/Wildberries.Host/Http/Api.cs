@@ -24,27 +24,71 @@ public static class Api
     /// <summary>Maps every endpoint.</summary>
     public static void Map(WebApplication app)
     {
-        var storefront = app.MapGroup("/v1").AddEndpointFilter(RequireRole(Role.Storefront));
+        // Every keyed endpoint can answer 401 (no or wrong key), 403 (the other role's key), 429 (rate limit) and
+        // 503 (the engine recovering, or, for writes, a standby, fenced primary or stopped journal).
+        var storefront = app.MapGroup("/v1").AddEndpointFilter(RequireRole(Role.Storefront))
+            .RequiresAccess(ApiAccess.Storefront).ProducesProblems(401, 403, 429, 503);
         storefront.MapPost("/checkout", (Delegate)Checkout)
+            .WithName("Checkout").WithSummary("Reserve stock for a cart and open its payment session").WithTags("Checkout")
+            .WithHeader("Idempotency-Key", "1 to 255 printable ASCII characters; a retry with the same key and body gets the same answer.")
+            .WithJsonBody<CheckoutBody>()
             .Produces<OrderBody>(StatusCodes.Status201Created)
-            .ProducesProblem(400).ProducesProblem(401).ProducesProblem(403).ProducesProblem(409).ProducesProblem(413).ProducesProblem(415).ProducesProblem(422).ProducesProblem(429).ProducesProblem(503);
-        storefront.MapGet("/orders", (Delegate)ListOrders).Produces<OrderPageBody>().ProducesProblem(400).ProducesProblem(503);
-        storefront.MapGet("/orders/{orderId}", (Delegate)GetOrder).Produces<OrderBody>().ProducesProblem(404);
-        storefront.MapPost("/orders/{orderId}/cancel", (Delegate)CancelOrder);
-        storefront.MapGet("/catalog/items/{sku}", (Delegate)GetItem);
-        storefront.MapGet("/catalog/availability", (Delegate)GetAvailability);
-        storefront.MapGet("/catalog/items", (Delegate)ListItems);
+            .ProducesProblems(400, 409, 413, 415, 422);
+        storefront.MapGet("/orders", (Delegate)ListOrders)
+            .WithName("ListOrders").WithSummary("List a customer's orders, newest first (needs --postgres)").WithTags("Orders")
+            .WithHeader("X-Customer-Id", "The customer whose orders to list.")
+            .WithQuery("limit", $"Orders per page, 1 to {Wildberries.Engine.Postgres.PostgresOrderHistory.LimitMax} ({HistoryLimitDefault} by default).")
+            .WithQuery("before", "The next cursor of the previous page.")
+            .Produces<OrderPageBody>().ProducesProblems(400);
+        storefront.MapGet("/orders/{orderId}", (Delegate)GetOrder)
+            .WithName("GetOrder").WithSummary("Read one of a customer's orders").WithTags("Orders")
+            .WithHeader("X-Customer-Id", "The customer the order belongs to (another customer's order is 404).")
+            .Produces<OrderBody>().ProducesProblems(400, 404);
+        storefront.MapPost("/orders/{orderId}/cancel", (Delegate)CancelOrder)
+            .WithName("CancelOrder").WithSummary("Cancel an unpaid order and release its stock").WithTags("Orders")
+            .WithHeader("X-Customer-Id", "The customer the order belongs to.")
+            .Produces<OrderBody>().ProducesProblems(400, 404, 409);
+        storefront.MapGet("/catalog/items/{sku}", (Delegate)GetItem)
+            .WithName("GetItem").WithSummary("Read an item with its availability per warehouse").WithTags("Catalog")
+            .Produces<CatalogItemBody>().ProducesProblems(400, 404);
+        storefront.MapGet("/catalog/availability", (Delegate)GetAvailability)
+            .WithName("GetAvailability").WithSummary($"Available counts of up to {AvailabilitySkusMax} SKUs").WithTags("Catalog")
+            .Produces<AvailabilityBody>().ProducesProblems(400);
+        storefront.MapGet("/catalog/items", (Delegate)ListItems)
+            .WithName("ListItems").WithSummary("Page through the catalog in SKU order").WithTags("Catalog")
+            .Produces<CatalogPageBody>().ProducesProblems(400);
 
-        var admin = app.MapGroup("/v1/admin").AddEndpointFilter(RequireRole(Role.Admin));
-        admin.MapPut("/items/{sku}", (Delegate)PutItem);
-        admin.MapPost("/stock", (Delegate)PostStock);
-        admin.MapPost("/orders/{orderId}/ship", (Delegate)ShipOrder);
-        admin.MapPost("/promote", (Delegate)Promote).ProducesProblem(409).ProducesProblem(503);
-        admin.MapGet("/replication", (Delegate)GetReplication);
-        admin.MapGet("/snapshots/{shard}", (Delegate)GetSnapshot).ProducesProblem(404).ProducesProblem(409);
+        var admin = app.MapGroup("/v1/admin").AddEndpointFilter(RequireRole(Role.Admin))
+            .RequiresAccess(ApiAccess.Admin).ProducesProblems(401, 403, 429, 503).WithTags("Admin");
+        admin.MapPut("/items/{sku}", (Delegate)PutItem)
+            .WithName("PutItem").WithSummary("Create or update a catalog item")
+            .WithJsonBody<ItemBody>()
+            .Produces<ItemSavedBody>().ProducesProblems(400, 413, 415);
+        admin.MapPost("/stock", (Delegate)PostStock)
+            .WithName("AdjustStock").WithSummary($"Apply up to {StockLinesMax} stock adjustments (deltas or on-hand counts)")
+            .WithJsonBody<StockBatchBody>()
+            .Produces<StockBatchResultBody>().ProducesProblems(400, 413, 415);
+        admin.MapPost("/orders/{orderId}/ship", (Delegate)ShipOrder)
+            .WithName("ShipOrder").WithSummary("Mark a paid order shipped")
+            .Produces<OrderBody>().ProducesProblems(404, 409);
+        admin.MapPost("/promote", (Delegate)Promote)
+            .WithName("Promote").WithSummary("Promote this standby to primary")
+            .Produces<ReplicationBody[]>().ProducesProblems(409);
+        admin.MapGet("/replication", (Delegate)GetReplication)
+            .WithName("GetReplication").WithSummary("Each shard's replication role, lag and state hash")
+            .Produces<ReplicationBody[]>();
+        admin.MapGet("/snapshots/{shard}", (Delegate)GetSnapshot)
+            .WithName("GetSnapshot").WithSummary("Take a snapshot now and download one shard's (how a new standby starts)")
+            .Produces<Stream>(StatusCodes.Status200OK, "application/octet-stream").ProducesProblems(404, 409);
 
-        app.MapPost("/v1/payments/callback", (Delegate)PaymentCallback).ProducesProblem(401).ProducesProblem(422);
-        app.MapGet("/health/live", () => Results.Ok(new { status = "live" }));
+        app.MapPost("/v1/payments/callback", (Delegate)PaymentCallback)
+            .WithName("PaymentCallback").WithSummary("Payment result webhook from the payment provider").WithTags("Payments")
+            .RequiresAccess(ApiAccess.ProviderSigned)
+            .WithJsonBody<PaymentCallbackBody>()
+            .Produces<PaymentCallbackResultBody>().ProducesProblems(400, 401, 404, 409, 413, 422, 429, 503);
+        app.MapGet("/health/live", () => Results.Ok(new LiveBody("live")))
+            .WithName("Live").WithSummary("Liveness probe").WithTags("Health").RequiresAccess(ApiAccess.Anonymous)
+            .Produces<LiveBody>();
         // Probes get a status and nothing else: the reason is in the log, not in an answer anyone can read.
         // A standby is ready (it serves reads; writes answer 503 standby); a fenced primary or a stopped standby is not.
         app.MapGet("/health/ready", (EngineService s) => s.Engine is { Fault: null } engine
@@ -54,9 +98,15 @@ public static class Api
                 s.Publisher is { } publisher ? new LagBody(publisher.Lag.Sum(l => l.LagEntries), publisher.Lag.Max(l => l.LagSeconds)) : null,
                 engine.Replication.Count == 0 ? null : new LagBody(engine.Replication.Sum(r => r.LagEntries), engine.Replication.Max(r => r.LagMs) / 1000),
                 s.Projector is { } projector ? new LagBody(projector.Lag.Sum(l => l.LagEntries), projector.Lag.Max(l => l.LagSeconds)) : null))
-            : Problems.Of(503, "not_ready", "The engine is recovering, refused to start, was fenced, or stopped after a journal failure; see the server log."));
-        var metrics = app.MapGet("/metrics", (Metrics m, EngineService s) => Results.Text(m.Render(s.Engine, s.Publisher, s.Projector), "text/plain; version=0.0.4"));
-        if (!app.Services.GetRequiredService<ServerOptions>().OpenOperationalEndpoints) metrics.AddEndpointFilter(RequireAnyKey);
+            : Problems.Of(503, "not_ready", "The engine is recovering, refused to start, was fenced, or stopped after a journal failure; see the server log."))
+            .WithName("Ready").WithSummary("Readiness probe, with this node's role and lags").WithTags("Health").RequiresAccess(ApiAccess.Anonymous)
+            .Produces<ReadyBody>().ProducesProblems(503);
+        var open = app.Services.GetRequiredService<ServerOptions>().OpenOperationalEndpoints;
+        var metrics = app.MapGet("/metrics", (Metrics m, EngineService s) => Results.Text(m.Render(s.Engine, s.Publisher, s.Projector), "text/plain; version=0.0.4"))
+            .WithName("GetMetrics").WithSummary("Prometheus metrics").WithTags("Operations")
+            .Produces<string>(StatusCodes.Status200OK, "text/plain").ProducesProblems(429);
+        if (!open) metrics.AddEndpointFilter(RequireAnyKey).RequiresAccess(ApiAccess.AnyKey).ProducesProblems(401);
+        else metrics.RequiresAccess(ApiAccess.Anonymous);
     }
 
     /// <summary>Any valid API key, of either role: for the operational endpoints (metrics, the OpenAPI document).</summary>
@@ -287,12 +337,8 @@ public static class Api
         if (item is null) return Problems.Of(404, "unknown_sku", "The SKU is not in the catalog.");
         Span<WarehouseAvailability> rows = stackalloc WarehouseAvailability[64];
         engine.Availability.TryRead(s, rows, out var total, out var count);
-        return Results.Json(new
-        {
-            sku = item.Sku, name = item.Name, price = item.Price, currency = engine.Options.StateMachine.Currency, maxPerOrder = item.MaxPerOrder,
-            active = item.Active, available = total,
-            warehouses = rows[..Math.Min(count, rows.Length)].ToArray().Select(w => new { warehouseId = w.WarehouseId, available = w.Available }),
-        }, Json.Options);
+        return Results.Json(new CatalogItemBody(item.Sku, item.Name, item.Price, engine.Options.StateMachine.Currency, item.MaxPerOrder, item.Active, total,
+            [.. rows[..Math.Min(count, rows.Length)].ToArray().Select(w => new WarehouseAvailableBody(w.WarehouseId, w.Available))]), Json.Options);
     }
 
     private static IResult GetAvailability(HttpContext http, string? skus)
@@ -301,13 +347,13 @@ public static class Api
         var parts = skus.Split(',');
         if (parts.Length > AvailabilitySkusMax) return Problems.Invalid("skus", $"At most {AvailabilitySkusMax} SKUs per query.");
         var engine = Engine(http);
-        var items = new List<object>(parts.Length);
+        var items = new SkuAvailableBody[parts.Length];
         for (var i = 0; i < parts.Length; i++)
         {
             if (!long.TryParse(parts[i], NumberStyles.None, CultureInfo.InvariantCulture, out var s) || s <= 0) return Problems.Invalid($"skus[{i}]", "Each SKU must be a positive integer.");
-            items.Add(new { sku = s, available = engine.Availability.GetAvailable(s) });
+            items[i] = new SkuAvailableBody(s, engine.Availability.GetAvailable(s));
         }
-        return Results.Json(new { items }, Json.Options);
+        return Results.Json(new AvailabilityBody(items), Json.Options);
     }
 
     private static async Task<IResult> ListItems(HttpContext http, string? after, string? limit)
@@ -319,11 +365,7 @@ public static class Api
         var engine = Engine(http);
         var items = await engine.ListItemsAsync(afterSku, pageSize);
         var next = items.Length == pageSize ? items[^1].Sku.ToString(CultureInfo.InvariantCulture) : null;
-        return Results.Json(new
-        {
-            items = items.Select(i => new { sku = i.Sku, name = i.Name, price = i.Price, maxPerOrder = i.MaxPerOrder, active = i.Active, available = engine.Availability.GetAvailable(i.Sku) }),
-            next,
-        }, Json.Options);
+        return Results.Json(new CatalogPageBody([.. items.Select(i => new CatalogListItemBody(i.Sku, i.Name, i.Price, i.MaxPerOrder, i.Active, engine.Availability.GetAvailable(i.Sku)))], next), Json.Options);
     }
 
     private static async Task<IResult> PutItem(HttpContext http, string sku)
@@ -336,7 +378,7 @@ public static class Api
         var engine = Engine(http);
         var r = await engine.SubmitAsync(Command.UpsertItem(s, body!.Name, body.Price, body.MaxPerOrder ?? engine.Options.StateMachine.MaxPerOrderDefault, body.Active));
         if (!r.IsOk) return Problems.FromResult(r);
-        return Results.Json(new { sku = s, name = body.Name, price = body.Price, maxPerOrder = body.MaxPerOrder ?? engine.Options.StateMachine.MaxPerOrderDefault, active = body.Active }, Json.Options);
+        return Results.Json(new ItemSavedBody(s, body.Name, body.Price, body.MaxPerOrder ?? engine.Options.StateMachine.MaxPerOrderDefault, body.Active), Json.Options);
     }
 
     private static async Task<IResult> PostStock(HttpContext http)
@@ -347,7 +389,7 @@ public static class Api
         if (invalid is not null) return invalid;
         var (results, failed) = await StockAsync(Engine(http), body!.Reason, body.Adjustments);
         if (failed is not null) return Problems.Of(failed);
-        return Results.Json(new { results = results!.Select(r => new { sku = r.Sku, warehouseId = r.WarehouseId, result = r.Result, onHand = r.OnHand, field = r.Field }) }, Json.Options);
+        return Results.Json(new StockBatchResultBody(results!), Json.Options);
     }
 
     /// <summary>A stock batch after it is read, over HTTP or the binary protocol: checked whole, then submitted in order.</summary>
@@ -412,7 +454,7 @@ public static class Api
         if (r.Code is ResultCode.Ok or ResultCode.AlreadyPaid or ResultCode.RefundRequired)
         {
             var status = r.Status == OrderStatus.None ? null : OrderTransitions.ToWire(r.Status);
-            return Results.Json(new { result = ResultCodes.ToWire(r.Code), orderId = body.OrderId, status, duplicate = r.Replayed }, Json.Options);
+            return Results.Json(new PaymentCallbackResultBody(ResultCodes.ToWire(r.Code), body.OrderId, status, r.Replayed), Json.Options);
         }
         return Problems.FromResult(r);
     }

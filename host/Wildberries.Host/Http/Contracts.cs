@@ -54,3 +54,33 @@ public sealed record LagBody(long LagEntries, double LagSeconds);
 /// and the last log sequence number applied (equal hashes at equal numbers: equal replicas).
 /// </summary>
 public sealed record ReplicationBody(int Shard, string Role, string Mode, int Epoch, string? Refusing, long Lsn, long LagEntries, double LagMs, long DroppedStale, string? LastError, string StateHash, long AppliedLsn);
+
+/// <summary>The liveness answer: the process is up (it says nothing about the engine; readiness does).</summary>
+public sealed record LiveBody(string Status);
+
+/// <summary>GET /v1/catalog/items/{sku}: an item, its price and currency, and what is available, in total and per warehouse.</summary>
+public sealed record CatalogItemBody(long Sku, string Name, long Price, string Currency, int MaxPerOrder, bool Active, long Available, WarehouseAvailableBody[] Warehouses);
+
+/// <summary>What one warehouse has available of an item.</summary>
+public sealed record WarehouseAvailableBody(int WarehouseId, long Available);
+
+/// <summary>GET /v1/catalog/availability: the available count of each SKU asked, in the order asked (0 for an unknown SKU).</summary>
+public sealed record AvailabilityBody(SkuAvailableBody[] Items);
+
+/// <summary>The available count of one SKU.</summary>
+public sealed record SkuAvailableBody(long Sku, long Available);
+
+/// <summary>GET /v1/catalog/items: a page of the catalog in SKU order; <c>next</c> is the <c>after</c> of the next page (absent on the last).</summary>
+public sealed record CatalogPageBody(CatalogListItemBody[] Items, string? Next);
+
+/// <summary>An item in a catalog page.</summary>
+public sealed record CatalogListItemBody(long Sku, string Name, long Price, int MaxPerOrder, bool Active, long Available);
+
+/// <summary>The answer to PUT /v1/admin/items/{sku}: the item as stored (the per-order maximum filled in when not given).</summary>
+public sealed record ItemSavedBody(long Sku, string Name, long Price, int MaxPerOrder, bool Active);
+
+/// <summary>The answer to POST /v1/admin/stock: one result per adjustment, in the order sent.</summary>
+public sealed record StockBatchResultBody(StockLineResult[] Results);
+
+/// <summary>The answer to an accepted payment webhook: the result code, the order and its status now, and whether the event was seen before.</summary>
+public sealed record PaymentCallbackResultBody(string Result, string OrderId, string? Status, bool Duplicate);

@@ -17,8 +17,12 @@ public static class Sandbox
     /// <summary>Maps the page and its two actions.</summary>
     public static void Map(WebApplication app)
     {
-        app.MapGet("/sandbox/pay/{sessionId}", Page);
-        app.MapPost("/sandbox/pay/{sessionId}/{action}", Act).DisableAntiforgery();
+        app.MapGet("/sandbox/pay/{sessionId}", Page)
+            .WithName("SandboxPaymentPage").WithSummary("The sandbox payment page (HTML) with Pay and Decline buttons").WithTags("Sandbox")
+            .RequiresAccess(ApiAccess.Anonymous).Produces<string>(StatusCodes.Status200OK, "text/html").ProducesProblems(404, 429);
+        app.MapPost("/sandbox/pay/{sessionId}/{action}", Act).DisableAntiforgery()
+            .WithName("SandboxPaymentAction").WithSummary("Pay or decline on the sandbox page: sends the signed webhook, then redirects back to the page").WithTags("Sandbox")
+            .RequiresAccess(ApiAccess.Anonymous).Produces(StatusCodes.Status302Found).ProducesProblems(404, 409, 429);
     }
 
     private static IResult UnknownSession() => Problems.Of(404, "unknown_session", "No such payment session.");
