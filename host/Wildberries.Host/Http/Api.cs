@@ -55,8 +55,6 @@ public static class Api
                 engine.Replication.Count == 0 ? null : new LagBody(engine.Replication.Sum(r => r.LagEntries), engine.Replication.Max(r => r.LagMs) / 1000),
                 s.Projector is { } projector ? new LagBody(projector.Lag.Sum(l => l.LagEntries), projector.Lag.Max(l => l.LagSeconds)) : null))
             : Problems.Of(503, "not_ready", "The engine is recovering, refused to start, was fenced, or stopped after a journal failure; see the server log."));
-        var metrics = app.MapGet("/metrics", (Metrics m, EngineService s) => Results.Text(m.Render(s.Engine, s.Publisher, s.Projector), "text/plain; version=0.0.4"));
-        if (!app.Services.GetRequiredService<ServerOptions>().OpenOperationalEndpoints) metrics.AddEndpointFilter(RequireAnyKey);
     }
 
     /// <summary>Any valid API key, of either role: for the operational endpoints (metrics, the OpenAPI document).</summary>
