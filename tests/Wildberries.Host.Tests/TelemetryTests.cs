@@ -72,6 +72,37 @@ public class TelemetryTests
         Assert.Equal(HttpStatusCode.OK, (await server.Storefront.GetAsync("/metrics")).StatusCode);
     }
 
+    [Fact]
+    public async Task The_Grafana_dashboard_is_valid_JSON_over_names_the_docs_list_and_the_server_exports()
+    {
+        var root = new DirectoryInfo(AppContext.BaseDirectory);
+        while (!File.Exists(Path.Combine(root.FullName, "Wildberries.slnx"))) root = root.Parent ?? throw new InvalidOperationException("No Wildberries.slnx above the test binaries.");
+        var dashboard = JsonDocument.Parse(await File.ReadAllTextAsync(Path.Combine(root.FullName, "docs", "grafana-dashboard.json"), TestContext.Current.CancellationToken)).RootElement;
+        var docs = await File.ReadAllTextAsync(Path.Combine(root.FullName, "docs", "telemetry.md"), TestContext.Current.CancellationToken);
+        Assert.Contains(dashboard.GetProperty("templating").GetProperty("list").EnumerateArray(), v => v.GetProperty("type").GetString() == "datasource" && v.GetProperty("query").GetString() == "prometheus");
+        var expressions = dashboard.GetProperty("panels").EnumerateArray()
+            .Where(p => p.TryGetProperty("targets", out _))
+            .SelectMany(p => p.GetProperty("targets").EnumerateArray().Select(t => t.GetProperty("expr").GetString()!))
+            .ToList();
+        var names = expressions.SelectMany(e => Regex.Matches(e, "\\b(?:wb|dotnet|http_server)_[a-z_]+").Select(m => Regex.Replace(m.Value, "_(bucket|sum|count)$", ""))).ToHashSet();
+        Assert.True(names.Count >= 20, string.Join(", ", names));
+
+        await using var server = await TestServer.StartAsync();
+        await server.SeedAsync(1, 100, (1, 5));
+        await server.CheckoutAsync("a", new { customerId = "c", lines = new[] { new { sku = 1, qty = 1 } } });
+        var payment = Http.Api.WebhookBody("e1", "tx-1", "zzzzzzz", "succeeded", 100, "RUB");
+        Assert.Equal(HttpStatusCode.OK, (await server.CallbackAsync(payment, TestServer.Sign(payment))).StatusCode);
+        var scraped = await server.Admin.GetStringAsync("/metrics");
+        foreach (var name in names)
+        {
+            if (name.StartsWith("wb_", StringComparison.Ordinal)) Assert.Contains($"`{name}`", docs, StringComparison.Ordinal);
+            // Replication, Kafka publishing and the projection exist only on servers started with them; a counter
+            // appears with its first measurement (no reservation expired here).
+            if (Regex.IsMatch(name, "^wb_(replication|events|projection)_") || name == "wb_reservations_expired_total") continue;
+            Assert.True(scraped.Contains($"# TYPE {name} ", StringComparison.Ordinal), $"{name} is not exported");
+        }
+    }
+
     /// <summary>The sum of a metric's samples whose labels contain <paramref name="label"/> (0 when there is none).</summary>
     private static double Sum(string text, string metric, string label) =>
         Regex.Matches(text, $"(?m)^{Regex.Escape(metric)}\\{{([^}}]*)\\}} (\\S+)$")
