@@ -11,8 +11,8 @@ namespace Wildberries.Host;
 /// <summary>
 /// OpenTelemetry for the server (docs/telemetry.md): the engine's, the publisher's, the projector's and the host's
 /// meters, ASP.NET Core, HttpClient and .NET runtime metrics, scraped in Prometheus text at <c>/metrics</c>; with the
-/// standard <c>OTEL_EXPORTER_OTLP_ENDPOINT</c> set, metrics and traces (the engine's checkout activities under the
-/// HTTP request's) also go to that collector over OTLP.
+/// standard <c>OTEL_EXPORTER_OTLP_ENDPOINT</c> set, metrics, traces (the engine's checkout activities under the HTTP
+/// request's) and log records also go to that collector over OTLP.
 /// </summary>
 internal static class Telemetry
 {
