@@ -35,7 +35,7 @@ internal static class Telemetry
                 .AddRuntimeInstrumentation()
                 .AddPrometheusExporter(o =>
                 {
-                    // Every scrape collects afresh (the default caches 300 ms): a scrape right after a request sees it.
+                    // Every scrape collects afresh (no response cache): a scrape right after a request sees it.
                     o.ScrapeResponseCacheDurationMilliseconds = 0;
                     // Series are told apart by their wb_ names; the otel_scope_* labels on every line add nothing.
                     o.ScopeInfoEnabled = false;
