@@ -28,6 +28,12 @@ public sealed record KafkaEventPublisherOptions
     /// <summary>More librdkafka settings, passed through as they are (security.protocol, sasl.*, ssl.*, linger.ms, ...).</summary>
     public IReadOnlyDictionary<string, string> Settings { get; init; } = new Dictionary<string, string>();
 
+    /// <summary>
+    /// Where the publisher's meter (<see cref="KafkaEventPublisher.MeterName"/>: its lag) comes from: the embedding
+    /// service's <see cref="System.Diagnostics.Metrics.IMeterFactory"/>, or null for a meter of its own.
+    /// </summary>
+    public System.Diagnostics.Metrics.IMeterFactory? MeterFactory { get; init; }
+
     /// <summary>Throws <see cref="ArgumentException"/> naming the first bad setting.</summary>
     public KafkaEventPublisherOptions Validate()
     {
@@ -60,11 +66,18 @@ public sealed class KafkaEventPublisher : IAsyncDisposable
     /// <summary>The header carrying the CloudEvent id, for consumers that de-duplicate without parsing the body.</summary>
     public const string IdHeader = "ce_id";
 
+    /// <summary>
+    /// The publisher's meter: the package's name. Its gauges, per shard: <c>wb.events.lag.entries</c> and
+    /// <c>wb.events.lag</c> (seconds).
+    /// </summary>
+    public const string MeterName = "Wildberries.Engine.Kafka";
+
     private readonly IProducer<string, byte[]> _producer;
     private readonly CancellationTokenSource _stop = new();
     private readonly Task[] _loops;
     private readonly ShardState[] _shards;
     private readonly TimeProvider _time;
+    private readonly FeedLagMetrics _metrics;
 
     private sealed class ShardState(EventFeed feed)
     {
@@ -98,6 +111,7 @@ public sealed class KafkaEventPublisher : IAsyncDisposable
         _shards = [.. Enumerable.Range(0, engine.ShardCount).Select(s => new ShardState(engine.OpenEventFeed(s, options.SlotName)))];
         var currency = engine.Options.StateMachine.Currency;
         _loops = [.. _shards.Select(s => Task.Run(() => PublishAsync(s, options, currency, _stop.Token)))];
+        _metrics = new FeedLagMetrics(options.MeterFactory, MeterName, "wb.events", "Kafka publisher", () => Lag.Select(l => new FeedLag(l.Shard, l.LagEntries, l.LagSeconds)));
     }
 
     /// <summary>Starts publishing every shard of <paramref name="engine"/> (a durable engine keeps each shard's place across restarts).</summary>
@@ -260,6 +274,7 @@ public sealed class KafkaEventPublisher : IAsyncDisposable
     /// <summary>Stops reading, waits for what is in flight (bounded), and closes the producer.</summary>
     public async ValueTask DisposeAsync()
     {
+        _metrics.Dispose();
         await _stop.CancelAsync().ConfigureAwait(false);
         try
         {

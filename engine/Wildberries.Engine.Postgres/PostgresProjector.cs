@@ -22,6 +22,12 @@ public sealed record ProjectionLag(int Shard, EventPosition Projected, long LagE
 /// </summary>
 public sealed class PostgresProjector : IAsyncDisposable
 {
+    /// <summary>
+    /// The projector's meter: the package's name. Its gauges, per shard: <c>wb.projection.lag.entries</c> and
+    /// <c>wb.projection.lag</c> (seconds).
+    /// </summary>
+    public const string MeterName = "Wildberries.Engine.Postgres";
+
     private readonly NpgsqlDataSource _dataSource;
     private readonly PostgresProjectorOptions _options;
     private readonly CancellationTokenSource _stop = new();
@@ -30,6 +36,7 @@ public sealed class PostgresProjector : IAsyncDisposable
     private readonly TimeProvider _time;
     private readonly SemaphoreSlim _migrating = new(1, 1);
     private bool _migrated;
+    private readonly FeedLagMetrics _metrics;
 
     private sealed class ShardState(int shard, EventFeed feed)
     {
@@ -48,6 +55,7 @@ public sealed class PostgresProjector : IAsyncDisposable
         _dataSource = NpgsqlDataSource.Create(options.ConnectionString);
         _shards = [.. Enumerable.Range(0, engine.ShardCount).Select(s => new ShardState(s, engine.OpenEventFeed(s, options.SlotName)))];
         _loops = [.. _shards.Select(s => Task.Run(() => ProjectAsync(s, _stop.Token)))];
+        _metrics = new FeedLagMetrics(options.MeterFactory, MeterName, "wb.projection", "PostgreSQL projector", () => Lag.Select(l => new FeedLag(l.Shard, l.LagEntries, l.LagSeconds)));
     }
 
     /// <summary>
@@ -181,6 +189,7 @@ public sealed class PostgresProjector : IAsyncDisposable
     /// <summary>Stops projecting (a batch in flight is rolled back and goes again at the next start) and closes the connections.</summary>
     public async ValueTask DisposeAsync()
     {
+        _metrics.Dispose();
         await _stop.CancelAsync().ConfigureAwait(false);
         try
         {

@@ -17,6 +17,12 @@ public sealed record PostgresProjectorOptions
     public required string ConnectionString { get; init; }
 
     /// <summary>
+    /// Where the projector's meter (<see cref="PostgresProjector.MeterName"/>: its lag) comes from: the embedding
+    /// service's <see cref="System.Diagnostics.Metrics.IMeterFactory"/>, or null for a meter of its own.
+    /// </summary>
+    public System.Diagnostics.Metrics.IMeterFactory? MeterFactory { get; init; }
+
+    /// <summary>
     /// The event feed slot the projector reads through (each shard keeps its journal for it until PostgreSQL has
     /// committed the rows): <c>postgres</c>. Two projections into two databases need two names.
     /// </summary>

@@ -46,6 +46,14 @@ public sealed record EngineOptions
     /// </summary>
     public TimeSpan ExpiryCheckInterval { get; init; } = TimeSpan.FromSeconds(1);
 
+    /// <summary>
+    /// Where the engine's <see cref="System.Diagnostics.Metrics.Meter"/> comes from: the embedding service's
+    /// <see cref="System.Diagnostics.Metrics.IMeterFactory"/> (from its dependency injection container), so its
+    /// OpenTelemetry pipeline sees this engine's measurements and not another container's. Null (the default): the
+    /// engine creates and disposes its own meter.
+    /// </summary>
+    public System.Diagnostics.Metrics.IMeterFactory? MeterFactory { get; init; }
+
     /// <summary>Throws <see cref="ArgumentException"/> naming the first option out of range.</summary>
     public EngineOptions Validate()
     {

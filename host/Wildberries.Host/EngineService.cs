@@ -8,7 +8,7 @@ namespace Wildberries.Host;
 /// Owns the engine: recovers it after Kestrel is listening (so liveness answers during a long recovery and
 /// readiness flips when it is done), loads the demo catalog when asked, and drains it on shutdown.
 /// </summary>
-public sealed partial class EngineService(ServerOptions options, TimeProvider time, ILogger<EngineService> logger, IHttpClientFactory httpClients) : IHostedService, IAsyncDisposable
+public sealed partial class EngineService(ServerOptions options, TimeProvider time, ILogger<EngineService> logger, IHttpClientFactory httpClients, System.Diagnostics.Metrics.IMeterFactory meters) : IHostedService, IAsyncDisposable
 {
     /// <summary>2 seconds between start attempts while Kafka cannot tell this node whether it may take writes.</summary>
     private static readonly TimeSpan StartRetry = TimeSpan.FromSeconds(2);
@@ -49,6 +49,7 @@ public sealed partial class EngineService(ServerOptions options, TimeProvider ti
             var engineOptions = new EngineOptions
             {
                 ShardCount = options.Shards,
+                MeterFactory = meters,
                 StateMachine = new StateMachineOptions { ReservationTtlMs = options.ReservationTtlMinutes * 60_000L, OrdersCapacityHint = 1 << 16, SkusCapacityHint = 1 << 14 },
             };
             var journal = new JournalOptions { Directory = options.DataDirectory, AcceptDataLoss = options.AcceptDataLoss };
@@ -145,14 +146,14 @@ public sealed partial class EngineService(ServerOptions options, TimeProvider ti
     {
         if (options.Postgres is { } postgres && _projector is null)
         {
-            _projector = Wildberries.Engine.Postgres.PostgresProjector.Start(engine, new Wildberries.Engine.Postgres.PostgresProjectorOptions { ConnectionString = postgres }, time);
+            _projector = Wildberries.Engine.Postgres.PostgresProjector.Start(engine, new Wildberries.Engine.Postgres.PostgresProjectorOptions { ConnectionString = postgres, MeterFactory = meters }, time);
             var where = new Npgsql.NpgsqlConnectionStringBuilder(postgres);
             LogProjecting(where.Host ?? "", where.Database ?? "");
         }
         if (options.KafkaBootstrap is not { } bootstrap || _publisher is not null) return;
         _publisher = Wildberries.Engine.Kafka.KafkaEventPublisher.Start(engine, new Wildberries.Engine.Kafka.KafkaEventPublisherOptions
         {
-            BootstrapServers = bootstrap, Topic = options.KafkaTopic, Settings = options.KafkaSettings,
+            BootstrapServers = bootstrap, Topic = options.KafkaTopic, Settings = options.KafkaSettings, MeterFactory = meters,
         }, time);
         LogPublishing(bootstrap, options.KafkaTopic);
     }

@@ -120,6 +120,7 @@ public static partial class ServerApp
         builder.Services.AddSingleton<EngineService>();
         builder.Services.AddHostedService(sp => sp.GetRequiredService<EngineService>());
         builder.Services.AddSingleton<Metrics>();
+        Telemetry.Add(builder);
         // The order history reads the projected tables (any role of node may serve it, a standby too).
         if (options.Postgres is { } postgres) builder.Services.AddSingleton(_ => new Wildberries.Engine.Postgres.PostgresOrderHistory(postgres));
         builder.Services.AddSingleton<ServerOptionsAccessor>();
@@ -190,6 +191,7 @@ public static partial class ServerApp
         });
         app.UseRateLimiter();
         Api.Map(app);
+        Telemetry.MapMetrics(app, options);
         var openApi = app.MapOpenApi("/openapi/{documentName}.json");
         if (!options.OpenOperationalEndpoints) openApi.AddEndpointFilter(Api.RequireAnyKey);
         // The sandbox's routes exist only while it is the payment provider: with a real acquirer, /sandbox is a 404.

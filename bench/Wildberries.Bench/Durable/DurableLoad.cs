@@ -12,7 +12,7 @@ namespace Wildberries.Bench.Durable;
 /// The durability benchmark (not BenchmarkDotNet: it measures an open system over seconds, with latency
 /// percentiles): durable checkouts per second at 1, 16 and 256 concurrent callers, latency at half the peak load,
 /// journal replay speed, and recovery of a large state from a snapshot.
-/// Run: <c>dotnet run -c Release --project bench/Wildberries.Bench -- durable [--seconds 5] [--rows 10000000] [--orders 1000000]</c>.
+/// Run: <c>dotnet run -c Release --project bench/Wildberries.Bench -- durable [--seconds 5] [--rows 10000000] [--orders 1000000] [--trace]</c>.
 /// </summary>
 public static class DurableLoad
 {
@@ -23,7 +23,14 @@ public static class DurableLoad
         var seconds = CommandLine.Option(args, "--seconds", 5);
         var rows = CommandLine.Option(args, "--rows", 10_000_000);
         var orders = CommandLine.Option(args, "--orders", 1_000_000);
-        Console.WriteLine($"Durable engine on {Environment.ProcessorCount} cores, {DateTime.UtcNow:yyyy-MM-dd}, FASTER journal in a temp directory");
+        // --trace: an ActivityListener records every checkout's activities, the cost of tracing while a collector listens.
+        using var tracing = args.Contains("--trace") ? new ActivityListener
+        {
+            ShouldListenTo = s => s.Name == EngineTracing.SourceName,
+            Sample = (ref ActivityCreationOptions<ActivityContext> _) => ActivitySamplingResult.AllDataAndRecorded,
+        } : null;
+        if (tracing is not null) ActivitySource.AddActivityListener(tracing);
+        Console.WriteLine($"Durable engine on {Environment.ProcessorCount} cores, {DateTime.UtcNow:yyyy-MM-dd}, FASTER journal in a temp directory{(tracing is null ? "" : ", checkouts traced")}");
 
         double peak = 0;
         string? replayDirectory = null;

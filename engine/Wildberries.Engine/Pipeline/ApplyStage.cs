@@ -38,8 +38,13 @@ internal sealed class ApplyStage(ReservationStateMachine machine, AvailabilityTa
     {
         switch (slot.Kind)
         {
+            case SlotKind.Command or SlotKind.Replicated when slot.TraceEnqueued != 0:
+                var started = System.Diagnostics.Stopwatch.GetTimestamp();
+                var error = ApplyCommand(ref slot, out var applied);
+                EngineTracing.Checkout(slot, started, System.Diagnostics.Stopwatch.GetTimestamp(), shard, applied, error);
+                break;
             case SlotKind.Command or SlotKind.Replicated:
-                ApplyCommand(ref slot);
+                ApplyCommand(ref slot, out _);
                 break;
             case SlotKind.ReadRemoteWork:
                 Read(slot.Reply, static m => m.PendingRemoteWork());
@@ -108,17 +113,20 @@ internal sealed class ApplyStage(ReservationStateMachine machine, AvailabilityTa
         else r.Complete(read(machine));
     }
 
-    private void ApplyCommand(ref CommandSlot slot)
+    /// <summary>Applies and answers a command: the result code when the state machine ran it, and what failed it, if anything.</summary>
+    private Exception? ApplyCommand(ref CommandSlot slot, out ResultCode? applied)
     {
+        applied = null;
         // A command the journal did not make durable is never applied, even one appended before the failure.
         var error = slot.JournalError ?? (slot.Command.Lsn >= journal.FailedFromLsn ? journal.Fault : null) ?? _fault;
         if (error is not null)
         {
             if (slot.WithOrder) ((Reply<OrderOutcome>)slot.Reply!).Fail(error);
             else ((Reply<CommandResult>?)slot.Reply)?.Fail(error);
-            return;
+            return error;
         }
-        if (!TryApply(ref slot, out var result)) return;
+        if (!TryApply(ref slot, out var result)) return _fault;
+        applied = result.Code;
         if (slot.Command.Kind == CommandKind.Checkout) metrics?.CheckoutApplied(shard, result.Code);
         if (slot.ReplicationError is { } unreplicated)
         {
@@ -126,7 +134,7 @@ internal sealed class ApplyStage(ReservationStateMachine machine, AvailabilityTa
             // it as done (a failover could lose it); a retry with the same key answers with the same outcome.
             if (slot.WithOrder) ((Reply<OrderOutcome>)slot.Reply!).Fail(unreplicated);
             else ((Reply<CommandResult>?)slot.Reply)?.Fail(unreplicated);
-            return;
+            return unreplicated;
         }
         if (slot.WithOrder)
         {
@@ -139,6 +147,7 @@ internal sealed class ApplyStage(ReservationStateMachine machine, AvailabilityTa
         {
             ((Reply<CommandResult>?)slot.Reply)?.Complete(result);
         }
+        return null;
     }
 
     private bool TryApply(ref CommandSlot slot, out CommandResult result)

@@ -54,4 +54,10 @@ internal struct CommandSlot
 
     // A command whose caller also wants the order it concerns, read right after it on the writer: one ring trip.
     public bool WithOrder;
+
+    // Tracing (EngineTracing), set only while an ActivityListener listens: when the producer claimed the slot and when
+    // the journal stage took it (Stopwatch timestamps; 0 when not traced), and the caller's activity then.
+    public long TraceEnqueued;
+    public long TraceJournaled;
+    public System.Diagnostics.Activity? TraceParent;
 }

@@ -60,6 +60,7 @@ internal sealed class JournalStage(ICommandJournal journal, TimeProvider time, l
         }
         else if (slot.Kind == SlotKind.Command)
         {
+            if (slot.TraceEnqueued != 0) slot.TraceJournaled = System.Diagnostics.Stopwatch.GetTimestamp();
             if (_fault is null)
             {
                 // Time is assigned here, before the write, so a replay sees exactly what the live run saw. One clock

@@ -147,12 +147,19 @@ internal sealed class ShardPipeline : IDisposable
         {
             var reply = Reply<T>.Rent();
             var task = reply.Task;
+            // Waiting for a free slot is part of the ring wait: the trace's clock starts before the claim.
+            var traced = kind == SlotKind.Command && EngineTracing.Traced(command) ? System.Diagnostics.Stopwatch.GetTimestamp() : 0;
             var sequence = _ring.Next();
             ref var slot = ref _ring[sequence];
             slot.Kind = kind;
             slot.Command = command;
             slot.Reply = reply;
             slot.WithOrder = withOrder;
+            if (traced != 0)
+            {
+                slot.TraceEnqueued = traced;
+                slot.TraceParent = System.Diagnostics.Activity.Current;
+            }
             _ring.Publish(sequence);
             return task;
         }

@@ -101,12 +101,6 @@ public static class Api
             : Problems.Of(503, "not_ready", "The engine is recovering, refused to start, was fenced, or stopped after a journal failure; see the server log."))
             .WithName("Ready").WithSummary("Readiness probe, with this node's role and lags").WithTags("Health").RequiresAccess(ApiAccess.Anonymous)
             .Produces<ReadyBody>().ProducesProblems(503);
-        var open = app.Services.GetRequiredService<ServerOptions>().OpenOperationalEndpoints;
-        var metrics = app.MapGet("/metrics", (Metrics m, EngineService s) => Results.Text(m.Render(s.Engine, s.Publisher, s.Projector), "text/plain; version=0.0.4"))
-            .WithName("GetMetrics").WithSummary("Prometheus metrics").WithTags("Operations")
-            .Produces<string>(StatusCodes.Status200OK, "text/plain").ProducesProblems(429);
-        if (!open) metrics.AddEndpointFilter(RequireAnyKey).RequiresAccess(ApiAccess.AnyKey).ProducesProblems(401);
-        else metrics.RequiresAccess(ApiAccess.Anonymous);
     }
 
     /// <summary>Any valid API key, of either role: for the operational endpoints (metrics, the OpenAPI document).</summary>
