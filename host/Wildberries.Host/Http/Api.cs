@@ -42,6 +42,8 @@ public static class Api
         admin.MapPost("/promote", (Delegate)Promote).ProducesProblem(409).ProducesProblem(503);
         admin.MapGet("/replication", (Delegate)GetReplication);
         admin.MapGet("/snapshots/{shard}", (Delegate)GetSnapshot).ProducesProblem(404).ProducesProblem(409);
+        admin.MapPost("/snapshot", (Delegate)AdminSnapshot.TakeAsync).WithName("TakeSnapshot").WithSummary("Take a snapshot of every shard now")
+            .WithTags("Admin").Produces<SnapshotsTakenBody>().ProducesProblem(401).ProducesProblem(403).ProducesProblem(409).ProducesProblem(503);
 
         app.MapPost("/v1/payments/callback", (Delegate)PaymentCallback).ProducesProblem(401).ProducesProblem(422);
         app.MapGet("/health/live", () => Results.Ok(new { status = "live" }));
@@ -299,7 +301,8 @@ public static class Api
     {
         if (string.IsNullOrEmpty(skus)) return Problems.Invalid("skus", "skus is required: a comma-separated list of SKUs.");
         var parts = skus.Split(',');
-        if (parts.Length > AvailabilitySkusMax) return Problems.Invalid("skus", $"At most {AvailabilitySkusMax} SKUs per query.");
+        var max = http.RequestServices.GetRequiredService<ServerOptions>().AvailabilitySkusMax;
+        if (parts.Length > max) return Problems.Invalid("skus", $"At most {max} SKUs per query.");
         var engine = Engine(http);
         var items = new List<object>(parts.Length);
         for (var i = 0; i < parts.Length; i++)
