@@ -54,9 +54,9 @@ public static class HostCommandLine
         if (parsed.Errors.Count > 0)
         {
             // The parse error action prints each error and, for an unknown switch, the close matches ("Did you mean");
-            // the whole help would bury them, so the list of valid options follows instead.
+            // the whole help would bury them, so the list of valid options follows instead. All of it on standard error.
             if (parsed.Action is System.CommandLine.Invocation.ParseErrorAction action) action.ShowHelp = false;
-            await parsed.InvokeAsync(invocation, cancellation).ConfigureAwait(false);
+            await parsed.InvokeAsync(new InvocationConfiguration { Output = error, Error = error }, cancellation).ConfigureAwait(false);
             var command = parsed.CommandResult.Command;
             await error.WriteLineAsync($"Valid options of {(command is RootCommand ? "the server" : command.Name)}: {string.Join(", ", command.Options.Where(o => !o.Hidden).Select(o => o.Name))}; see --help.").ConfigureAwait(false);
             return ExitUsage;

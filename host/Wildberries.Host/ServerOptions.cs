@@ -183,11 +183,11 @@ public sealed class ServerOptions
     private static readonly StateMachineOptions Limits = new();
 
     /// <summary>Lines per checkout (PRODUCT.md's limits; <see cref="StateMachineOptions.LinesPerCheckoutMax"/>).</summary>
-    [Switch("--lines-per-checkout-max", "Lines per checkout, 1 to 10000 (more: 400 too_many_lines): larger than any real cart, small enough that one checkout cannot hold the writer long.", Value = "N")]
+    [Switch("--lines-per-checkout-max", "Lines per checkout, 1 to 10000 (more: 400 invalid_argument on lines): larger than any real cart, small enough that one checkout cannot hold the writer long.", Value = "N")]
     public int LinesPerCheckoutMax { get; set; } = Limits.LinesPerCheckoutMax;
 
     /// <summary>Units per checkout line (<see cref="StateMachineOptions.QuantityPerLineMax"/>).</summary>
-    [Switch("--quantity-per-line-max", "Units per checkout line, 1 to 1000000, and the highest maxPerOrder an item may set: a wholesale pallet; above that it is an error or an attack.", Value = "N")]
+    [Switch("--quantity-per-line-max", "Units per checkout line, 1 to 1000000 (more: 400 invalid_argument on lines[i].qty), and the highest maxPerOrder an item may set: a wholesale pallet; above that it is an error or an attack.", Value = "N")]
     public int QuantityPerLineMax { get; set; } = Limits.QuantityPerLineMax;
 
     /// <summary>The per-order cap of an item that sets none (<see cref="StateMachineOptions.MaxPerOrderDefault"/>).</summary>
@@ -207,11 +207,11 @@ public sealed class ServerOptions
     public int AvailabilitySkusMax { get; set; } = Http.Api.AvailabilitySkusMax;
 
     /// <summary>Units per stock row (<see cref="StateMachineOptions.OnHandMax"/>).</summary>
-    [Switch("--on-hand-max", "Units per stock row, and the largest stock delta, 1 to 10^12 (more: out_of_range): keeps every sum of rows far from 64-bit overflow.", Value = "N")]
+    [Switch("--on-hand-max", "Units per stock row, and the largest stock delta, 1 to 10^12 (more: 400 out_of_range): keeps every sum of rows far from 64-bit overflow.", Value = "N")]
     public long OnHandMax { get; set; } = Limits.OnHandMax;
 
     /// <summary>The highest price in minor units (<see cref="StateMachineOptions.PriceMax"/>).</summary>
-    [Switch("--price-max", "The highest item price in minor units, 1 to 10^12 (more: out_of_range): price x quantity x lines stays below 2^63.", Value = "N")]
+    [Switch("--price-max", "The highest item price in minor units, 1 to 10^12 (more: 400 out_of_range): price x quantity x lines stays below 2^63.", Value = "N")]
     public long PriceMax { get; set; } = Limits.PriceMax;
 
     /// <summary>The state machine's limits these settings make (capacity hints left at their defaults).</summary>
