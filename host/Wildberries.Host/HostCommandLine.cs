@@ -95,7 +95,8 @@ public static class HostCommandLine
             await error.WriteLineAsync($"Invalid configuration: {ex.Message}").ConfigureAwait(false);
             return ExitUsage;
         }
-        await app.RunAsync().ConfigureAwait(false);
+        // Until SIGTERM or Ctrl+C (the host drains then), or the caller's cancellation.
+        await HostingAbstractionsHostExtensions.RunAsync(app, cancellation).ConfigureAwait(false);
         return 0;
     }
 
