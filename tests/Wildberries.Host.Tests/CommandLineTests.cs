@@ -182,7 +182,7 @@ public partial class CommandLineTests
     [InlineData("inspect", "--from <LSN>", "[default: 1000]")]
     [InlineData("backup", "--to <DIR> (REQUIRED)", "OFFLINE")]
     [InlineData("snapshot", "--admin-key <KEY>", "[default: http://127.0.0.1:8080]")]
-    public async Task Each_subcommand_explains_itself_and_refuses_a_missing_option_with_exit_2(string command, string option, string detail)
+    public async Task Each_subcommand_explains_itself_and_refuses_a_misspelled_option_with_exit_2(string command, string option, string detail)
     {
         var help = await RunAsync(command, "--help");
         Assert.Equal(0, help.Code);
