@@ -238,11 +238,14 @@ public sealed class ReservationEngine : IAsyncDisposable
     /// <summary>What recovery found for each shard at start: snapshot, entries replayed, state hash, time taken.</summary>
     public IReadOnlyList<RecoveryReport> Recovery { get; }
 
-    /// <summary>Takes a snapshot of every shard now, off the writer threads (durable engines only); returns the files.</summary>
+    /// <summary>
+    /// Takes a snapshot of every shard now, off the writer threads (durable engines only); returns the files (a shard
+    /// with nothing new since its latest snapshot: that one). Null for a shard without snapshots (an in-memory journal).
+    /// </summary>
     public async Task<IReadOnlyList<SnapshotFile?>> SnapshotAsync(CancellationToken cancellation = default)
     {
         var files = new List<SnapshotFile?>();
-        foreach (var s in _snapshotters) files.Add(s is null ? null : await s.SnapshotNowAsync(cancellation).ConfigureAwait(false));
+        foreach (var s in _snapshotters) files.Add(s is null ? null : await s.SnapshotNowAsync(cancellation).ConfigureAwait(false) ?? s.Latest);
         return files;
     }
 

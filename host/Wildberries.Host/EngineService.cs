@@ -50,7 +50,7 @@ public sealed partial class EngineService(ServerOptions options, TimeProvider ti
             {
                 ShardCount = options.Shards,
                 MeterFactory = meters,
-                StateMachine = new StateMachineOptions { ReservationTtlMs = options.ReservationTtlMinutes * 60_000L, OrdersCapacityHint = 1 << 16, SkusCapacityHint = 1 << 14 },
+                StateMachine = options.StateMachineLimits() with { OrdersCapacityHint = 1 << 16, SkusCapacityHint = 1 << 14 },
             };
             var journal = new JournalOptions { Directory = options.DataDirectory, AcceptDataLoss = options.AcceptDataLoss };
             if (options.BootstrapFrom is { } primary && !StandbyBootstrap.HasData(options.DataDirectory))

@@ -10,56 +10,10 @@ namespace Wildberries.Host;
 /// <summary>Builds the reservation server: one way to start it, used by Program and by the tests.</summary>
 public static partial class ServerApp
 {
-    private static readonly Dictionary<string, string> Switches = new(StringComparer.Ordinal)
-    {
-        ["--data"] = $"{ServerOptions.Section}:DataDirectory",
-        ["--urls"] = $"{ServerOptions.Section}:Urls",
-        ["--demo"] = $"{ServerOptions.Section}:Demo",
-        ["--shards"] = $"{ServerOptions.Section}:Shards",
-        ["--kafka-bootstrap"] = $"{ServerOptions.Section}:KafkaBootstrap",
-        ["--kafka-topic"] = $"{ServerOptions.Section}:KafkaTopic",
-        ["--postgres"] = $"{ServerOptions.Section}:Postgres",
-        ["--storefront-key"] = $"{ServerOptions.Section}:StorefrontKey",
-        ["--admin-key"] = $"{ServerOptions.Section}:AdminKey",
-        ["--webhook-secret"] = $"{ServerOptions.Section}:WebhookSecret",
-        ["--accept-data-loss"] = $"{ServerOptions.Section}:AcceptDataLoss",
-        ["--public-url"] = $"{ServerOptions.Section}:PublicUrl",
-        ["--reservation-ttl-minutes"] = $"{ServerOptions.Section}:ReservationTtlMinutes",
-        ["--rate-limit"] = $"{ServerOptions.Section}:RateLimitPerSecond",
-        ["--payment-provider-url"] = $"{ServerOptions.Section}:PaymentProviderUrl",
-        ["--payment-provider-secret"] = $"{ServerOptions.Section}:PaymentProviderSecret",
-        ["--anonymous-rate-limit"] = $"{ServerOptions.Section}:AnonymousRateLimitPerSecond",
-        ["--open-operational-endpoints"] = $"{ServerOptions.Section}:OpenOperationalEndpoints",
-        ["--role"] = $"{ServerOptions.Section}:Role",
-        ["--replication"] = $"{ServerOptions.Section}:Replication",
-        ["--replication-ack-timeout-ms"] = $"{ServerOptions.Section}:ReplicationAckTimeoutMs",
-        ["--bootstrap-from"] = $"{ServerOptions.Section}:BootstrapFrom",
-        ["--bootstrap-key"] = $"{ServerOptions.Section}:BootstrapKey",
-        ["--tcp"] = $"{ServerOptions.Section}:Tcp",
-    };
+    // Every switch and WB_* variable comes from ServerOptions' [Switch] attributes (ServerSettings).
+    private static readonly Dictionary<string, string> Switches = ServerSettings.SwitchMappings;
 
-    private static readonly Dictionary<string, string> Environment = new(StringComparer.Ordinal)
-    {
-        ["WB_DATA"] = "DataDirectory",
-        ["WB_URLS"] = "Urls",
-        ["WB_DEMO"] = "Demo",
-        ["WB_SHARDS"] = "Shards",
-        ["WB_KAFKA_BOOTSTRAP"] = "KafkaBootstrap",
-        ["WB_KAFKA_TOPIC"] = "KafkaTopic",
-        ["WB_POSTGRES"] = "Postgres",
-        ["WB_STOREFRONT_KEY"] = "StorefrontKey",
-        ["WB_ADMIN_KEY"] = "AdminKey",
-        ["WB_WEBHOOK_SECRET"] = "WebhookSecret",
-        ["WB_ACCEPT_DATA_LOSS"] = "AcceptDataLoss",
-        ["WB_PUBLIC_URL"] = "PublicUrl",
-        ["WB_PAYMENT_PROVIDER_URL"] = "PaymentProviderUrl",
-        ["WB_PAYMENT_PROVIDER_SECRET"] = "PaymentProviderSecret",
-        ["WB_ROLE"] = "Role",
-        ["WB_REPLICATION"] = "Replication",
-        ["WB_BOOTSTRAP_FROM"] = "BootstrapFrom",
-        ["WB_BOOTSTRAP_KEY"] = "BootstrapKey",
-        ["WB_TCP"] = "Tcp",
-    };
+    private static readonly Dictionary<string, string> Environment = ServerSettings.EnvironmentMappings;
 
     /// <summary>Builds the application from command-line arguments (see <see cref="ServerOptions"/>).</summary>
     public static WebApplication Build(string[] args, TimeProvider? time = null)
@@ -108,7 +62,7 @@ public static partial class ServerApp
         builder.WebHost.ConfigureKestrel(k =>
         {
             // The body limit is enforced while reading (413); Kestrel's own cap is a little above it as a backstop.
-            k.Limits.MaxRequestBodySize = Json.BodyBytesMax + 1024;
+            k.Limits.MaxRequestBodySize = options.BodyBytesMax + 1024;
             k.AddServerHeader = false;
         });
         builder.Logging.AddSimpleConsole(o => o.SingleLine = true);
@@ -257,7 +211,7 @@ public static partial class ServerApp
         AutoReplenishment = true,
     };
 
-    /// <summary><c>--demo</c>, <c>--accept-data-loss</c> and <c>--open-operational-endpoints</c> may be given without a value.</summary>
+    /// <summary>Flags (<c>--demo</c>, <c>--accept-data-loss</c>, ...) may be given without a value.</summary>
     private static string[] ExpandFlags(string[] args)
     {
         var result = new List<string>();
@@ -270,7 +224,7 @@ public static partial class ServerApp
             {
                 throw new ArgumentException($"Unknown option {name}. Options: {string.Join(", ", Switches.Keys.Order(StringComparer.Ordinal))}, or a configuration path such as --Wildberries:KafkaSettings:NAME.");
             }
-            var flag = args[i] is "--demo" or "--accept-data-loss" or "--open-operational-endpoints";
+            var flag = ServerSettings.Flags.Contains(args[i]);
             var hasValue = i + 1 < args.Length && !args[i + 1].StartsWith("--", StringComparison.Ordinal);
             result.Add(flag && !hasValue ? args[i] + "=true" : args[i]);
         }

@@ -30,6 +30,9 @@ public sealed class TestServer : IAsyncDisposable
 
     public Uri Address { get; }
 
+    /// <summary>The server's data directory.</summary>
+    public string Data => _data;
+
     /// <summary>The engine inside the server, for the few tests that drive time directly.</summary>
     public Engine.ReservationEngine Engine => _app.Services.GetRequiredService<EngineService>().Engine!;
 

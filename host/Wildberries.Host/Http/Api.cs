@@ -80,6 +80,9 @@ public static class Api
         admin.MapGet("/snapshots/{shard}", (Delegate)GetSnapshot)
             .WithName("GetSnapshot").WithSummary("Take a snapshot now and download one shard's (how a new standby starts)")
             .Produces<Stream>(StatusCodes.Status200OK, "application/octet-stream").ProducesProblems(404, 409);
+        admin.MapPost("/snapshot", (Delegate)AdminSnapshot.TakeAsync)
+            .WithName("TakeSnapshot").WithSummary("Take a snapshot of every shard now")
+            .Produces<SnapshotsTakenBody>().ProducesProblems(409);
 
         app.MapPost("/v1/payments/callback", (Delegate)PaymentCallback)
             .WithName("PaymentCallback").WithSummary("Payment result webhook from the payment provider").WithTags("Payments")
@@ -339,7 +342,8 @@ public static class Api
     {
         if (string.IsNullOrEmpty(skus)) return Problems.Invalid("skus", "skus is required: a comma-separated list of SKUs.");
         var parts = skus.Split(',');
-        if (parts.Length > AvailabilitySkusMax) return Problems.Invalid("skus", $"At most {AvailabilitySkusMax} SKUs per query.");
+        var max = http.RequestServices.GetRequiredService<ServerOptions>().AvailabilitySkusMax;
+        if (parts.Length > max) return Problems.Invalid("skus", $"At most {max} SKUs per query.");
         var engine = Engine(http);
         var items = new SkuAvailableBody[parts.Length];
         for (var i = 0; i < parts.Length; i++)

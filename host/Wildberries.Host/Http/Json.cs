@@ -9,7 +9,7 @@ namespace Wildberries.Host.Http;
 /// </summary>
 public static class Json
 {
-    /// <summary>64 KiB: a 100-line cart is about 5 KiB; anything far larger is a mistake or an attack.</summary>
+    /// <summary>The default of <c>--body-bytes-max</c>, 64 KiB: a 100-line cart is about 5 KiB; anything far larger is a mistake or an attack.</summary>
     public const int BodyBytesMax = 64 * 1024;
 
     /// <summary>The serializer options of the API.</summary>
@@ -38,7 +38,9 @@ public static class Json
         {
             return (null, Problems.Of(415, "unsupported_media_type", "The body must be application/json."));
         }
-        if (request.ContentLength > BodyBytesMax) return (null, TooLarge());
+        // --body-bytes-max (ServerOptions.BodyBytesMax); this constant is its default.
+        var max = request.HttpContext.RequestServices.GetService<ServerOptions>()?.BodyBytesMax ?? BodyBytesMax;
+        if (request.ContentLength > max) return (null, TooLarge(max));
         var chunk = System.Buffers.ArrayPool<byte>.Shared.Rent(8192);
         try
         {
@@ -52,10 +54,10 @@ public static class Json
                 }
                 catch (BadHttpRequestException)
                 {
-                    return (null, TooLarge());
+                    return (null, TooLarge(max));
                 }
                 if (read == 0) break;
-                if (buffer.Length + read > BodyBytesMax) return (null, TooLarge());
+                if (buffer.Length + read > max) return (null, TooLarge(max));
                 buffer.Write(chunk, 0, read);
             }
             return (buffer.ToArray(), null);
@@ -82,7 +84,7 @@ public static class Json
         }
     }
 
-    private static IResult TooLarge() => Problems.Of(413, "body_too_large", $"The body is larger than {BodyBytesMax} bytes.");
+    private static IResult TooLarge(int max) => Problems.Of(413, "body_too_large", $"The body is larger than {max} bytes.");
 
     private static bool IsJson(string? contentType) =>
         contentType is not null && (contentType.StartsWith("application/json", StringComparison.OrdinalIgnoreCase) || contentType.Contains("+json", StringComparison.OrdinalIgnoreCase));

@@ -280,29 +280,12 @@ public static class CatalogImport
         }
     }
 
-    /// <summary>
-    /// Whether a process (the server) holds the data directory's journal: FASTER's file device opens its segments
-    /// with a shared lock, which an exclusive probe cannot take while they are open. Null when free.
-    /// </summary>
+    /// <summary>Whether a process (the server) holds the data directory's journal (<see cref="Operator.JournalLock"/>). Null when free.</summary>
     internal static string? DirectoryInUse(string data)
     {
-        if (!Directory.Exists(data)) return null;
-        foreach (var shard in Directory.EnumerateDirectories(data, "shard-*"))
-        {
-            foreach (var segment in Directory.EnumerateFiles(shard, FasterJournal.LogFileName + ".*"))
-            {
-                try
-                {
-                    using var probe = new FileStream(segment, FileMode.Open, FileAccess.Read, FileShare.None);
-                }
-                catch (IOException)
-                {
-                    return $"import: the data directory {Path.GetFullPath(data)} is in use ({segment} is open in another process): " +
-                        "stop the server on it first; the import runs offline. Nothing was imported.";
-                }
-            }
-        }
-        return null;
+        using var held = Operator.JournalLock.TryTake(data, out var busy);
+        return held is not null ? null
+            : $"import: the data directory {Path.GetFullPath(data)} is in use ({busy}): stop the server on it first; the import runs offline. Nothing was imported.";
     }
 
     private static (long Length, DateTime Written) Stamp(string path)

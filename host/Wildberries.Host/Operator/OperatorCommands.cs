@@ -15,15 +15,15 @@ public static class OperatorCommands
     /// <summary>1,000 entries: a screenful piped through jq; <c>--count</c> asks for more.</summary>
     public const int InspectCountDefault = 1_000;
 
-    /// <summary>The commands this class runs.</summary>
-    public static bool Handles(string command) => command is "verify" or "inspect" or "backup";
+    /// <summary>Exit code of <c>backup</c> when a server runs on the directory: nothing was copied.</summary>
+    public const int ExitInUse = 3;
 
     /// <summary>Usage, printed for a bad command line.</summary>
     public const string Usage = """
         usage:
           verify --data DIR                                     check every snapshot and journal entry; exit 0 when whole, 1 on damage
           inspect --data DIR [--shard N] [--from LSN] [--count N]  journal entries after LSN as JSON lines (default shard 0, from the first kept, 1000)
-          backup --data DIR --to DIR                            copy a stopped server's data directory, then verify the copy (exit 1 if it is not whole)
+          backup --data DIR --to DIR                            copy a stopped server's data directory, then verify the copy (exit 1 not whole, 3 a server runs on it)
         """;
 
     /// <summary>Runs <paramref name="args"/> (the command first); returns the exit code: 0 done, 1 damage found, 2 usage.</summary>
@@ -97,8 +97,9 @@ public static class OperatorCommands
     /// <summary>
     /// Copies every file of a stopped server's data directory (journal segments, FASTER's commit files, the commit mark,
     /// snapshots, feed slots, layout, keys, replication state) into a new directory, then verifies the copy as a start
-    /// would. Offline only: a running server changes the files while they are copied (take it from a standby you stop,
-    /// or stop the server for the seconds it takes).
+    /// would. Offline only: a running server changes the files while they are copied, so a directory whose journal a
+    /// process holds is refused (<see cref="ExitInUse"/>), and the journal stays locked through the copy so that no
+    /// server starts on it meanwhile (take it from a standby you stop, or stop the server for the seconds it takes).
     /// </summary>
     private static int Backup(string data, Dictionary<string, string> options, TextWriter output, TextWriter error)
     {
@@ -112,6 +113,11 @@ public static class OperatorCommands
             error.WriteLine($"backup: {Path.GetFullPath(to)} is not empty; give a new directory.");
             return 2;
         }
+        // Refused at once while a server runs on it (the verify below would read a moving journal).
+        using (var probe = JournalLock.TryTake(data, out var running))
+        {
+            if (probe is null) return InUse(data, running, error);
+        }
         if (Wildberries.Engine.Durability.DataDirectoryCheck.Verify(data).Any(c => !c.IsWhole))
         {
             error.WriteLine($"backup: {Path.GetFullPath(data)} is damaged (run verify): a copy would be too.");
@@ -119,17 +125,42 @@ public static class OperatorCommands
         }
         long bytes = 0;
         var files = 0;
-        foreach (var file in Directory.EnumerateFiles(data, "*", SearchOption.AllDirectories))
+        // The journal stays locked through the copy: no server can start on the directory and change it meanwhile.
+        using (var held = JournalLock.TryTake(data, out var busy))
         {
-            var target = Path.Combine(to, Path.GetRelativePath(data, file));
-            Directory.CreateDirectory(Path.GetDirectoryName(target)!);
-            File.Copy(file, target);
-            using (var stream = new FileStream(target, FileMode.Open, FileAccess.ReadWrite)) stream.Flush(flushToDisk: true);
-            bytes += new FileInfo(target).Length;
-            files++;
+            if (held is null) return InUse(data, busy, error);
+            foreach (var file in Directory.EnumerateFiles(data, "*", SearchOption.AllDirectories))
+            {
+                var target = Path.Combine(to, Path.GetRelativePath(data, file));
+                Directory.CreateDirectory(Path.GetDirectoryName(target)!);
+                using (var copy = new FileStream(target, FileMode.CreateNew, FileAccess.Write))
+                {
+                    // A locked segment is read through its lock (a second open would be refused); the rest as they are.
+                    if (held.Segment(file) is { } segment)
+                    {
+                        segment.Position = 0;
+                        segment.CopyTo(copy);
+                    }
+                    else
+                    {
+                        using var source = new FileStream(file, FileMode.Open, FileAccess.Read, FileShare.ReadWrite);
+                        source.CopyTo(copy);
+                    }
+                    copy.Flush(flushToDisk: true);
+                }
+                bytes += new FileInfo(target).Length;
+                files++;
+            }
         }
         output.WriteLine(string.Create(CultureInfo.InvariantCulture, $"backup: copied {files} files ({bytes / 1048576.0:F1} MiB) to {Path.GetFullPath(to)}; verifying the copy"));
         return Verify(to, output);
+    }
+
+    private static int InUse(string data, string? busy, TextWriter error)
+    {
+        error.WriteLine($"backup: a server runs on {Path.GetFullPath(data)} ({busy}). backup is offline: stop the server (or a standby, while the primary serves) " +
+            "for the seconds it takes, or ask the running server for a snapshot with the snapshot command.");
+        return ExitInUse;
     }
 
     private static int Inspect(string data, Dictionary<string, string> options, TextWriter output, TextWriter error)
