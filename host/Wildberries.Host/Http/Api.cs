@@ -4,7 +4,6 @@ using System.Text.Json;
 using Wildberries.Core;
 using Wildberries.Engine;
 using Wildberries.Engine.Reads;
-using Wildberries.Host.Payments;
 using Wildberries.Host.Security;
 
 namespace Wildberries.Host.Http;
@@ -149,7 +148,7 @@ public static class Api
 
     private static ReservationEngine Engine(HttpContext http) => http.RequestServices.GetRequiredService<EngineService>().Engine!;
 
-    private static async Task<IResult> Checkout(HttpContext http, IPaymentProvider payments, Metrics metrics, ServerOptions options)
+    private static async Task<IResult> Checkout(HttpContext http, CheckoutFlow flow)
     {
         var key = http.Request.Headers["Idempotency-Key"].ToString();
         if (!Validate.IsKey(key, 255)) return Problems.Invalid("Idempotency-Key", "The Idempotency-Key header is required: 1 to 255 printable ASCII characters.");
@@ -161,60 +160,9 @@ public static class Api
         if (body.CustomerId is null) return Problems.Invalid("customerId", "customerId is required.");
 
         var lines = body.Lines.Select(l => l is null ? default : new CheckoutLine(l.Sku, l.Qty)).ToArray();
-        var (order, failed) = await CheckoutAsync(Engine(http), payments, metrics, key, body.CustomerId, lines, body.Warehouses, body.PaymentMethod, http.RequestAborted);
+        var (order, failed) = await flow.CheckoutAsync(Engine(http), key, body.CustomerId, lines, body.Warehouses, body.PaymentMethod, http.RequestAborted);
         return failed is not null ? Problems.Of(failed) : Results.Json(order, Json.Options, statusCode: 201);
     }
-
-    /// <summary>
-    /// A checkout after its fields are read, over HTTP or the binary protocol: the reservation, then the payment
-    /// session created and attached (or, if the provider cannot be reached, the stock released and the failure kept
-    /// for every replay of the key). The order, or the problem to answer.
-    /// </summary>
-    internal static async Task<(OrderBody? Order, Problem? Problem)> CheckoutAsync(
-        ReservationEngine engine, IPaymentProvider payments, Metrics metrics, string key, string customerId, CheckoutLine[] lines, int[]? warehouses, string? paymentMethod, CancellationToken cancellation)
-    {
-        if (!Validate.IsKey(key, 255)) return (null, Problems.DescribeInvalid("Idempotency-Key", "The Idempotency-Key header is required: 1 to 255 printable ASCII characters."));
-        // One trip through the writer: the result and the order it made (or, on a replay, made before).
-        var (r, order) = await engine.SubmitWithOrderAsync(Command.Checkout(key, customerId, lines, warehouses, paymentMethod));
-        metrics.Checkout(ResultCodes.ToWire(r.Code));
-        if (!r.IsOk) return (null, Problems.Describe(r));
-        if (order!.CheckoutAborted) return (null, ProviderUnavailable); // the first answer to this key, again
-
-        if (order.PaymentSessionId is null && order.Status == OrderStatus.PendingPayment)
-        {
-            // A new checkout, or the replay of one whose first attempt never got as far as the provider.
-            try
-            {
-                using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellation);
-                timeout.CancelAfter(TimeSpan.FromSeconds(5));
-                var session = await payments.CreateSessionAsync(order.OrderId, order.Amount, order.Currency, timeout.Token);
-                var attached = await engine.SubmitWithOrderAsync(Command.AttachPayment(order.OrderId, session.SessionId, session.PaymentUrl));
-                order = attached.Order ?? order;
-            }
-            catch (Exception ex) when (ex is PaymentProviderUnavailableException or OperationCanceledException or HttpRequestException)
-            {
-                // Never a dangling reservation: the stock goes back before the caller hears of the failure, and the
-                // order remembers why, so every replay of this key answers the same 503.
-                await engine.SubmitAsync(Command.AbortCheckout(order.OrderId));
-                return (null, ProviderUnavailable);
-            }
-        }
-
-        // The same key and body get the same answer: the order as this checkout created it, whatever happened since.
-        var answer = ToBody(order, order.PaymentUrl);
-        if (order.PaymentSessionId is not null)
-        {
-            answer = answer with
-            {
-                Status = OrderTransitions.ToWire(OrderStatus.PendingPayment),
-                ReservedUntil = DateTimeOffset.FromUnixTimeMilliseconds(order.CreatedAtMs + engine.Options.StateMachine.ReservationTtlMs),
-            };
-        }
-        return (answer, null);
-    }
-
-    private static readonly Problem ProviderUnavailable =
-        Problems.Describe(503, "payment_provider_unavailable", "The payment provider could not be reached; nothing was reserved.", "Retry with a new Idempotency-Key.");
 
     internal static OrderBody ToBody(OrderView o, string? paymentUrl) => new(
         o.OrderId.ToString(),
@@ -225,14 +173,14 @@ public static class Api
         paymentUrl,
         [.. o.Lines.Select(l => new OrderLineBody(l.Sku, l.Quantity, l.UnitPrice, [.. l.Allocations.Select(a => new AllocationBody(a.WarehouseId, a.Quantity))]))]);
 
-    private static async Task<IResult> GetOrder(HttpContext http, string orderId)
+    private static async Task<IResult> GetOrder(HttpContext http, string orderId, CheckoutFlow flow)
     {
         var customer = http.Request.Headers["X-Customer-Id"].ToString();
         if (string.IsNullOrEmpty(customer)) return Problems.Invalid("X-Customer-Id", "The X-Customer-Id header is required.");
         if (!OrderId.TryParse(orderId, out var id)) return Problems.Of(404, "order_not_found", "No such order.");
         var order = await Engine(http).GetOrderAsync(id);
         if (order is null || !string.Equals(order.CustomerId, customer, StringComparison.Ordinal)) return Problems.Of(404, "order_not_found", "No such order.");
-        return Results.Json(ToBody(order, order.Status == OrderStatus.PendingPayment ? order.PaymentUrl : null), Json.Options);
+        return Results.Json(ToBody(order, await flow.PaymentUrlAsync(order, http.RequestAborted)), Json.Options);
     }
 
     /// <summary>20 orders per history page unless <c>limit</c> says otherwise: a screen of them.</summary>

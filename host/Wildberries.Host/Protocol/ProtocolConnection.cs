@@ -5,7 +5,6 @@ using Microsoft.AspNetCore.Connections;
 using Wildberries.Core;
 using Wildberries.Engine;
 using Wildberries.Host.Http;
-using Wildberries.Host.Payments;
 using Wildberries.Host.Security;
 using Wildberries.Protocol;
 using ProtocolOrder = Wildberries.Protocol.Order;
@@ -26,8 +25,7 @@ internal sealed class ProtocolConnection
     private readonly ConnectionContext _connection;
     private readonly EngineService _engine;
     private readonly Credentials _credentials;
-    private readonly IPaymentProvider _payments;
-    private readonly Metrics _metrics;
+    private readonly CheckoutFlow _checkout;
     private readonly ServerOptions _options;
     private readonly ILogger _log;
     private readonly PipeReader _input;
@@ -44,14 +42,13 @@ internal sealed class ProtocolConnection
     // (Kestrel cannot ask a raw connection to close gracefully; without this, a stop waits its whole timeout).
     private readonly CancellationToken _stopping;
 
-    public ProtocolConnection(ConnectionContext connection, EngineService engine, Credentials credentials, IPaymentProvider payments, Metrics metrics, ServerOptions options, ILogger log, CancellationToken stopping)
+    public ProtocolConnection(ConnectionContext connection, EngineService engine, Credentials credentials, CheckoutFlow checkout, ServerOptions options, ILogger log, CancellationToken stopping)
     {
         _stopping = stopping;
         _connection = connection;
         _engine = engine;
         _credentials = credentials;
-        _payments = payments;
-        _metrics = metrics;
+        _checkout = checkout;
         _options = options;
         _log = log;
         _input = connection.Transport.Input;
@@ -253,7 +250,7 @@ internal sealed class ProtocolConnection
     {
         var lines = new CheckoutLine[request.Lines.Count];
         for (var i = 0; i < lines.Length; i++) lines[i] = new CheckoutLine(request.Lines[i].Sku, request.Lines[i].Qty);
-        var (order, problem) = await Api.CheckoutAsync(engine, _payments, _metrics, request.IdempotencyKey, request.CustomerId, lines, (int[]?)request.Warehouses, request.PaymentMethod, Closed).ConfigureAwait(false);
+        var (order, problem) = await _checkout.CheckoutAsync(engine, request.IdempotencyKey, request.CustomerId, lines, (int[]?)request.Warehouses, request.PaymentMethod, Closed).ConfigureAwait(false);
         await AnswerAsync(FrameType.Checkout, id, order, problem).ConfigureAwait(false);
     }
 
@@ -270,7 +267,7 @@ internal sealed class ProtocolConnection
             await SendProblemAsync(id, OrderNotFound).ConfigureAwait(false);
             return;
         }
-        await AnswerAsync(FrameType.GetOrder, id, Api.ToBody(order, order.Status == OrderStatus.PendingPayment ? order.PaymentUrl : null), null).ConfigureAwait(false);
+        await AnswerAsync(FrameType.GetOrder, id, Api.ToBody(order, await _checkout.PaymentUrlAsync(order, Closed).ConfigureAwait(false)), null).ConfigureAwait(false);
     }
 
     private static readonly Problem OrderNotFound = Problems.Describe(404, "order_not_found", "No such order.");
