@@ -16,13 +16,10 @@ internal sealed class ClientConnection : IAsyncDisposable
     private readonly Socket _socket;
     private readonly NetworkStream _stream;
     private readonly PipeReader _input;
-    private readonly PipeWriter _output;
+    private readonly FrameOutput _output;
     private readonly ConcurrentDictionary<uint, Pending> _pending = new();
-    private readonly SemaphoreSlim _writeLock = new(1, 1);
-    private readonly ArrayBufferWriter<byte> _scratch = new(1024);
     private SemaphoreSlim _inFlight = new(1, 1);
     private Task _reading = Task.CompletedTask;
-    private int _writers;
     private int _nextId;
     private volatile bool _dead;
 
@@ -31,7 +28,7 @@ internal sealed class ClientConnection : IAsyncDisposable
         _socket = socket;
         _stream = new NetworkStream(socket, ownsSocket: true);
         _input = PipeReader.Create(_stream);
-        _output = PipeWriter.Create(_stream);
+        _output = new FrameOutput(PipeWriter.Create(_stream));
     }
 
     /// <summary>What the server said in its Welcome.</summary>
@@ -129,22 +126,8 @@ internal sealed class ClientConnection : IAsyncDisposable
         }
     }
 
-    private async Task WriteAsync<T>(FrameType type, uint id, T body, BodyWriter<T> write)
-    {
-        Interlocked.Increment(ref _writers);
-        await _writeLock.WaitAsync().ConfigureAwait(false);
-        try
-        {
-            MessageCodec.Encode(_scratch, body, write);
-            Frame.Write(_output, type, id, _scratch.WrittenSpan);
-            // The last writer queued flushes for all before it: a burst of requests leaves in one write.
-            if (Interlocked.Decrement(ref _writers) == 0) await _output.FlushAsync().ConfigureAwait(false);
-        }
-        finally
-        {
-            _writeLock.Release();
-        }
-    }
+    // Requests from many callers share the socket: appended as they come, flushed in bursts by one writer.
+    private Task WriteAsync<T>(FrameType type, uint id, T body, BodyWriter<T> write) => _output.WriteAsync(type, id, body, write);
 
     private async Task ReadLoopAsync(int frameBytesMax)
     {
@@ -212,6 +195,5 @@ internal sealed class ClientConnection : IAsyncDisposable
             // Reading ends with the socket.
         }
         await _stream.DisposeAsync().ConfigureAwait(false);
-        _writeLock.Dispose();
     }
 }

@@ -29,14 +29,10 @@ internal sealed class ProtocolConnection
     private readonly ServerOptions _options;
     private readonly ILogger _log;
     private readonly PipeReader _input;
-    private readonly PipeWriter _output;
     private readonly SemaphoreSlim _inFlight;
     private readonly HashSet<uint> _ids = [];
-    // Answers from many operations share the output: one writer at a time, encoding through one scratch buffer.
-    private readonly SemaphoreSlim _writeLock = new(1, 1);
-    private readonly ArrayBufferWriter<byte> _scratch = new(1024);
-    // Writers queued or writing; the last one out flushes, so a burst of answers leaves in one write.
-    private int _writers;
+    // Answers from many operations share the output: appended as they complete, flushed in bursts by one writer.
+    private readonly FrameOutput _frames;
     private Role _role;
     // The server stopping: reading ends, requests in flight finish and are answered, then the connection closes
     // (Kestrel cannot ask a raw connection to close gracefully; without this, a stop waits its whole timeout).
@@ -52,7 +48,7 @@ internal sealed class ProtocolConnection
         _options = options;
         _log = log;
         _input = connection.Transport.Input;
-        _output = connection.Transport.Output;
+        _frames = new FrameOutput(connection.Transport.Output);
         _inFlight = new SemaphoreSlim(options.TcpInFlightMax, options.TcpInFlightMax);
     }
 
@@ -76,6 +72,14 @@ internal sealed class ProtocolConnection
         finally
         {
             await DrainAsync().ConfigureAwait(false);
+            try
+            {
+                await _frames.FlushedAsync().ConfigureAwait(false);
+            }
+            catch (IOException)
+            {
+                // The peer is gone: the last answers have nobody to go to.
+            }
         }
     }
 
@@ -415,22 +419,7 @@ internal sealed class ProtocolConnection
         SendAsync(FrameType.Error, id, new ProblemBody(problem.Code, problem.Status, problem.Title, problem.Detail, problem.Field,
             problem.Shortages?.Select(s => new Shortage(s.Sku, s.Requested, s.Available)).ToArray()), MessageCodec.WriteProblem);
 
-    private async Task SendAsync<T>(FrameType type, uint id, T body, BodyWriter<T> write)
-    {
-        Interlocked.Increment(ref _writers);
-        await _writeLock.WaitAsync().ConfigureAwait(false);
-        try
-        {
-            MessageCodec.Encode(_scratch, body, write);
-            Frame.Write(_output, type, id, _scratch.WrittenSpan);
-            // The last writer in the queue flushes for everyone before it.
-            if (Interlocked.Decrement(ref _writers) == 0) await _output.FlushAsync().ConfigureAwait(false);
-        }
-        finally
-        {
-            _writeLock.Release();
-        }
-    }
+    private Task SendAsync<T>(FrameType type, uint id, T body, BodyWriter<T> write) => _frames.WriteAsync(type, id, body, write);
 
     private Task FailAsync(FrameError error) => error switch
     {
@@ -446,6 +435,8 @@ internal sealed class ProtocolConnection
         try
         {
             await SendAsync(FrameType.Error, 0, new ProblemBody(code, status, "The connection broke the protocol and is closed.", detail), MessageCodec.WriteProblem).ConfigureAwait(false);
+            // Out before the connection closes, with the answers queued ahead of it.
+            await _frames.FlushedAsync().ConfigureAwait(false);
         }
         catch (Exception ex) when (ex is IOException or InvalidOperationException or ObjectDisposedException or OperationCanceledException or ConnectionResetException)
         {
