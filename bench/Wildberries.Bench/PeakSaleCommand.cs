@@ -6,7 +6,7 @@ namespace Wildberries.Bench;
 
 /// <summary>
 /// <c>dotnet run -c Release --project bench/Wildberries.Bench -- peak-sale [--quick]</c>: the same flash sale against
-/// the engine, the host over HTTP, PostgreSQL (synchronous commit on and off) and Redis Lua (appendfsync always and
+/// the engine, the host over HTTP and over the binary protocol, PostgreSQL (synchronous commit on and off) and Redis Lua (appendfsync always and
 /// everysec); a table with ratios, and markdown plus an SVG chart under docs/benchmarks/.
 /// </summary>
 public static class PeakSaleCommand
@@ -20,6 +20,7 @@ public static class PeakSaleCommand
         [
             () => new EngineSystem(),
             () => new HttpSystem(),
+            () => new HttpSystem(binaryProtocol: true),
             () => new PostgresSystem(synchronousCommit: true),
             () => new PostgresSystem(synchronousCommit: false),
             () => new RedisSystem("always"),
