@@ -89,28 +89,35 @@ public static class Api
 
     private static async Task<IResult> Promote(HttpContext http, EngineService service)
     {
+        var (status, problem) = await PromoteAsync(service, http.RequestAborted);
+        return problem is not null ? Problems.Of(problem) : Results.Ok(status);
+    }
+
+    /// <summary>A promotion, over HTTP or the binary protocol: the shards' replication status after it, or the problem to answer.</summary>
+    internal static async Task<(ReplicationBody[]? Status, Problem? Problem)> PromoteAsync(EngineService service, CancellationToken cancellation)
+    {
         try
         {
-            var status = await service.PromoteAsync(http.RequestAborted);
-            return Results.Ok(await BodiesAsync(Engine(http), status));
+            var status = await service.PromoteAsync(cancellation);
+            return (await BodiesAsync(service.Engine!, status), null);
         }
         catch (InvalidOperationException ex)
         {
-            return Problems.Of(409, "not_standby", "Only a standby whose replica runs can be promoted.", ex.Message);
+            return (null, Problems.Describe(409, "not_standby", "Only a standby whose replica runs can be promoted.", ex.Message));
         }
         catch (Wildberries.Engine.Replication.CommandLogFencedException ex)
         {
-            return Problems.Of(409, "fenced", "Another node was promoted first; this one takes no writes.", ex.Message);
+            return (null, Problems.Describe(409, "fenced", "Another node was promoted first; this one takes no writes.", ex.Message));
         }
         catch (Wildberries.Engine.Replication.CommandLogUnavailableException ex)
         {
-            return Problems.Of(503, "replication_unavailable", "Kafka could not be reached: the promotion did not happen; retry.", ex.Message);
+            return (null, Problems.Describe(503, "replication_unavailable", "Kafka could not be reached: the promotion did not happen; retry.", ex.Message));
         }
     }
 
     private static async Task<IResult> GetReplication(HttpContext http) => Results.Ok(await BodiesAsync(Engine(http), Engine(http).Replication));
 
-    private static async Task<ReplicationBody[]> BodiesAsync(ReservationEngine engine, IReadOnlyList<Wildberries.Engine.Replication.ReplicationStatus> status)
+    internal static async Task<ReplicationBody[]> BodiesAsync(ReservationEngine engine, IReadOnlyList<Wildberries.Engine.Replication.ReplicationStatus> status)
     {
         var bodies = new ReplicationBody[status.Count];
         for (var i = 0; i < status.Count; i++)
@@ -198,22 +205,29 @@ public static class Api
         }
         var before = http.Request.Query["before"].ToString();
         if (before.Length > 0 && !OrderId.TryParse(before, out _)) return Problems.Invalid("before", "before must be the next cursor of a previous page (an order id).");
-        var history = http.RequestServices.GetService<Wildberries.Engine.Postgres.PostgresOrderHistory>();
-        if (history is null) return Problems.Of(503, "history_unavailable", "The order history needs PostgreSQL: start the server with --postgres.");
+        var (page, problem) = await HistoryAsync(http.RequestServices.GetService<Wildberries.Engine.Postgres.PostgresOrderHistory>(), customer, before.Length > 0 ? before : null, limit, http.RequestAborted);
+        if (problem is null) return Results.Json(page, Json.Options);
+        // The engine takes orders all the same; the history comes back with PostgreSQL (and the projection catches up).
+        if (problem.Code == "history_database_unavailable") http.Response.Headers.RetryAfter = "5";
+        return Problems.Of(problem);
+    }
+
+    /// <summary>A page of a customer's history after its fields are checked, over HTTP or the binary protocol.</summary>
+    internal static async Task<(OrderPageBody? Page, Problem? Problem)> HistoryAsync(Wildberries.Engine.Postgres.PostgresOrderHistory? history, string customer, string? before, int limit, CancellationToken cancellation)
+    {
+        if (history is null) return (null, Problems.Describe(503, "history_unavailable", "The order history needs PostgreSQL: start the server with --postgres."));
         try
         {
-            var page = await history.ListAsync(customer, before.Length > 0 ? before : null, limit, http.RequestAborted);
-            if (page.Orders.Length == 0 && before.Length > 0 && !await history.ExistsAsync(customer, before, http.RequestAborted))
+            var page = await history.ListAsync(customer, before, limit, cancellation);
+            if (page.Orders.Length == 0 && before is not null && !await history.ExistsAsync(customer, before, cancellation))
             {
-                return Problems.Invalid("before", "before names no order of this customer.");
+                return (null, Problems.DescribeInvalid("before", "before names no order of this customer."));
             }
-            return Results.Json(new OrderPageBody([.. page.Orders.Select(o => ToBody(o, null))], page.Next), Json.Options);
+            return (new OrderPageBody([.. page.Orders.Select(o => ToBody(o, null))], page.Next), null);
         }
         catch (Npgsql.NpgsqlException)
         {
-            // The engine takes orders all the same; the history comes back with PostgreSQL (and the projection catches up).
-            http.Response.Headers.RetryAfter = "5";
-            return Problems.Of(503, "history_database_unavailable", "The order history's database (PostgreSQL) cannot answer right now; orders are still taken.", "Retry shortly; the server log of the database says why.");
+            return (null, Problems.Describe(503, "history_database_unavailable", "The order history's database (PostgreSQL) cannot answer right now; orders are still taken.", "Retry shortly; the server log of the database says why."));
         }
     }
 

@@ -26,6 +26,7 @@ internal sealed class ProtocolConnection
     private readonly EngineService _engine;
     private readonly Credentials _credentials;
     private readonly CheckoutFlow _checkout;
+    private readonly Wildberries.Engine.Postgres.PostgresOrderHistory? _history;
     private readonly ServerOptions _options;
     private readonly ILogger _log;
     private readonly PipeReader _input;
@@ -38,8 +39,9 @@ internal sealed class ProtocolConnection
     // (Kestrel cannot ask a raw connection to close gracefully; without this, a stop waits its whole timeout).
     private readonly CancellationToken _stopping;
 
-    public ProtocolConnection(ConnectionContext connection, EngineService engine, Credentials credentials, CheckoutFlow checkout, ServerOptions options, ILogger log, CancellationToken stopping)
+    public ProtocolConnection(ConnectionContext connection, EngineService engine, Credentials credentials, CheckoutFlow checkout, ServerOptions options, ILogger log, Wildberries.Engine.Postgres.PostgresOrderHistory? history, CancellationToken stopping)
     {
+        _history = history;
         _stopping = stopping;
         _connection = connection;
         _engine = engine;
@@ -176,8 +178,8 @@ internal sealed class ProtocolConnection
         if (header.Type == FrameType.Hello) return ("handshake_required", "Hello was already received on this connection.");
         var needs = header.Type switch
         {
-            FrameType.Checkout or FrameType.GetOrder or FrameType.CancelOrder or FrameType.GetItem or FrameType.Availability or FrameType.ListItems => Role.Storefront,
-            FrameType.PutItem or FrameType.StockBatch or FrameType.ShipOrder => (Role?)Role.Admin,
+            FrameType.Checkout or FrameType.GetOrder or FrameType.CancelOrder or FrameType.GetItem or FrameType.Availability or FrameType.ListItems or FrameType.ListOrders => Role.Storefront,
+            FrameType.PutItem or FrameType.StockBatch or FrameType.ShipOrder or FrameType.Promote or FrameType.Replication => (Role?)Role.Admin,
             _ => null,
         };
         if (needs is null) return ("unknown_frame_type", $"Frame type 0x{(byte)header.Type:x2} is not a request.");
@@ -200,6 +202,9 @@ internal sealed class ProtocolConnection
                 FrameType.Availability => AvailabilityAsync(engine, id, MessageCodec.Decode(body, static (ref MessagePackReader r) => MessageCodec.ReadSkus(ref r, Api.AvailabilitySkusMax))),
                 FrameType.ListItems => ListItemsAsync(engine, id, MessageCodec.Decode(body, MessageCodec.ReadCatalogQuery)),
                 FrameType.PutItem => PutItemAsync(engine, id, MessageCodec.Decode(body, MessageCodec.ReadItemUpsert)),
+                FrameType.ListOrders => ListOrdersAsync(id, MessageCodec.Decode(body, MessageCodec.ReadHistoryQuery)),
+                FrameType.Promote => PromoteAsync(id, MessageCodec.Decode(body, MessageCodec.ReadNothing)),
+                FrameType.Replication => ReplicationAsync(engine, id, MessageCodec.Decode(body, MessageCodec.ReadNothing)),
                 FrameType.StockBatch => StockAsync(engine, id, MessageCodec.Decode(body, static (ref MessagePackReader r) => MessageCodec.ReadStockBatch(ref r, Api.StockLinesMax))),
                 _ => ShipAsync(engine, id, MessageCodec.Decode(body, static (ref MessagePackReader r) => MessageCodec.ReadOrderRef(ref r, withCustomer: false))),
             };
@@ -275,6 +280,52 @@ internal sealed class ProtocolConnection
     }
 
     private static readonly Problem OrderNotFound = Problems.Describe(404, "order_not_found", "No such order.");
+
+    private async Task ListOrdersAsync(uint id, OrderHistoryQuery query)
+    {
+        Problem? invalid = string.IsNullOrEmpty(query.CustomerId) ? Problems.DescribeInvalid("customerId", "customerId is required.")
+            : query.Limit is < 1 or > Wildberries.Engine.Postgres.PostgresOrderHistory.LimitMax ? Problems.DescribeInvalid("limit", $"limit must be 1 to {Wildberries.Engine.Postgres.PostgresOrderHistory.LimitMax}.")
+            : query.Before is not null && !OrderId.TryParse(query.Before, out _) ? Problems.DescribeInvalid("before", "before must be the next cursor of a previous page (an order id).")
+            : null;
+        if (invalid is not null)
+        {
+            await SendProblemAsync(id, invalid).ConfigureAwait(false);
+            return;
+        }
+        var (page, problem) = await Api.HistoryAsync(_history, query.CustomerId, query.Before, query.Limit, Closed).ConfigureAwait(false);
+        if (problem is not null)
+        {
+            await SendProblemAsync(id, problem).ConfigureAwait(false);
+            return;
+        }
+        var orders = new ProtocolOrder[page!.Orders.Length];
+        for (var i = 0; i < orders.Length; i++) orders[i] = ToOrder(page.Orders[i]);
+        await SendAsync(FrameType.ListOrders | FrameType.Answer, id, new OrderPage(orders, page.Next), MessageCodec.WriteOrderPage).ConfigureAwait(false);
+    }
+
+    private async Task PromoteAsync(uint id, bool _)
+    {
+        var (status, problem) = await Api.PromoteAsync(_engine, Closed).ConfigureAwait(false);
+        if (problem is not null) await SendProblemAsync(id, problem).ConfigureAwait(false);
+        else await SendAsync(FrameType.Promote | FrameType.Answer, id, ToReplication(status!), MessageCodec.WriteReplication).ConfigureAwait(false);
+    }
+
+    private async Task ReplicationAsync(ReservationEngine engine, uint id, bool _)
+    {
+        var status = await Api.BodiesAsync(engine, engine.Replication).ConfigureAwait(false);
+        await SendAsync(FrameType.Replication | FrameType.Answer, id, ToReplication(status), MessageCodec.WriteReplication).ConfigureAwait(false);
+    }
+
+    private static ShardReplication[] ToReplication(ReplicationBody[] bodies)
+    {
+        var shards = new ShardReplication[bodies.Length];
+        for (var i = 0; i < shards.Length; i++)
+        {
+            var b = bodies[i];
+            shards[i] = new ShardReplication(b.Shard, b.Role, b.Mode, b.Epoch, b.Refusing, b.Lsn, b.LagEntries, b.LagMs, b.DroppedStale, b.LastError, b.StateHash, b.AppliedLsn);
+        }
+        return shards;
+    }
 
     private async Task CancelAsync(ReservationEngine engine, uint id, OrderRef request)
     {
