@@ -7,7 +7,7 @@ namespace Wildberries.Bench;
 
 /// <summary>
 /// <c>dotnet run -c Release --project bench/Wildberries.Bench -- peak-sale [--quick] [--runs 3] [--concurrency 64,256,1024,4096] [--only NAME]</c>:
-/// the same flash sale against the engine, the host over HTTP, PostgreSQL (synchronous commit on and off) and Redis
+/// the same flash sale against the engine, the host over HTTP and over the binary protocol, PostgreSQL (synchronous commit on and off) and Redis
 /// Lua (appendfsync always and everysec), swept by the number of customers at a time. Every measurement starts a
 /// fresh system, warms it with a short unmeasured sale of its own, then measures; each point is run several times
 /// (the median is reported, with the spread). Markdown tables and SVG charts (throughput and p99 against
@@ -19,6 +19,7 @@ public static class PeakSaleCommand
     [
         ("engine", () => new EngineSystem()),
         ("http", () => new HttpSystem()),
+        ("protocol", () => new HttpSystem(binaryProtocol: true)),
         ("postgres-sync", () => new PostgresSystem(synchronousCommit: true)),
         ("postgres-async", () => new PostgresSystem(synchronousCommit: false)),
         ("redis-always", () => new RedisSystem("always")),

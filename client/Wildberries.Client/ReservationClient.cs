@@ -71,6 +71,18 @@ public sealed class ReservationClient : IReservationService, IAsyncDisposable
     public Task<Order> ShipOrderAsync(string orderId, CancellationToken cancellation = default) =>
         SendAsync(FrameType.ShipOrder, new OrderRef(orderId, null), MessageCodec.WriteOrderRef, MessageCodec.ReadOrder, retry: false, cancellation);
 
+    /// <summary>A page of a customer's order history, newest first (the server needs <c>--postgres</c>; without it: <c>history_unavailable</c>, 503).</summary>
+    public Task<OrderPage> ListOrdersAsync(OrderHistoryQuery query, CancellationToken cancellation = default) =>
+        SendAsync(FrameType.ListOrders, query, MessageCodec.WriteHistoryQuery, MessageCodec.ReadOrderPage, retry: true, cancellation);
+
+    /// <summary>Admin: the replication status of every shard (empty when the server does not replicate).</summary>
+    public Task<IReadOnlyList<ShardReplication>> GetReplicationAsync(CancellationToken cancellation = default) =>
+        SendAsync(FrameType.Replication, true, MessageCodec.WriteNothing, MessageCodec.ReadReplication, retry: true, cancellation);
+
+    /// <summary>Admin: promotes the standby this client is connected to; its replication status after. Not retried.</summary>
+    public Task<IReadOnlyList<ShardReplication>> PromoteAsync(CancellationToken cancellation = default) =>
+        SendAsync(FrameType.Promote, true, MessageCodec.WriteNothing, MessageCodec.ReadReplication, retry: false, cancellation);
+
     /// <summary>
     /// One request, on the next connection of the pool. <paramref name="retry"/>: the request may be repeated (a
     /// checkout carries its idempotency key, so a repeat answers the first outcome), after a lost connection, a

@@ -30,6 +30,9 @@ public enum FrameType : byte
     /// <summary>Storefront: a catalog page.</summary>
     ListItems = 0x15,
 
+    /// <summary>Storefront: a page of a customer's order history (the server needs PostgreSQL).</summary>
+    ListOrders = 0x16,
+
     /// <summary>Admin: create or update a catalog item.</summary>
     PutItem = 0x20,
 
@@ -38,6 +41,12 @@ public enum FrameType : byte
 
     /// <summary>Admin: ship a paid order.</summary>
     ShipOrder = 0x22,
+
+    /// <summary>Admin: promote this standby to primary.</summary>
+    Promote = 0x23,
+
+    /// <summary>Admin: replication status of every shard.</summary>
+    Replication = 0x24,
 
     /// <summary>The bit an answer sets on its request's type.</summary>
     Answer = 0x80,

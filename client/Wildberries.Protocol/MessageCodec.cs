@@ -514,6 +514,93 @@ public static class MessageCodec
         return value;
     }
 
+    /// <summary>Writes an empty body (<c>[]</c>): a request with no fields.</summary>
+    public static void WriteNothing(ref MessagePackWriter w, bool nothing) => w.WriteArrayHeader(0);
+
+    /// <summary>Reads an empty body (an array; any elements are ignored, as later fields are).</summary>
+    public static bool ReadNothing(ref MessagePackReader r)
+    {
+        Skip(ref r, Fields(ref r, 0, "body"));
+        return true;
+    }
+
+    /// <summary>Writes a history query.</summary>
+    public static void WriteHistoryQuery(ref MessagePackWriter w, OrderHistoryQuery query)
+    {
+        ArgumentNullException.ThrowIfNull(query);
+        w.WriteArrayHeader(3);
+        w.Write(query.CustomerId);
+        w.Write(query.Before);
+        w.Write(query.Limit);
+    }
+
+    /// <summary>Reads a history query.</summary>
+    public static OrderHistoryQuery ReadHistoryQuery(ref MessagePackReader r)
+    {
+        var n = Fields(ref r, 3, "query");
+        var query = new OrderHistoryQuery(Required(ref r, "customerId"), r.ReadString(), r.ReadInt32());
+        Skip(ref r, n - 3);
+        return query;
+    }
+
+    /// <summary>Writes a history page.</summary>
+    public static void WriteOrderPage(ref MessagePackWriter w, OrderPage page)
+    {
+        ArgumentNullException.ThrowIfNull(page);
+        w.WriteArrayHeader(2);
+        w.WriteArrayHeader(page.Orders.Count);
+        foreach (var o in page.Orders) WriteOrder(ref w, o);
+        w.Write(page.Next);
+    }
+
+    /// <summary>Reads a history page.</summary>
+    public static OrderPage ReadOrderPage(ref MessagePackReader r)
+    {
+        var n = Fields(ref r, 2, "page");
+        var orders = new Order[Array(ref r, "orders", int.MaxValue)];
+        for (var i = 0; i < orders.Length; i++) orders[i] = ReadOrder(ref r);
+        var page = new OrderPage(orders, r.ReadString());
+        Skip(ref r, n - 2);
+        return page;
+    }
+
+    /// <summary>Writes the replication status of every shard.</summary>
+    public static void WriteReplication(ref MessagePackWriter w, IReadOnlyList<ShardReplication> shards)
+    {
+        ArgumentNullException.ThrowIfNull(shards);
+        w.WriteArrayHeader(shards.Count);
+        foreach (var s in shards)
+        {
+            w.WriteArrayHeader(12);
+            w.Write(s.Shard);
+            w.Write(s.Role);
+            w.Write(s.Mode);
+            w.Write(s.Epoch);
+            w.Write(s.Refusing);
+            w.Write(s.Lsn);
+            w.Write(s.LagEntries);
+            w.Write(s.LagMs);
+            w.Write(s.DroppedStale);
+            w.Write(s.LastError);
+            w.Write(s.StateHash);
+            w.Write(s.AppliedLsn);
+        }
+    }
+
+    /// <summary>Reads the replication status of every shard.</summary>
+    public static IReadOnlyList<ShardReplication> ReadReplication(ref MessagePackReader r)
+    {
+        var shards = new ShardReplication[Array(ref r, "shards", int.MaxValue)];
+        for (var i = 0; i < shards.Length; i++)
+        {
+            var n = Fields(ref r, 12, "shards");
+            shards[i] = new ShardReplication(r.ReadInt32(), Required(ref r, "role"), Required(ref r, "mode"), r.ReadInt32(), r.ReadString(), r.ReadInt64(), r.ReadInt64(),
+                r.ReadDouble(), r.ReadInt64(), r.ReadString(), Required(ref r, "stateHash"), r.ReadInt64());
+            Skip(ref r, n - 12);
+        }
+        return shards;
+    }
+
     private static int Fields(ref MessagePackReader r, int min, string field)
     {
         if (r.NextMessagePackType != MessagePackType.Array) throw new ProtocolFormatException(field, "Expected an array.");

@@ -67,6 +67,32 @@ public readonly record struct Allocation(int WarehouseId, int Qty);
 /// <param name="CustomerId">The customer; null for admin operations.</param>
 public sealed record OrderRef(string OrderId, string? CustomerId);
 
+/// <summary>A page of a customer's order history, newest first.</summary>
+/// <param name="CustomerId">The customer.</param>
+/// <param name="Before">The previous page's <see cref="OrderPage.Next"/>; null for the first page.</param>
+/// <param name="Limit">Orders per page (1 to 100).</param>
+public sealed record OrderHistoryQuery(string CustomerId, string? Before = null, int Limit = 20);
+
+/// <summary>Orders of a history page, and the cursor of the next page (null after the last).</summary>
+/// <param name="Orders">The orders (no payment links: the history is read from the projection).</param>
+/// <param name="Next">The next page's <see cref="OrderHistoryQuery.Before"/>.</param>
+public sealed record OrderPage(IReadOnlyList<Order> Orders, string? Next);
+
+/// <summary>One shard's replication, as <c>GET /v1/admin/replication</c> reports it.</summary>
+/// <param name="Shard">The shard.</param>
+/// <param name="Role">primary or standby.</param>
+/// <param name="Mode">The replication mode.</param>
+/// <param name="Epoch">The leadership epoch.</param>
+/// <param name="Refusing">Why writes are refused (a problem code), or null.</param>
+/// <param name="Lsn">The command log's position.</param>
+/// <param name="LagEntries">Entries behind.</param>
+/// <param name="LagMs">Age of the oldest entry behind.</param>
+/// <param name="DroppedStale">Stale entries dropped.</param>
+/// <param name="LastError">The last error, or null.</param>
+/// <param name="StateHash">The applied state's hash (16 hex digits).</param>
+/// <param name="AppliedLsn">The last applied journal entry.</param>
+public sealed record ShardReplication(int Shard, string Role, string Mode, int Epoch, string? Refusing, long Lsn, long LagEntries, double LagMs, long DroppedStale, string? LastError, string StateHash, long AppliedLsn);
+
 /// <summary>A catalog item with its availability per warehouse.</summary>
 /// <param name="Sku">The SKU.</param>
 /// <param name="Name">The name.</param>

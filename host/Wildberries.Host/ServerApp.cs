@@ -88,6 +88,7 @@ public static partial class ServerApp
             HttpPaymentProvider.AddClient(builder.Services, new Uri(options.PaymentProviderUrl.TrimEnd('/') + "/"));
             builder.Services.AddSingleton<IPaymentProvider>(sp => new HttpPaymentProvider(sp.GetRequiredService<IHttpClientFactory>(), options.PaymentProviderSecret!));
         }
+        builder.Services.AddSingleton<CheckoutFlow>();
         builder.Services.AddHttpClient("sandbox", c => c.Timeout = TimeSpan.FromSeconds(10));
         // A standby's first start downloads every shard's snapshot from the primary: minutes for a big catalog.
         builder.Services.AddHttpClient("bootstrap", c => c.Timeout = TimeSpan.FromMinutes(30));

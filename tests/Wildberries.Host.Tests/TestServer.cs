@@ -36,7 +36,7 @@ public sealed class TestServer : IAsyncDisposable
     /// <summary>The engine inside the server, for the few tests that drive time directly.</summary>
     public Engine.ReservationEngine Engine => _app.Services.GetRequiredService<EngineService>().Engine!;
 
-    /// <summary>The server's services, for tests that inspect what it mapped.</summary>
+    /// <summary>The server's services, for the few tests that drive a piece of it directly.</summary>
     public IServiceProvider Services => _app.Services;
 
     public HttpClient Storefront { get; }

@@ -11,7 +11,7 @@ public class SmokeTests(ITestOutputHelper output)
 {
     private static readonly FlashSaleOptions Tiny = new() { Skus = 200, HotSkus = 20, HotStockPerWarehouse = 5, ColdStockPerWarehouse = 50, Visits = 600, Concurrency = 16, Seed = 7 };
 
-    public static TheoryData<string> Systems => ["engine", "http", "postgres-sync", "postgres-async", "redis-always", "redis-everysec"];
+    public static TheoryData<string> Systems => ["engine", "http", "binary", "postgres-sync", "postgres-async", "redis-always", "redis-everysec"];
 
     [Theory]
     [MemberData(nameof(Systems))]
@@ -21,6 +21,7 @@ public class SmokeTests(ITestOutputHelper output)
         {
             "engine" => new EngineSystem(),
             "http" => new HttpSystem(),
+            "binary" => new HttpSystem(binaryProtocol: true),
             "postgres-sync" => new PostgresSystem(synchronousCommit: true),
             "postgres-async" => new PostgresSystem(synchronousCommit: false),
             "redis-always" => new RedisSystem("always"),

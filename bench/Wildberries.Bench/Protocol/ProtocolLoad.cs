@@ -4,6 +4,7 @@ using System.Net;
 using System.Net.Http.Headers;
 using System.Text;
 using HdrHistogram;
+using Microsoft.Extensions.DependencyInjection;
 using Wildberries.Client;
 using Wildberries.Host;
 using Wildberries.Protocol;
@@ -27,6 +28,7 @@ public static class ProtocolLoad
         var quick = args.Contains("--quick");
         var seconds = CommandLine.Option(args, "--seconds", quick ? 3 : 10);
         var tcpConnections = CommandLine.Option(args, "--connections", 2);
+        var only = CommandLine.Option(args, "--in-flight", 0);
         var data = Directory.CreateTempSubdirectory("wb-proto-").FullName;
         var app = ServerApp.Build(["--urls", "http://127.0.0.1:0", "--tcp", "tcp://127.0.0.1:0", "--data", data, "--storefront-key", Storefront, "--admin-key", Admin,
             "--webhook-secret", "bench-webhook-secret-0123", "--rate-limit", "10000000", "--anonymous-rate-limit", "1000000", "--Logging:LogLevel:Default", "Warning"]);
@@ -44,9 +46,12 @@ public static class ProtocolLoad
             }
             var carts = Enumerable.Range(1, 5).Select(lines => Workload.Carts(1 << 14, lines, Skus, SkuMix.Zipf, seed: lines)).ToArray();
             Console.WriteLine($"Protocol load: durable journal, carts of 1-5 lines, Zipf over {Skus:N0} SKUs, {seconds} s per run; client pool {tcpConnections} connection(s); {Environment.ProcessorCount} cores");
-            Console.WriteLine("| transport | in flight | checkouts/s | p50 ms | p99 ms | allocated KB/checkout (process) |");
-            Console.WriteLine("|---|---:|---:|---:|---:|---:|");
-            foreach (var inFlight in new[] { 64, 256 })
+            Console.WriteLine("| transport | in flight | checkouts/s | p50 ms | p99 ms | allocated KB/checkout (process) | CPU us/checkout (process) | journal entries/checkout | commits/s | commit ms (mean) | entries/commit |");
+            Console.WriteLine("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+            var flow = app.Services.GetRequiredService<CheckoutFlow>();
+            var engine = app.Services.GetRequiredService<EngineService>().Engine!;
+            _engine = engine;
+            foreach (var inFlight in only > 0 ? new[] { only } : new[] { 64, 256 })
             {
                 using var handler = new SocketsHttpHandler { MaxConnectionsPerServer = inFlight, PooledConnectionLifetime = Timeout.InfiniteTimeSpan };
                 using var client = new HttpClient(handler) { BaseAddress = http, Timeout = TimeSpan.FromSeconds(30) };
@@ -76,6 +81,14 @@ public static class ProtocolLoad
                     {
                     }
                 });
+                // The same checkouts without a transport: the server's checkout flow (engine and sandbox provider)
+                // called in-process. The ceiling of both transports at this number in flight.
+                await RunOneAsync("in-process checkout flow (no transport)", inFlight, seconds, carts, async (loop, i, cart) =>
+                    await InProcessAsync(flow, engine, $"e{inFlight}-{loop}-{i}", loop, cart, waitForRecord: false));
+                // The flow as it was before it answered after one commit: the caller also waits for the session's
+                // record (a second durable commit; here a repeat of the record, which costs the same trip).
+                await RunOneAsync("in-process, waiting for a 2nd commit (before)", inFlight, seconds, carts, async (loop, i, cart) =>
+                    await InProcessAsync(flow, engine, $"w{inFlight}-{loop}-{i}", loop, cart, waitForRecord: true));
                 // The protocol without the journal: one availability read per request, answered from memory. What
                 // the transport and the client can carry, against which the checkouts' figures are read.
                 await RunOneAsync("binary (client), availability read", inFlight, seconds, carts, async (loop, i, cart) =>
@@ -90,22 +103,56 @@ public static class ProtocolLoad
         }
     }
 
+    private static async Task InProcessAsync(CheckoutFlow flow, Wildberries.Engine.ReservationEngine engine, string key, int loop, Wildberries.Core.CheckoutLine[] cart, bool waitForRecord)
+    {
+        var lines = new Wildberries.Core.CheckoutLine[cart.Length];
+        for (var l = 0; l < lines.Length; l++) lines[l] = new Wildberries.Core.CheckoutLine(cart[l].Sku, 1);
+        var (order, _) = await flow.CheckoutAsync(engine, key, string.Create(CultureInfo.InvariantCulture, $"c{loop}"), lines, null, null, default);
+        if (waitForRecord && order is { PaymentUrl: { } url } && Wildberries.Core.OrderId.TryParse(order.OrderId, out var id))
+        {
+            await engine.SubmitAsync(Wildberries.Core.Command.AttachPayment(id, url[(url.LastIndexOf('/') + 1)..], url));
+        }
+    }
+
+    // The server's engine, whose journal commits each row reports beside the transport's figures.
+    private static Wildberries.Engine.ReservationEngine? _engine;
+
+    /// <summary>Journal commits so far, their summed time (microseconds) and the entries applied, over every shard.</summary>
+    private static async Task<(long Commits, long Micros, long Entries)> JournalAsync()
+    {
+        if (_engine is null) return default;
+        long commits = 0, micros = 0, entries = 0;
+        for (var s = 0; s < _engine.ShardCount; s++)
+        {
+            var (counts, sum) = _engine.CommitLatency[s].Read();
+            commits += counts.Sum();
+            micros += sum;
+            entries += (await _engine.GetAppliedStateAsync(s)).Lsn;
+        }
+        return (commits, micros, entries);
+    }
+
     private static async Task RunOneAsync(string transport, int inFlight, int seconds, Wildberries.Core.CheckoutLine[][][] carts, Func<int, int, Wildberries.Core.CheckoutLine[], Task> checkout)
     {
         // A short warm-up (JIT, connections), then the measured run.
         await LoopsAsync(inFlight, 1, carts, checkout, null, null);
         var histograms = Enumerable.Range(0, inFlight).Select(_ => new LongHistogram(60_000_000, 3)).ToArray();
         var counts = new long[inFlight];
+        var journal = await JournalAsync();
         var allocated = GC.GetTotalAllocatedBytes(precise: true);
+        var cpu = Process.GetCurrentProcess().TotalProcessorTime;
         var start = Stopwatch.GetTimestamp();
         await LoopsAsync(inFlight, seconds, carts, checkout, histograms, counts);
         var elapsed = Stopwatch.GetElapsedTime(start).TotalSeconds;
         var total = counts.Sum();
         var bytes = GC.GetTotalAllocatedBytes(precise: true) - allocated;
+        var cpuMicros = (Process.GetCurrentProcess().TotalProcessorTime - cpu).TotalMicroseconds;
+        var after = await JournalAsync();
+        var (commits, micros, entries) = (after.Commits - journal.Commits, after.Micros - journal.Micros, after.Entries - journal.Entries);
         var all = new LongHistogram(60_000_000, 3);
         foreach (var h in histograms) all.Add(h);
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"| {transport} | {inFlight} | {total / elapsed:N0} | {all.GetValueAtPercentile(50) / 1000.0:F2} | {all.GetValueAtPercentile(99) / 1000.0:F2} | {bytes / 1024.0 / Math.Max(1, total):F1} |"));
+            $"| {transport} | {inFlight} | {total / elapsed:N0} | {all.GetValueAtPercentile(50) / 1000.0:F2} | {all.GetValueAtPercentile(99) / 1000.0:F2} | {bytes / 1024.0 / Math.Max(1, total):F1} | {cpuMicros / Math.Max(1, total):F0} | {entries / (double)Math.Max(1, total):F2} | {commits / elapsed:N0} | {micros / 1000.0 / Math.Max(1, commits):F2} | {entries / (double)Math.Max(1, commits):F1} |"));
     }
 
     private static async Task LoopsAsync(int inFlight, int seconds, Wildberries.Core.CheckoutLine[][][] carts, Func<int, int, Wildberries.Core.CheckoutLine[], Task> checkout, LongHistogram[]? histograms, long[]? counts)

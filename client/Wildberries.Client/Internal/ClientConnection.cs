@@ -16,13 +16,11 @@ internal sealed class ClientConnection : IAsyncDisposable
     private readonly Socket _socket;
     private readonly NetworkStream _stream;
     private readonly PipeReader _input;
-    private readonly PipeWriter _output;
+    private readonly FrameOutput _output;
     private readonly ConcurrentDictionary<uint, Pending> _pending = new();
-    private readonly SemaphoreSlim _writeLock = new(1, 1);
-    private readonly ArrayBufferWriter<byte> _scratch = new(1024);
     private SemaphoreSlim _inFlight = new(1, 1);
     private Task _reading = Task.CompletedTask;
-    private int _writers;
+    private Timer? _sweep;
     private int _nextId;
     private volatile bool _dead;
 
@@ -31,7 +29,7 @@ internal sealed class ClientConnection : IAsyncDisposable
         _socket = socket;
         _stream = new NetworkStream(socket, ownsSocket: true);
         _input = PipeReader.Create(_stream);
-        _output = PipeWriter.Create(_stream);
+        _output = new FrameOutput(PipeWriter.Create(_stream));
     }
 
     /// <summary>What the server said in its Welcome.</summary>
@@ -81,40 +79,32 @@ internal sealed class ClientConnection : IAsyncDisposable
         }
         _inFlight = new SemaphoreSlim(Welcome.InFlightMax, Welcome.InFlightMax);
         _reading = ReadLoopAsync(frameBytesMax);
+        _sweep = new Timer(static c => ((ClientConnection)c!).Sweep(), this, SweepMs, SweepMs);
     }
 
-    /// <summary>Sends one request and waits for its answer, at most <paramref name="timeoutMs"/>.</summary>
+    /// <summary>
+    /// Sends one request and waits for its answer, at most <paramref name="timeoutMs"/> (give or take
+    /// <see cref="SweepMs"/>: deadlines are checked by one timer per connection, not one timer per request).
+    /// </summary>
     public async Task<TAnswer> SendAsync<TRequest, TAnswer>(FrameType type, TRequest request, BodyWriter<TRequest> write, BodyReader<TAnswer> read, int timeoutMs, CancellationToken cancellation)
     {
         if (_dead) throw new ConnectionLostException();
-        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellation);
-        timeout.CancelAfter(timeoutMs);
         // At most the server's in-flight limit: beyond it the server would only stop reading.
-        try
-        {
-            await _inFlight.WaitAsync(timeout.Token).ConfigureAwait(false);
-        }
-        catch (OperationCanceledException) when (!cancellation.IsCancellationRequested)
-        {
-            throw new TimeoutException($"No slot for the request within {timeoutMs} ms.");
-        }
+        if (!_inFlight.Wait(0, CancellationToken.None)) await WaitForSlotAsync(timeoutMs, cancellation).ConfigureAwait(false);
         uint id;
         do
         {
             id = (uint)Interlocked.Increment(ref _nextId);
         }
         while (id == 0);
-        var pending = new Pending<TAnswer>(type, read);
+        var pending = new Pending<TAnswer>(type, read, Environment.TickCount64 + timeoutMs, timeoutMs);
         _pending[id] = pending;
+        var registration = cancellation.CanBeCanceled ? cancellation.UnsafeRegister(static (p, token) => ((Pending)p!).Cancel(token), pending) : default;
         try
         {
             if (_dead) throw new ConnectionLostException();
             await WriteAsync(type, id, request, write).ConfigureAwait(false);
-            return await pending.Answer.Task.WaitAsync(timeout.Token).ConfigureAwait(false);
-        }
-        catch (OperationCanceledException) when (!cancellation.IsCancellationRequested)
-        {
-            throw new TimeoutException($"No answer within {timeoutMs} ms.");
+            return await pending.Answer.Task.ConfigureAwait(false);
         }
         catch (Exception ex) when (ex is IOException or ObjectDisposedException or InvalidOperationException && ex is not ConnectionLostException)
         {
@@ -123,28 +113,44 @@ internal sealed class ClientConnection : IAsyncDisposable
         }
         finally
         {
+            registration.Dispose();
             // A late answer for an abandoned id finds nothing and is dropped.
             _pending.TryRemove(id, out _);
             _inFlight.Release();
         }
     }
 
-    private async Task WriteAsync<T>(FrameType type, uint id, T body, BodyWriter<T> write)
+    private async Task WaitForSlotAsync(int timeoutMs, CancellationToken cancellation)
     {
-        Interlocked.Increment(ref _writers);
-        await _writeLock.WaitAsync().ConfigureAwait(false);
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellation);
+        timeout.CancelAfter(timeoutMs);
         try
         {
-            MessageCodec.Encode(_scratch, body, write);
-            Frame.Write(_output, type, id, _scratch.WrittenSpan);
-            // The last writer queued flushes for all before it: a burst of requests leaves in one write.
-            if (Interlocked.Decrement(ref _writers) == 0) await _output.FlushAsync().ConfigureAwait(false);
+            await _inFlight.WaitAsync(timeout.Token).ConfigureAwait(false);
         }
-        finally
+        catch (OperationCanceledException) when (!cancellation.IsCancellationRequested)
         {
-            _writeLock.Release();
+            throw new TimeoutException($"No slot for the request within {timeoutMs} ms.");
         }
     }
+
+    /// <summary>
+    /// 50 ms between checks of the requests' deadlines: a timeout fires at most that late, and one timer per connection
+    /// replaces a timer (and a linked cancellation source) per request.
+    /// </summary>
+    public const int SweepMs = 50;
+
+    private void Sweep()
+    {
+        var now = Environment.TickCount64;
+        foreach (var entry in _pending)
+        {
+            if (entry.Value.DeadlineMs <= now) entry.Value.TimeOut();
+        }
+    }
+
+    // Requests from many callers share the socket: appended as they come, flushed in bursts by one writer.
+    private Task WriteAsync<T>(FrameType type, uint id, T body, BodyWriter<T> write) => _output.WriteAsync(type, id, body, write);
 
     private async Task ReadLoopAsync(int frameBytesMax)
     {
@@ -185,6 +191,7 @@ internal sealed class ClientConnection : IAsyncDisposable
     private void Kill(Exception reason)
     {
         _dead = true;
+        _sweep?.Dispose();
         foreach (var id in _pending.Keys)
         {
             if (_pending.TryRemove(id, out var pending)) pending.Fail(reason is ConnectionLostException ? reason : new ConnectionLostException(reason.Message, reason));
@@ -212,6 +219,5 @@ internal sealed class ClientConnection : IAsyncDisposable
             // Reading ends with the socket.
         }
         await _stream.DisposeAsync().ConfigureAwait(false);
-        _writeLock.Dispose();
     }
 }

@@ -4,7 +4,6 @@ using System.Text.Json;
 using Wildberries.Core;
 using Wildberries.Engine;
 using Wildberries.Engine.Reads;
-using Wildberries.Host.Payments;
 using Wildberries.Host.Security;
 
 namespace Wildberries.Host.Http;
@@ -137,28 +136,35 @@ public static class Api
 
     private static async Task<IResult> Promote(HttpContext http, EngineService service)
     {
+        var (status, problem) = await PromoteAsync(service, http.RequestAborted);
+        return problem is not null ? Problems.Of(problem) : Results.Ok(status);
+    }
+
+    /// <summary>A promotion, over HTTP or the binary protocol: the shards' replication status after it, or the problem to answer.</summary>
+    internal static async Task<(ReplicationBody[]? Status, Problem? Problem)> PromoteAsync(EngineService service, CancellationToken cancellation)
+    {
         try
         {
-            var status = await service.PromoteAsync(http.RequestAborted);
-            return Results.Ok(await BodiesAsync(Engine(http), status));
+            var status = await service.PromoteAsync(cancellation);
+            return (await BodiesAsync(service.Engine!, status), null);
         }
         catch (InvalidOperationException ex)
         {
-            return Problems.Of(409, "not_standby", "Only a standby whose replica runs can be promoted.", ex.Message);
+            return (null, Problems.Describe(409, "not_standby", "Only a standby whose replica runs can be promoted.", ex.Message));
         }
         catch (Wildberries.Engine.Replication.CommandLogFencedException ex)
         {
-            return Problems.Of(409, "fenced", "Another node was promoted first; this one takes no writes.", ex.Message);
+            return (null, Problems.Describe(409, "fenced", "Another node was promoted first; this one takes no writes.", ex.Message));
         }
         catch (Wildberries.Engine.Replication.CommandLogUnavailableException ex)
         {
-            return Problems.Of(503, "replication_unavailable", "Kafka could not be reached: the promotion did not happen; retry.", ex.Message);
+            return (null, Problems.Describe(503, "replication_unavailable", "Kafka could not be reached: the promotion did not happen; retry.", ex.Message));
         }
     }
 
     private static async Task<IResult> GetReplication(HttpContext http) => Results.Ok(await BodiesAsync(Engine(http), Engine(http).Replication));
 
-    private static async Task<ReplicationBody[]> BodiesAsync(ReservationEngine engine, IReadOnlyList<Wildberries.Engine.Replication.ReplicationStatus> status)
+    internal static async Task<ReplicationBody[]> BodiesAsync(ReservationEngine engine, IReadOnlyList<Wildberries.Engine.Replication.ReplicationStatus> status)
     {
         var bodies = new ReplicationBody[status.Count];
         for (var i = 0; i < status.Count; i++)
@@ -196,7 +202,7 @@ public static class Api
 
     private static ReservationEngine Engine(HttpContext http) => http.RequestServices.GetRequiredService<EngineService>().Engine!;
 
-    private static async Task<IResult> Checkout(HttpContext http, IPaymentProvider payments, Metrics metrics, ServerOptions options)
+    private static async Task<IResult> Checkout(HttpContext http, CheckoutFlow flow)
     {
         var key = http.Request.Headers["Idempotency-Key"].ToString();
         if (!Validate.IsKey(key, 255)) return Problems.Invalid("Idempotency-Key", "The Idempotency-Key header is required: 1 to 255 printable ASCII characters.");
@@ -208,60 +214,9 @@ public static class Api
         if (body.CustomerId is null) return Problems.Invalid("customerId", "customerId is required.");
 
         var lines = body.Lines.Select(l => l is null ? default : new CheckoutLine(l.Sku, l.Qty)).ToArray();
-        var (order, failed) = await CheckoutAsync(Engine(http), payments, metrics, key, body.CustomerId, lines, body.Warehouses, body.PaymentMethod, http.RequestAborted);
+        var (order, failed) = await flow.CheckoutAsync(Engine(http), key, body.CustomerId, lines, body.Warehouses, body.PaymentMethod, http.RequestAborted);
         return failed is not null ? Problems.Of(failed) : Results.Json(order, Json.Options, statusCode: 201);
     }
-
-    /// <summary>
-    /// A checkout after its fields are read, over HTTP or the binary protocol: the reservation, then the payment
-    /// session created and attached (or, if the provider cannot be reached, the stock released and the failure kept
-    /// for every replay of the key). The order, or the problem to answer.
-    /// </summary>
-    internal static async Task<(OrderBody? Order, Problem? Problem)> CheckoutAsync(
-        ReservationEngine engine, IPaymentProvider payments, Metrics metrics, string key, string customerId, CheckoutLine[] lines, int[]? warehouses, string? paymentMethod, CancellationToken cancellation)
-    {
-        if (!Validate.IsKey(key, 255)) return (null, Problems.DescribeInvalid("Idempotency-Key", "The Idempotency-Key header is required: 1 to 255 printable ASCII characters."));
-        // One trip through the writer: the result and the order it made (or, on a replay, made before).
-        var (r, order) = await engine.SubmitWithOrderAsync(Command.Checkout(key, customerId, lines, warehouses, paymentMethod));
-        metrics.Checkout(ResultCodes.ToWire(r.Code));
-        if (!r.IsOk) return (null, Problems.Describe(r));
-        if (order!.CheckoutAborted) return (null, ProviderUnavailable); // the first answer to this key, again
-
-        if (order.PaymentSessionId is null && order.Status == OrderStatus.PendingPayment)
-        {
-            // A new checkout, or the replay of one whose first attempt never got as far as the provider.
-            try
-            {
-                using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellation);
-                timeout.CancelAfter(TimeSpan.FromSeconds(5));
-                var session = await payments.CreateSessionAsync(order.OrderId, order.Amount, order.Currency, timeout.Token);
-                var attached = await engine.SubmitWithOrderAsync(Command.AttachPayment(order.OrderId, session.SessionId, session.PaymentUrl));
-                order = attached.Order ?? order;
-            }
-            catch (Exception ex) when (ex is PaymentProviderUnavailableException or OperationCanceledException or HttpRequestException)
-            {
-                // Never a dangling reservation: the stock goes back before the caller hears of the failure, and the
-                // order remembers why, so every replay of this key answers the same 503.
-                await engine.SubmitAsync(Command.AbortCheckout(order.OrderId));
-                return (null, ProviderUnavailable);
-            }
-        }
-
-        // The same key and body get the same answer: the order as this checkout created it, whatever happened since.
-        var answer = ToBody(order, order.PaymentUrl);
-        if (order.PaymentSessionId is not null)
-        {
-            answer = answer with
-            {
-                Status = OrderTransitions.ToWire(OrderStatus.PendingPayment),
-                ReservedUntil = DateTimeOffset.FromUnixTimeMilliseconds(order.CreatedAtMs + engine.Options.StateMachine.ReservationTtlMs),
-            };
-        }
-        return (answer, null);
-    }
-
-    private static readonly Problem ProviderUnavailable =
-        Problems.Describe(503, "payment_provider_unavailable", "The payment provider could not be reached; nothing was reserved.", "Retry with a new Idempotency-Key.");
 
     internal static OrderBody ToBody(OrderView o, string? paymentUrl) => new(
         o.OrderId.ToString(),
@@ -272,14 +227,14 @@ public static class Api
         paymentUrl,
         [.. o.Lines.Select(l => new OrderLineBody(l.Sku, l.Quantity, l.UnitPrice, [.. l.Allocations.Select(a => new AllocationBody(a.WarehouseId, a.Quantity))]))]);
 
-    private static async Task<IResult> GetOrder(HttpContext http, string orderId)
+    private static async Task<IResult> GetOrder(HttpContext http, string orderId, CheckoutFlow flow)
     {
         var customer = http.Request.Headers["X-Customer-Id"].ToString();
         if (string.IsNullOrEmpty(customer)) return Problems.Invalid("X-Customer-Id", "The X-Customer-Id header is required.");
         if (!OrderId.TryParse(orderId, out var id)) return Problems.Of(404, "order_not_found", "No such order.");
         var order = await Engine(http).GetOrderAsync(id);
         if (order is null || !string.Equals(order.CustomerId, customer, StringComparison.Ordinal)) return Problems.Of(404, "order_not_found", "No such order.");
-        return Results.Json(ToBody(order, order.Status == OrderStatus.PendingPayment ? order.PaymentUrl : null), Json.Options);
+        return Results.Json(ToBody(order, await flow.PaymentUrlAsync(order, http.RequestAborted)), Json.Options);
     }
 
     /// <summary>20 orders per history page unless <c>limit</c> says otherwise: a screen of them.</summary>
@@ -297,22 +252,29 @@ public static class Api
         }
         var before = http.Request.Query["before"].ToString();
         if (before.Length > 0 && !OrderId.TryParse(before, out _)) return Problems.Invalid("before", "before must be the next cursor of a previous page (an order id).");
-        var history = http.RequestServices.GetService<Wildberries.Engine.Postgres.PostgresOrderHistory>();
-        if (history is null) return Problems.Of(503, "history_unavailable", "The order history needs PostgreSQL: start the server with --postgres.");
+        var (page, problem) = await HistoryAsync(http.RequestServices.GetService<Wildberries.Engine.Postgres.PostgresOrderHistory>(), customer, before.Length > 0 ? before : null, limit, http.RequestAborted);
+        if (problem is null) return Results.Json(page, Json.Options);
+        // The engine takes orders all the same; the history comes back with PostgreSQL (and the projection catches up).
+        if (problem.Code == "history_database_unavailable") http.Response.Headers.RetryAfter = "5";
+        return Problems.Of(problem);
+    }
+
+    /// <summary>A page of a customer's history after its fields are checked, over HTTP or the binary protocol.</summary>
+    internal static async Task<(OrderPageBody? Page, Problem? Problem)> HistoryAsync(Wildberries.Engine.Postgres.PostgresOrderHistory? history, string customer, string? before, int limit, CancellationToken cancellation)
+    {
+        if (history is null) return (null, Problems.Describe(503, "history_unavailable", "The order history needs PostgreSQL: start the server with --postgres."));
         try
         {
-            var page = await history.ListAsync(customer, before.Length > 0 ? before : null, limit, http.RequestAborted);
-            if (page.Orders.Length == 0 && before.Length > 0 && !await history.ExistsAsync(customer, before, http.RequestAborted))
+            var page = await history.ListAsync(customer, before, limit, cancellation);
+            if (page.Orders.Length == 0 && before is not null && !await history.ExistsAsync(customer, before, cancellation))
             {
-                return Problems.Invalid("before", "before names no order of this customer.");
+                return (null, Problems.DescribeInvalid("before", "before names no order of this customer."));
             }
-            return Results.Json(new OrderPageBody([.. page.Orders.Select(o => ToBody(o, null))], page.Next), Json.Options);
+            return (new OrderPageBody([.. page.Orders.Select(o => ToBody(o, null))], page.Next), null);
         }
         catch (Npgsql.NpgsqlException)
         {
-            // The engine takes orders all the same; the history comes back with PostgreSQL (and the projection catches up).
-            http.Response.Headers.RetryAfter = "5";
-            return Problems.Of(503, "history_database_unavailable", "The order history's database (PostgreSQL) cannot answer right now; orders are still taken.", "Retry shortly; the server log of the database says why.");
+            return (null, Problems.Describe(503, "history_database_unavailable", "The order history's database (PostgreSQL) cannot answer right now; orders are still taken.", "Retry shortly; the server log of the database says why."));
         }
     }
 

@@ -31,8 +31,11 @@ public static class Sandbox
     {
         if (!sandbox.TryOpenSession(sessionId, out var id) || service.Engine is not { } engine) return null;
         var order = await engine.GetOrderAsync(id);
-        // The session must be the one the order was given, not merely a valid MAC of its id.
-        return order is not null && string.Equals(order.PaymentSessionId, sessionId, StringComparison.Ordinal) ? order : null;
+        // The session must be the one the order was given, not merely a valid MAC of its id. Its record is written
+        // after the checkout answers (CheckoutFlow): until it is, the MAC of this order's id is that session, exactly
+        // as the checkout computed it; an order whose checkout was aborted never had one.
+        if (order is null) return null;
+        return order.PaymentSessionId is null ? (order.CheckoutAborted ? null : order) : string.Equals(order.PaymentSessionId, sessionId, StringComparison.Ordinal) ? order : null;
     }
 
     private static async Task<IResult> Page(string sessionId, EngineService service, SandboxPaymentProvider sandbox, string? result)

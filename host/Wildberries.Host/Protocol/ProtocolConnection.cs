@@ -5,7 +5,6 @@ using Microsoft.AspNetCore.Connections;
 using Wildberries.Core;
 using Wildberries.Engine;
 using Wildberries.Host.Http;
-using Wildberries.Host.Payments;
 using Wildberries.Host.Security;
 using Wildberries.Protocol;
 using ProtocolOrder = Wildberries.Protocol.Order;
@@ -26,36 +25,32 @@ internal sealed class ProtocolConnection
     private readonly ConnectionContext _connection;
     private readonly EngineService _engine;
     private readonly Credentials _credentials;
-    private readonly IPaymentProvider _payments;
-    private readonly Metrics _metrics;
+    private readonly CheckoutFlow _checkout;
+    private readonly Wildberries.Engine.Postgres.PostgresOrderHistory? _history;
     private readonly ServerOptions _options;
     private readonly ILogger _log;
     private readonly PipeReader _input;
-    private readonly PipeWriter _output;
     private readonly SemaphoreSlim _inFlight;
     private readonly HashSet<uint> _ids = [];
-    // Answers from many operations share the output: one writer at a time, encoding through one scratch buffer.
-    private readonly SemaphoreSlim _writeLock = new(1, 1);
-    private readonly ArrayBufferWriter<byte> _scratch = new(1024);
-    // Writers queued or writing; the last one out flushes, so a burst of answers leaves in one write.
-    private int _writers;
+    // Answers from many operations share the output: appended as they complete, flushed in bursts by one writer.
+    private readonly FrameOutput _frames;
     private Role _role;
     // The server stopping: reading ends, requests in flight finish and are answered, then the connection closes
     // (Kestrel cannot ask a raw connection to close gracefully; without this, a stop waits its whole timeout).
     private readonly CancellationToken _stopping;
 
-    public ProtocolConnection(ConnectionContext connection, EngineService engine, Credentials credentials, IPaymentProvider payments, Metrics metrics, ServerOptions options, ILogger log, CancellationToken stopping)
+    public ProtocolConnection(ConnectionContext connection, EngineService engine, Credentials credentials, CheckoutFlow checkout, ServerOptions options, ILogger log, Wildberries.Engine.Postgres.PostgresOrderHistory? history, CancellationToken stopping)
     {
+        _history = history;
         _stopping = stopping;
         _connection = connection;
         _engine = engine;
         _credentials = credentials;
-        _payments = payments;
-        _metrics = metrics;
+        _checkout = checkout;
         _options = options;
         _log = log;
         _input = connection.Transport.Input;
-        _output = connection.Transport.Output;
+        _frames = new FrameOutput(connection.Transport.Output);
         _inFlight = new SemaphoreSlim(options.TcpInFlightMax, options.TcpInFlightMax);
     }
 
@@ -79,6 +74,14 @@ internal sealed class ProtocolConnection
         finally
         {
             await DrainAsync().ConfigureAwait(false);
+            try
+            {
+                await _frames.FlushedAsync().ConfigureAwait(false);
+            }
+            catch (IOException)
+            {
+                // The peer is gone: the last answers have nobody to go to.
+            }
         }
     }
 
@@ -175,8 +178,8 @@ internal sealed class ProtocolConnection
         if (header.Type == FrameType.Hello) return ("handshake_required", "Hello was already received on this connection.");
         var needs = header.Type switch
         {
-            FrameType.Checkout or FrameType.GetOrder or FrameType.CancelOrder or FrameType.GetItem or FrameType.Availability or FrameType.ListItems => Role.Storefront,
-            FrameType.PutItem or FrameType.StockBatch or FrameType.ShipOrder => (Role?)Role.Admin,
+            FrameType.Checkout or FrameType.GetOrder or FrameType.CancelOrder or FrameType.GetItem or FrameType.Availability or FrameType.ListItems or FrameType.ListOrders => Role.Storefront,
+            FrameType.PutItem or FrameType.StockBatch or FrameType.ShipOrder or FrameType.Promote or FrameType.Replication => (Role?)Role.Admin,
             _ => null,
         };
         if (needs is null) return ("unknown_frame_type", $"Frame type 0x{(byte)header.Type:x2} is not a request.");
@@ -199,6 +202,9 @@ internal sealed class ProtocolConnection
                 FrameType.Availability => AvailabilityAsync(engine, id, MessageCodec.Decode(body, static (ref MessagePackReader r) => MessageCodec.ReadSkus(ref r, Api.AvailabilitySkusMax))),
                 FrameType.ListItems => ListItemsAsync(engine, id, MessageCodec.Decode(body, MessageCodec.ReadCatalogQuery)),
                 FrameType.PutItem => PutItemAsync(engine, id, MessageCodec.Decode(body, MessageCodec.ReadItemUpsert)),
+                FrameType.ListOrders => ListOrdersAsync(id, MessageCodec.Decode(body, MessageCodec.ReadHistoryQuery)),
+                FrameType.Promote => PromoteAsync(id, MessageCodec.Decode(body, MessageCodec.ReadNothing)),
+                FrameType.Replication => ReplicationAsync(engine, id, MessageCodec.Decode(body, MessageCodec.ReadNothing)),
                 FrameType.StockBatch => StockAsync(engine, id, MessageCodec.Decode(body, static (ref MessagePackReader r) => MessageCodec.ReadStockBatch(ref r, Api.StockLinesMax))),
                 _ => ShipAsync(engine, id, MessageCodec.Decode(body, static (ref MessagePackReader r) => MessageCodec.ReadOrderRef(ref r, withCustomer: false))),
             };
@@ -253,7 +259,7 @@ internal sealed class ProtocolConnection
     {
         var lines = new CheckoutLine[request.Lines.Count];
         for (var i = 0; i < lines.Length; i++) lines[i] = new CheckoutLine(request.Lines[i].Sku, request.Lines[i].Qty);
-        var (order, problem) = await Api.CheckoutAsync(engine, _payments, _metrics, request.IdempotencyKey, request.CustomerId, lines, (int[]?)request.Warehouses, request.PaymentMethod, Closed).ConfigureAwait(false);
+        var (order, problem) = await _checkout.CheckoutAsync(engine, request.IdempotencyKey, request.CustomerId, lines, (int[]?)request.Warehouses, request.PaymentMethod, Closed).ConfigureAwait(false);
         await AnswerAsync(FrameType.Checkout, id, order, problem).ConfigureAwait(false);
     }
 
@@ -270,10 +276,56 @@ internal sealed class ProtocolConnection
             await SendProblemAsync(id, OrderNotFound).ConfigureAwait(false);
             return;
         }
-        await AnswerAsync(FrameType.GetOrder, id, Api.ToBody(order, order.Status == OrderStatus.PendingPayment ? order.PaymentUrl : null), null).ConfigureAwait(false);
+        await AnswerAsync(FrameType.GetOrder, id, Api.ToBody(order, await _checkout.PaymentUrlAsync(order, Closed).ConfigureAwait(false)), null).ConfigureAwait(false);
     }
 
     private static readonly Problem OrderNotFound = Problems.Describe(404, "order_not_found", "No such order.");
+
+    private async Task ListOrdersAsync(uint id, OrderHistoryQuery query)
+    {
+        Problem? invalid = string.IsNullOrEmpty(query.CustomerId) ? Problems.DescribeInvalid("customerId", "customerId is required.")
+            : query.Limit is < 1 or > Wildberries.Engine.Postgres.PostgresOrderHistory.LimitMax ? Problems.DescribeInvalid("limit", $"limit must be 1 to {Wildberries.Engine.Postgres.PostgresOrderHistory.LimitMax}.")
+            : query.Before is not null && !OrderId.TryParse(query.Before, out _) ? Problems.DescribeInvalid("before", "before must be the next cursor of a previous page (an order id).")
+            : null;
+        if (invalid is not null)
+        {
+            await SendProblemAsync(id, invalid).ConfigureAwait(false);
+            return;
+        }
+        var (page, problem) = await Api.HistoryAsync(_history, query.CustomerId, query.Before, query.Limit, Closed).ConfigureAwait(false);
+        if (problem is not null)
+        {
+            await SendProblemAsync(id, problem).ConfigureAwait(false);
+            return;
+        }
+        var orders = new ProtocolOrder[page!.Orders.Length];
+        for (var i = 0; i < orders.Length; i++) orders[i] = ToOrder(page.Orders[i]);
+        await SendAsync(FrameType.ListOrders | FrameType.Answer, id, new OrderPage(orders, page.Next), MessageCodec.WriteOrderPage).ConfigureAwait(false);
+    }
+
+    private async Task PromoteAsync(uint id, bool _)
+    {
+        var (status, problem) = await Api.PromoteAsync(_engine, Closed).ConfigureAwait(false);
+        if (problem is not null) await SendProblemAsync(id, problem).ConfigureAwait(false);
+        else await SendAsync(FrameType.Promote | FrameType.Answer, id, ToReplication(status!), MessageCodec.WriteReplication).ConfigureAwait(false);
+    }
+
+    private async Task ReplicationAsync(ReservationEngine engine, uint id, bool _)
+    {
+        var status = await Api.BodiesAsync(engine, engine.Replication).ConfigureAwait(false);
+        await SendAsync(FrameType.Replication | FrameType.Answer, id, ToReplication(status), MessageCodec.WriteReplication).ConfigureAwait(false);
+    }
+
+    private static ShardReplication[] ToReplication(ReplicationBody[] bodies)
+    {
+        var shards = new ShardReplication[bodies.Length];
+        for (var i = 0; i < shards.Length; i++)
+        {
+            var b = bodies[i];
+            shards[i] = new ShardReplication(b.Shard, b.Role, b.Mode, b.Epoch, b.Refusing, b.Lsn, b.LagEntries, b.LagMs, b.DroppedStale, b.LastError, b.StateHash, b.AppliedLsn);
+        }
+        return shards;
+    }
 
     private async Task CancelAsync(ReservationEngine engine, uint id, OrderRef request)
     {
@@ -418,22 +470,7 @@ internal sealed class ProtocolConnection
         SendAsync(FrameType.Error, id, new ProblemBody(problem.Code, problem.Status, problem.Title, problem.Detail, problem.Field,
             problem.Shortages?.Select(s => new Shortage(s.Sku, s.Requested, s.Available)).ToArray()), MessageCodec.WriteProblem);
 
-    private async Task SendAsync<T>(FrameType type, uint id, T body, BodyWriter<T> write)
-    {
-        Interlocked.Increment(ref _writers);
-        await _writeLock.WaitAsync().ConfigureAwait(false);
-        try
-        {
-            MessageCodec.Encode(_scratch, body, write);
-            Frame.Write(_output, type, id, _scratch.WrittenSpan);
-            // The last writer in the queue flushes for everyone before it.
-            if (Interlocked.Decrement(ref _writers) == 0) await _output.FlushAsync().ConfigureAwait(false);
-        }
-        finally
-        {
-            _writeLock.Release();
-        }
-    }
+    private Task SendAsync<T>(FrameType type, uint id, T body, BodyWriter<T> write) => _frames.WriteAsync(type, id, body, write);
 
     private Task FailAsync(FrameError error) => error switch
     {
@@ -449,6 +486,8 @@ internal sealed class ProtocolConnection
         try
         {
             await SendAsync(FrameType.Error, 0, new ProblemBody(code, status, "The connection broke the protocol and is closed.", detail), MessageCodec.WriteProblem).ConfigureAwait(false);
+            // Out before the connection closes, with the answers queued ahead of it.
+            await _frames.FlushedAsync().ConfigureAwait(false);
         }
         catch (Exception ex) when (ex is IOException or InvalidOperationException or ObjectDisposedException or OperationCanceledException or ConnectionResetException)
         {

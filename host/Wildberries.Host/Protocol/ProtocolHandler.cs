@@ -1,13 +1,11 @@
 using Microsoft.AspNetCore.Connections;
-using Wildberries.Host.Http;
-using Wildberries.Host.Payments;
 using Wildberries.Host.Security;
 
 namespace Wildberries.Host.Protocol;
 
 /// <summary>Kestrel's entry point for the binary protocol (docs/protocol.md): one <see cref="ProtocolConnection"/> per TCP connection.</summary>
 public sealed partial class ProtocolHandler(
-    EngineService engine, Credentials credentials, IPaymentProvider payments, Metrics metrics, ServerOptions options, IHostApplicationLifetime lifetime, ILogger<ProtocolHandler> log) : ConnectionHandler
+    EngineService engine, Credentials credentials, CheckoutFlow checkout, ServerOptions options, IHostApplicationLifetime lifetime, ILogger<ProtocolHandler> log, IServiceProvider services) : ConnectionHandler
 {
     /// <summary>
     /// 10,000 ms for the Hello: a connection that never authenticates holds a socket and a buffer for nothing; a
@@ -19,7 +17,7 @@ public sealed partial class ProtocolHandler(
     public override async Task OnConnectedAsync(ConnectionContext connection)
     {
         ArgumentNullException.ThrowIfNull(connection);
-        var served = new ProtocolConnection(connection, engine, credentials, payments, metrics, options, log, lifetime.ApplicationStopping);
+        var served = new ProtocolConnection(connection, engine, credentials, checkout, options, log, services.GetService<Wildberries.Engine.Postgres.PostgresOrderHistory>(), lifetime.ApplicationStopping);
         await served.RunAsync().ConfigureAwait(false);
     }
 
