@@ -184,5 +184,31 @@ internal sealed class OrderExtras
 /// <summary>A remembered idempotency key: the order (its slot) it made and the fingerprint of the request that made it.</summary>
 internal readonly record struct IdempotencyEntry(int Slot, ulong Fingerprint, long ExpiresAtMs);
 
-/// <summary>A remembered payment transaction and the first answer to each verdict it was sent with.</summary>
-internal readonly record struct TransactionEntry(CommandResult? Failed, CommandResult? Succeeded, OrderId OrderId, long ExpiresAtMs);
+/// <summary>
+/// A remembered payment transaction and the first answer to each verdict it was sent with. The answers live in a
+/// small object made when one is recorded, so that the table sized for every order of the retention window (most of
+/// which never pay within it) holds 24 bytes a slot, not two full results.
+/// </summary>
+internal readonly struct TransactionEntry(OrderId orderId, long expiresAtMs)
+{
+    private readonly TransactionAnswers? _answers;
+
+    public OrderId OrderId { get; } = orderId;
+
+    public long ExpiresAtMs { get; } = expiresAtMs;
+
+    public CommandResult? Failed
+    {
+        get => _answers?.Failed;
+        init => _answers = new TransactionAnswers(value, _answers?.Succeeded);
+    }
+
+    public CommandResult? Succeeded
+    {
+        get => _answers?.Succeeded;
+        init => _answers = new TransactionAnswers(_answers?.Failed, value);
+    }
+}
+
+/// <summary>The first answers of one transaction, immutable: a new one is made when the other verdict is recorded.</summary>
+internal sealed record TransactionAnswers(CommandResult? Failed, CommandResult? Succeeded);

@@ -54,7 +54,7 @@ public sealed partial class ReservationStateMachine
 
         if (!known)
         {
-            seen = new TransactionEntry(null, null, c.OrderId, _nowMs + _options.IdempotencyWindowMs);
+            seen = new TransactionEntry(c.OrderId, _nowMs + _options.IdempotencyWindowMs);
             _transactionIds.Enqueue((seen.ExpiresAtMs, transactionId));
         }
         _transactions[transactionId] = c.Flag ? seen with { Succeeded = result } : seen with { Failed = result };

@@ -101,7 +101,7 @@ public sealed partial class ReservationStateMachine
             };
             if (!m._transactions.TryGetValue(t.TransactionId, out var entry))
             {
-                entry = new TransactionEntry(null, null, t.OrderId, t.ExpiresAtMs);
+                entry = new TransactionEntry(t.OrderId, t.ExpiresAtMs);
                 m._transactionIds.Enqueue((t.ExpiresAtMs, t.TransactionId));
             }
             m._transactions[t.TransactionId] = t.Succeeded ? entry with { Succeeded = result } : entry with { Failed = result };
