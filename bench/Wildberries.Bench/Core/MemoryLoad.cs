@@ -200,7 +200,9 @@ public static class MemoryLoad
         (h.GetValueAtPercentile(percentile) / 1000.0).ToString("F1", CultureInfo.InvariantCulture);
 
     private static string GCSettings() =>
-        Invariant($"GC: {(System.Runtime.GCSettings.IsServerGC ? "server" : "workstation")}, {System.Runtime.GCSettings.LatencyMode}, concurrent {AppContext.GetData("System.GC.Concurrent") ?? "default"}, TieredPGO {Environment.GetEnvironmentVariable("DOTNET_TieredPGO") ?? "default"}, gen0size {Environment.GetEnvironmentVariable("DOTNET_GCgen0size") ?? "default"}, heaps affinitized {Environment.GetEnvironmentVariable("DOTNET_GCHeapAffinitizeMask") ?? "default"}");
+        Invariant($"GC: {(System.Runtime.GCSettings.IsServerGC ? "server" : "workstation")}, latency mode {System.Runtime.GCSettings.LatencyMode}; {string.Join(", ", GcVariables.Select(v => $"{v}={Environment.GetEnvironmentVariable("DOTNET_" + v) ?? "-"}"))}");
+
+    private static readonly string[] GcVariables = ["gcServer", "gcConcurrent", "TieredPGO", "GCgen0size", "GCHeapCount", "GCHeapAffinitizeMask"];
 
     private static string Invariant(FormattableString s) => s.ToString(CultureInfo.InvariantCulture);
 }
