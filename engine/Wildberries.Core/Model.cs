@@ -134,6 +134,9 @@ internal struct OrderRecord
     public long ReservedUntilMs;
     public long TerminalAtMs;
     public ulong Fingerprint;
+
+    // Until when the idempotency key remembers this order (while Keyed); the key's request fingerprint is Fingerprint.
+    public long KeyExpiresAtMs;
     public int FirstAllocation;
     public int AllocationCount;
     public int LineCount;
@@ -181,8 +184,6 @@ internal sealed class OrderExtras
     public int RemoteLineCount;
 }
 
-/// <summary>A remembered idempotency key: the order (its slot) it made and the fingerprint of the request that made it.</summary>
-internal readonly record struct IdempotencyEntry(int Slot, ulong Fingerprint, long ExpiresAtMs);
 
 /// <summary>
 /// A remembered payment transaction and the first answer to each verdict it was sent with. The answers live in a

@@ -20,13 +20,13 @@ public sealed partial class ReservationStateMachine
     {
         var lines = c.Lines!;
         var fingerprint = Fingerprint(c);
-        if (_idempotency.TryGetValue(c.IdempotencyKey!, out var seen))
+        if (FindKey(c.IdempotencyKey!) is var seen and >= 0)
         {
-            if (seen.Fingerprint != fingerprint)
+            if (_store[seen].Fingerprint != fingerprint)
             {
-                return new CommandResult { Code = ResultCode.IdempotencyKeyReused, OrderId = _store[seen.Slot].Id, Field = "idempotencyKey" };
+                return new CommandResult { Code = ResultCode.IdempotencyKeyReused, OrderId = _store[seen].Id, Field = "idempotencyKey" };
             }
-            return Describe(_store[seen.Slot]) with { Replayed = true };
+            return Describe(_store[seen]) with { Replayed = true };
         }
 
         // Lines of other shards (a cross-shard cart, at home here) are held there in a second phase.
@@ -56,10 +56,8 @@ public sealed partial class ReservationStateMachine
         _orders.Add(order.Id, slot);
         var handle = _store.Handle(slot);
         _expiries.Enqueue(handle, (order.ReservedUntilMs, order.Id.Value));
-        var keyExpiresAtMs = _nowMs + _options.IdempotencyWindowMs;
-        order.Keyed = true;
-        _idempotency.Add(order.IdempotencyKey, new IdempotencyEntry(slot, fingerprint, keyExpiresAtMs));
-        _idempotencyKeys.Enqueue((keyExpiresAtMs, order.IdempotencyKey));
+        order.KeyExpiresAtMs = _nowMs + _options.IdempotencyWindowMs;
+        RememberKey(slot);
         // A cross-shard order is created (and announced) when its home confirms it, after every hold is in place.
         if (foreign == 0) Emit(EventKind.OrderCreated, order);
         return Describe(order);

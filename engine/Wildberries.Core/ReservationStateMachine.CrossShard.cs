@@ -44,7 +44,7 @@ public sealed partial class ReservationStateMachine
     {
         ref var order = ref _store[slot];
         ReleaseAll(order);
-        if (_idempotency.TryGetValue(order.IdempotencyKey, out var key) && key.Slot == slot && order.Keyed) ForgetKey(order.IdempotencyKey, slot);
+        if (order.Keyed) ForgetKey(slot);
         MoveTo(slot, OrderStatus.Aborted);
         EmitRemote(order, RemoteAction.Release);
     }

@@ -77,10 +77,15 @@ public sealed partial class ReservationStateMachine
                 if (!order.Keyed) _store.Free(slot);
             }
         }
-        while (_idempotencyKeys.TryPeek(out var k) && k.EvictAtMs <= _nowMs)
+        while (_idempotencyKeys.TryPeek(out var handle))
         {
+            // An entry whose key was forgotten already (its order undone) goes; otherwise the first live key decides.
+            if (_store.TryResolve(handle, out var slot) && _store[slot].Keyed)
+            {
+                if (_store[slot].KeyExpiresAtMs > _nowMs) break;
+                ForgetKey(slot);
+            }
             _idempotencyKeys.Dequeue();
-            if (_idempotency.TryGetValue(k.Key, out var e) && e.ExpiresAtMs == k.EvictAtMs) ForgetKey(k.Key, e.Slot);
         }
         while (_transactionIds.TryPeek(out var x) && x.EvictAtMs <= _nowMs)
         {
@@ -89,12 +94,37 @@ public sealed partial class ReservationStateMachine
         }
     }
 
-    /// <summary>Forgets an idempotency key; its order's slot is freed too when the order has left the index already.</summary>
-    private void ForgetKey(string key, int slot)
+    /// <summary>Remembers the idempotency key of the order in <paramref name="slot"/> until its KeyExpiresAtMs.</summary>
+    private void RememberKey(int slot)
     {
-        _idempotency.Remove(key);
         ref var order = ref _store[slot];
+        order.Keyed = true;
+        _idempotency.Add(KeyHash(order.IdempotencyKey), slot);
+        _idempotencyKeys.Enqueue(_store.Handle(slot));
+    }
+
+    /// <summary>Forgets the idempotency key of an order; its slot is freed too when the order has left the index already.</summary>
+    private void ForgetKey(int slot)
+    {
+        ref var order = ref _store[slot];
+        _idempotency.Remove(KeyHash(order.IdempotencyKey), slot);
         order.Keyed = false;
         if (!order.Held) _store.Free(slot);
+    }
+
+    /// <summary>The slot of the order an idempotency key made, or -1 when the key is not remembered.</summary>
+    private int FindKey(string key) => _idempotency.Find(KeyHash(key), new KeyMatch(_store, key));
+
+    // Stable across processes (not string.GetHashCode), so the index's order, and with it a snapshot's, is too.
+    private static int KeyHash(string key)
+    {
+        var h = 0xCBF29CE484222325;
+        foreach (var c in key) h = (h ^ c) * 0x100000001B3;
+        return (int)StateHash.Mix(h);
+    }
+
+    private readonly struct KeyMatch(OrderStore store, string key) : ISlotMatch
+    {
+        public bool Matches(int slot) => string.Equals(store[slot].IdempotencyKey, key, StringComparison.Ordinal);
     }
 }

@@ -20,12 +20,12 @@ public sealed partial class ReservationStateMachine
     /// </summary>
     public bool TryGetOrderByKey(string? idempotencyKey, out OrderView view)
     {
-        if (idempotencyKey is null || !_idempotency.TryGetValue(idempotencyKey, out var entry))
+        if (idempotencyKey is null || FindKey(idempotencyKey) is not (>= 0 and var slot))
         {
             view = null!;
             return false;
         }
-        view = ToView(_store[entry.Slot]);
+        view = ToView(_store[slot]);
         return true;
     }
 

@@ -20,10 +20,10 @@ public sealed partial class ReservationStateMachine
         var orders = new List<SnapshotOrder>(_orders.Count);
         foreach (var slot in _orders.Values) orders.Add(ToSnapshot(_store[slot], held: true));
         var keys = new List<SnapshotKey>(_idempotency.Count);
-        foreach (var (key, e) in _idempotency)
+        foreach (var slot in _idempotency.Slots())
         {
-            ref var o = ref _store[e.Slot];
-            keys.Add(new SnapshotKey(key, o.Id, e.Fingerprint, e.ExpiresAtMs));
+            ref var o = ref _store[slot];
+            keys.Add(new SnapshotKey(o.IdempotencyKey, o.Id, o.Fingerprint, o.KeyExpiresAtMs));
             // An evicted order still answers its key's replays, so it travels with the key.
             if (!o.Held) orders.Add(ToSnapshot(o, held: false));
         }
@@ -83,9 +83,14 @@ public sealed partial class ReservationStateMachine
         foreach (var k in snapshot.Keys.OrderBy(k => k.ExpiresAtMs))
         {
             var slot = byId[k.OrderId];
-            store[slot].Keyed = true;
-            m._idempotency.Add(k.Key, new IdempotencyEntry(slot, k.Fingerprint, k.ExpiresAtMs));
-            m._idempotencyKeys.Enqueue((k.ExpiresAtMs, k.Key));
+            ref var o = ref store[slot];
+            // The key lives in its order's record: a key that is not its order's, or a second key of one order, has no place.
+            if (o.Keyed || !string.Equals(o.IdempotencyKey, k.Key, StringComparison.Ordinal) || o.Fingerprint != k.Fingerprint || m.FindKey(k.Key) >= 0)
+            {
+                throw new InvalidDataException($"The snapshot's key of order {k.OrderId} is not the key and fingerprint that order was made with, or is there twice.");
+            }
+            o.KeyExpiresAtMs = k.ExpiresAtMs;
+            m.RememberKey(slot);
         }
         // An order neither held nor remembered by a key (a snapshot made by hand) has no reason to stay.
         foreach (var slot in byId.Values)

@@ -36,13 +36,14 @@ public sealed partial class ReservationStateMachine
             }
         }
         foreach (var slot in _orders.Values) sum += HashOrder(_store[slot]);
-        foreach (var (key, e) in _idempotency)
+        foreach (var slot in _idempotency.Slots())
         {
+            ref var o = ref _store[slot];
             var h = new StateHash(5);
-            h.Add(key);
-            h.Add((long)_store[e.Slot].Id.Value);
-            h.Add((long)e.Fingerprint);
-            h.Add(e.ExpiresAtMs);
+            h.Add(o.IdempotencyKey);
+            h.Add((long)o.Id.Value);
+            h.Add((long)o.Fingerprint);
+            h.Add(o.KeyExpiresAtMs);
             sum += h.Value;
         }
         foreach (var (tx, e) in _transactions)
@@ -123,9 +124,10 @@ public sealed partial class ReservationStateMachine
         }
         // The store holds exactly the orders of the index and those only a key remembers: no slot leaks.
         var keyedOnly = 0;
-        foreach (var e in _idempotency.Values)
+        foreach (var slot in _idempotency.Slots())
         {
-            ref var o = ref _store[e.Slot];
+            ref var o = ref _store[slot];
+            Invariant.That(FindKey(o.IdempotencyKey) == slot, "every remembered key finds its order");
             Invariant.That(o.Keyed, "an order a key remembers is marked keyed in the store");
             if (!o.Held) keyedOnly++;
         }

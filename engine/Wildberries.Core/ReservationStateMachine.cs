@@ -20,7 +20,8 @@ public sealed partial class ReservationStateMachine
 
     // The orders held (live and within their retention window), by id: their slots in the store.
     private readonly Dictionary<OrderId, int> _orders;
-    private readonly Dictionary<string, IdempotencyEntry> _idempotency;
+    // Idempotency keys remembered: the slot of the order each made; the key, its fingerprint and expiry are in the record.
+    private readonly SlotTable _idempotency;
     private readonly Dictionary<string, TransactionEntry> _transactions;
 
     // Pending reservations by deadline, as store handles. Extending pushes a new entry; the old one is skipped when it
@@ -29,7 +30,8 @@ public sealed partial class ReservationStateMachine
 
     // Timestamps only grow, so first-in is first-out for fixed windows: eviction never scans.
     private readonly Queue<(long EvictAtMs, long Handle)> _terminalOrders;
-    private readonly Queue<(long EvictAtMs, string Key)> _idempotencyKeys;
+    // Keyed orders in the order their keys expire (a fixed window from a clock that only grows), as store handles.
+    private readonly Queue<long> _idempotencyKeys;
     private readonly Queue<(long EvictAtMs, string TransactionId)> _transactionIds;
 
     private EventBuffer _events = new();
@@ -52,11 +54,11 @@ public sealed partial class ReservationStateMachine
         _skuSlots = new SkuState[Math.Max(16, _options.SkusCapacityHint)];
         _store = new OrderStore(orders);
         _orders = new Dictionary<OrderId, int>(orders);
-        _idempotency = new Dictionary<string, IdempotencyEntry>(orders, StringComparer.Ordinal);
+        _idempotency = new SlotTable(orders);
         _transactions = new Dictionary<string, TransactionEntry>(orders, StringComparer.Ordinal);
         _expiries = new PriorityQueue<long, (long, ulong)>(orders);
         _terminalOrders = new Queue<(long, long)>(orders);
-        _idempotencyKeys = new Queue<(long, string)>(orders);
+        _idempotencyKeys = new Queue<long>(orders);
         _transactionIds = new Queue<(long, string)>(orders);
     }
 
