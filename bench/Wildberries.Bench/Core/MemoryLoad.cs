@@ -148,20 +148,7 @@ public static class MemoryLoad
         return machine;
     }
 
-    private static long LoadCatalog(ReservationStateMachine machine)
-    {
-        var events = new EventBuffer();
-        long lsn = 0;
-        foreach (var command in Workload.CatalogCommands(Skus))
-        {
-            var c = command;
-            c.Lsn = ++lsn;
-            c.TimestampMs = NowMs;
-            events.Clear();
-            machine.Apply(c, events);
-        }
-        return lsn;
-    }
+    private static long LoadCatalog(ReservationStateMachine machine) => Workload.LoadCatalog(machine, Skus, NowMs);
 
     private static readonly string[] Customers = [.. Enumerable.Range(0, 1000).Select(i => "customer-" + i.ToString(CultureInfo.InvariantCulture))];
 
