@@ -53,7 +53,7 @@ public sealed partial class ReservationStateMachine
 
         MoveTo(slot, foreign > 0 ? OrderStatus.Preparing : OrderStatus.PendingPayment);
         order.Held = true;
-        _orders.Add(order.Id, slot);
+        IndexOrder(slot);
         var handle = _store.Handle(slot);
         _expiries.Enqueue(handle, (order.ReservedUntilMs, order.Id.Value));
         order.KeyExpiresAtMs = _nowMs + _options.IdempotencyWindowMs;

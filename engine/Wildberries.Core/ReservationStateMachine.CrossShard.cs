@@ -88,7 +88,7 @@ public sealed partial class ReservationStateMachine
     private CommandResult HoldStock(in Command c)
     {
         if (!c.OrderId.IsValid || c.OrderId.Shard == _options.ShardId) return CommandResult.Invalid("orderId");
-        if (_orders.TryGetValue(c.OrderId, out var held)) return DescribeHold(_store[held]) with { Replayed = true };
+        if (TryFindSlot(c.OrderId, out var held)) return DescribeHold(_store[held]) with { Replayed = true };
         var lines = c.Lines!;
         var refused = ResolveLines(lines, c.Warehouses, allowForeign: false, out _);
         if (refused.HasValue) return refused.Value;
@@ -103,7 +103,7 @@ public sealed partial class ReservationStateMachine
         hold.Amount = AllocateLines(ref hold, lines, c.Warehouses);
         MoveTo(slot, OrderStatus.PendingPayment);
         hold.Held = true;
-        _orders.Add(hold.Id, slot);
+        IndexOrder(slot);
         _expiries.Enqueue(_store.Handle(slot), (hold.ReservedUntilMs, hold.Id.Value));
         return DescribeHold(hold);
     }
@@ -185,7 +185,7 @@ public sealed partial class ReservationStateMachine
 
     private bool TryFindHold(OrderId id, out int slot, out CommandResult miss)
     {
-        if (_orders.TryGetValue(id, out slot) && _store[slot].IsHold)
+        if (TryFindSlot(id, out slot) && _store[slot].IsHold)
         {
             miss = default;
             return true;
@@ -235,7 +235,7 @@ public sealed partial class ReservationStateMachine
     public IReadOnlyList<(OrderId Order, RemoteAction Action, int[] Shards)> PendingRemoteWork()
     {
         var work = new List<(OrderId, RemoteAction, int[])>();
-        foreach (var slot in _orders.Values)
+        foreach (var slot in _orders.Slots())
         {
             ref var o = ref _store[slot];
             if (o.IsHold || o.RemoteShards is not { } shards) continue;

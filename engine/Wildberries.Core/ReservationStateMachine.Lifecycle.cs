@@ -72,7 +72,7 @@ public sealed partial class ReservationStateMachine
             ref var order = ref _store[slot];
             if (order.Held && OrderTransitions.IsTerminal(order.Status) && order.TerminalAtMs + _options.TerminalOrderRetentionMs == t.EvictAtMs)
             {
-                _orders.Remove(order.Id);
+                UnindexOrder(slot);
                 order.Held = false;
                 if (!order.Keyed) _store.Free(slot);
             }
@@ -92,6 +92,24 @@ public sealed partial class ReservationStateMachine
             _transactionIds.Dequeue();
             if (_transactions.TryGetValue(x.TransactionId, out var e) && e.ExpiresAtMs == x.EvictAtMs) _transactions.Remove(x.TransactionId);
         }
+    }
+
+    /// <summary>The slot of the order held under <paramref name="id"/>, or false.</summary>
+    private bool TryFindSlot(OrderId id, out int slot)
+    {
+        slot = _orders.Find(IdHash(id), new IdMatch(_store, id));
+        return slot >= 0;
+    }
+
+    private void IndexOrder(int slot) => _orders.Add(IdHash(_store[slot].Id), slot);
+
+    private void UnindexOrder(int slot) => _orders.Remove(IdHash(_store[slot].Id), slot);
+
+    private static int IdHash(OrderId id) => (int)StateHash.Mix(id.Value);
+
+    private readonly struct IdMatch(OrderStore store, OrderId id) : ISlotMatch
+    {
+        public bool Matches(int slot) => store[slot].Id == id;
     }
 
     /// <summary>Remembers the idempotency key of the order in <paramref name="slot"/> until its KeyExpiresAtMs.</summary>

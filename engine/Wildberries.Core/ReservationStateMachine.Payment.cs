@@ -172,7 +172,7 @@ public sealed partial class ReservationStateMachine
             return false;
         }
         // An aborted order is a tombstone for its holds' sake: to everyone else there is no such order.
-        if (!_orders.TryGetValue(id, out slot) || (_store[slot].Status == OrderStatus.Aborted && !includeAborted)
+        if (!TryFindSlot(id, out slot) || (_store[slot].Status == OrderStatus.Aborted && !includeAborted)
             || (customerId is not null && !string.Equals(customerId, _store[slot].CustomerId, StringComparison.Ordinal)))
         {
             miss = new CommandResult { Code = ResultCode.OrderNotFound, OrderId = id };

@@ -5,7 +5,7 @@ public sealed partial class ReservationStateMachine
     /// <summary>An immutable copy of an order, or false when it is unknown or evicted.</summary>
     public bool TryGetOrder(OrderId id, out OrderView view)
     {
-        if (!_orders.TryGetValue(id, out var slot) || _store[slot].IsHold || _store[slot].Status == OrderStatus.Aborted)
+        if (!TryFindSlot(id, out var slot) || _store[slot].IsHold || _store[slot].Status == OrderStatus.Aborted)
         {
             view = null!;
             return false;
@@ -88,7 +88,7 @@ public sealed partial class ReservationStateMachine
     /// </summary>
     public bool TryGetHold(OrderId id, out OrderView view)
     {
-        if (!_orders.TryGetValue(id, out var slot) || !_store[slot].IsHold)
+        if (!TryFindSlot(id, out var slot) || !_store[slot].IsHold)
         {
             view = null!;
             return false;
@@ -109,10 +109,10 @@ public sealed partial class ReservationStateMachine
 
     /// <summary>Every order at home here, by id: for tests, snapshots and audits, not hot paths.</summary>
     public IEnumerable<OrderView> AllOrders() =>
-        _orders.Values.Where(s => !_store[s].IsHold && _store[s].Status != OrderStatus.Aborted).OrderBy(s => _store[s].Id.Value).Select(s => ToView(_store[s]));
+        _orders.Slots().Where(s => !_store[s].IsHold && _store[s].Status != OrderStatus.Aborted).OrderBy(s => _store[s].Id.Value).Select(s => ToView(_store[s]));
 
     /// <summary>Every hold of an order at home elsewhere, by order id: for audits, not hot paths.</summary>
-    public IEnumerable<OrderView> AllHolds() => _orders.Values.Where(s => _store[s].IsHold).OrderBy(s => _store[s].Id.Value).Select(s => ToView(_store[s]));
+    public IEnumerable<OrderView> AllHolds() => _orders.Slots().Where(s => _store[s].IsHold).OrderBy(s => _store[s].Id.Value).Select(s => ToView(_store[s]));
 
     private static StockLevel ToLevel(SkuState s, in StockRow row) =>
         new(s.Sku, row.WarehouseId, row.OnHand, row.Reserved, row.Committed);

@@ -18,7 +18,7 @@ public sealed partial class ReservationStateMachine
         }
 
         var orders = new List<SnapshotOrder>(_orders.Count);
-        foreach (var slot in _orders.Values) orders.Add(ToSnapshot(_store[slot], held: true));
+        foreach (var slot in _orders.Slots()) orders.Add(ToSnapshot(_store[slot], held: true));
         var keys = new List<SnapshotKey>(_idempotency.Count);
         foreach (var slot in _idempotency.Slots())
         {
@@ -71,12 +71,13 @@ public sealed partial class ReservationStateMachine
             byId[o.Id] = slot;
             if (!so.Held) continue;
             o.Held = true;
-            m._orders.Add(o.Id, slot);
+            if (m.TryFindSlot(o.Id, out _)) throw new InvalidDataException($"The snapshot holds order {o.Id} twice.");
+            m.IndexOrder(slot);
             if (o.Status == OrderStatus.PendingPayment && !o.IsHold) m.PendingOrderCount++;
             if (IsLiveDeadline(o, o.ReservedUntilMs)) m._expiries.Enqueue(m._store.Handle(slot), (o.ReservedUntilMs, o.Id.Value));
         }
         var store = m._store;
-        foreach (var slot in m._orders.Values.Where(s => OrderTransitions.IsTerminal(store[s].Status)).OrderBy(s => store[s].TerminalAtMs).ThenBy(s => store[s].Id.Value))
+        foreach (var slot in m._orders.Slots().Where(s => OrderTransitions.IsTerminal(store[s].Status)).OrderBy(s => store[s].TerminalAtMs).ThenBy(s => store[s].Id.Value))
         {
             m._terminalOrders.Enqueue((store[slot].TerminalAtMs + m._options.TerminalOrderRetentionMs, store.Handle(slot)));
         }

@@ -35,7 +35,7 @@ public sealed partial class ReservationStateMachine
                 sum += r.Value;
             }
         }
-        foreach (var slot in _orders.Values) sum += HashOrder(_store[slot]);
+        foreach (var slot in _orders.Slots()) sum += HashOrder(_store[slot]);
         foreach (var slot in _idempotency.Slots())
         {
             ref var o = ref _store[slot];
@@ -102,9 +102,10 @@ public sealed partial class ReservationStateMachine
     {
         var expected = new Dictionary<(long Sku, int Warehouse), (long Reserved, long Committed)>();
         var pending = 0;
-        foreach (var slot in _orders.Values)
+        foreach (var slot in _orders.Slots())
         {
             ref var o = ref _store[slot];
+            Invariant.That(TryFindSlot(o.Id, out var found) && found == slot, "every held order is found by its id");
             Invariant.That(o.Held, "an order in the index is marked held in the store");
             Invariant.That(o.Status != OrderStatus.None, "every held order has a status");
             if (o.Status == OrderStatus.PendingPayment && !o.IsHold) pending++;

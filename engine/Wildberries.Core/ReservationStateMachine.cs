@@ -19,7 +19,7 @@ public sealed partial class ReservationStateMachine
     private readonly OrderStore _store;
 
     // The orders held (live and within their retention window), by id: their slots in the store.
-    private readonly Dictionary<OrderId, int> _orders;
+    private readonly SlotTable _orders;
     // Idempotency keys remembered: the slot of the order each made; the key, its fingerprint and expiry are in the record.
     private readonly SlotTable _idempotency;
     private readonly Dictionary<string, TransactionEntry> _transactions;
@@ -53,7 +53,7 @@ public sealed partial class ReservationStateMachine
         _skus = new Dictionary<long, SkuState>(_options.SkusCapacityHint);
         _skuSlots = new SkuState[Math.Max(16, _options.SkusCapacityHint)];
         _store = new OrderStore(orders);
-        _orders = new Dictionary<OrderId, int>(orders);
+        _orders = new SlotTable(orders);
         _idempotency = new SlotTable(orders);
         _transactions = new Dictionary<string, TransactionEntry>(orders, StringComparer.Ordinal);
         _expiries = new PriorityQueue<long, (long, ulong)>(orders);
