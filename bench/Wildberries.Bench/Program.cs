@@ -31,6 +31,8 @@ public static class Program
         ["http-wrk"] = Http.WrkLoad.RunAsync,
         // Durable checkouts through the binary protocol's client against HTTP, at 64 and 256 in flight.
         ["protocol"] = Protocol.ProtocolLoad.RunAsync,
+        // The state machine with millions of live orders: heap and RSS an order, GC pauses, replay and restore in memory.
+        ["memory"] = Core.MemoryLoad.RunAsync,
     };
 
     public static async Task Main(string[] args)

@@ -77,8 +77,15 @@ public static class Workload
     public static ReservationStateMachine Catalog(int skus, out long lsn, long nowMs)
     {
         var machine = new ReservationStateMachine(new StateMachineOptions { OrdersCapacityHint = 1 << 18, SkusCapacityHint = skus });
+        lsn = LoadCatalog(machine, skus, nowMs);
+        return machine;
+    }
+
+    /// <summary>Applies the benchmark catalog to an empty machine from log sequence number 1; returns the last one.</summary>
+    public static long LoadCatalog(ReservationStateMachine machine, int skus, long nowMs)
+    {
         var events = new EventBuffer();
-        lsn = 0;
+        long lsn = 0;
         foreach (var command in CatalogCommands(skus))
         {
             var c = command;
@@ -87,7 +94,7 @@ public static class Workload
             events.Clear();
             machine.Apply(c, events);
         }
-        return machine;
+        return lsn;
     }
 
     /// <summary>The commands that create the benchmark catalog.</summary>

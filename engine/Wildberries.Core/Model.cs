@@ -1,5 +1,6 @@
 using System.Diagnostics.CodeAnalysis;
 using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
 
 namespace Wildberries.Core;
 
@@ -15,9 +16,12 @@ internal struct StockRow
 }
 
 /// <summary>Everything the shard knows of one SKU: its catalog item (if any) and its stock rows.</summary>
-internal sealed class SkuState(long sku)
+internal sealed class SkuState(long sku, int slot)
 {
     public readonly long Sku = sku;
+
+    // Its place in the machine's SKU table: allocations name their SKU by it, so the allocation slab holds no references.
+    public readonly int Slot = slot;
     public bool InCatalog;
     public string Name = "";
     public long Price;
@@ -53,15 +57,17 @@ internal sealed class SkuState(long sku)
     }
 }
 
-/// <summary>Units of one line taken from one stock row.</summary>
+/// <summary>
+/// Units of one line taken from one stock row: the SKU by its slot in the machine's SKU table, so that the slab of
+/// allocations is plain data (20 bytes each, nothing for the GC to trace).
+/// </summary>
+[StructLayout(LayoutKind.Sequential, Pack = 4)]
 internal struct Allocation
 {
-    public SkuState Item;
+    public int Item;
     public int RowIndex;
     public int Quantity;
     public long UnitPrice;
-
-    public readonly ref StockRow Row => ref Item.Rows[RowIndex];
 }
 
 [InlineArray(4)]
@@ -111,41 +117,99 @@ internal struct SmallList<T>
     }
 }
 
-/// <summary>An order as the state machine holds it; never leaves the writer thread (see <see cref="OrderView"/>).</summary>
-internal sealed class Order
+/// <summary>
+/// An order as the state machine holds it: a record in the <see cref="OrderStore"/>'s slab, never leaves the writer
+/// thread (see <see cref="OrderView"/>). Its allocations are a range of the store's allocation slab; what only paid,
+/// attached or cross-shard orders have lives in <see cref="Extras"/>, made when first needed (never at checkout).
+/// </summary>
+internal struct OrderRecord
 {
-    public OrderId Id;
-    public OrderStatus Status;
-    public string CustomerId = "";
-    public string IdempotencyKey = "";
+    public string CustomerId;
+    public string IdempotencyKey;
     public string? PaymentMethod;
-    public string? PaymentSessionId;
-    public string? PaymentUrl;
-    public string? PaidTransactionId;
+    public OrderExtras? Extras;
+    public OrderId Id;
     public long Amount;
     public long CreatedAtMs;
     public long ReservedUntilMs;
     public long TerminalAtMs;
     public ulong Fingerprint;
+
+    // Until when the idempotency key remembers this order (while Keyed); the key's request fingerprint is Fingerprint.
+    public long KeyExpiresAtMs;
+    public int FirstAllocation;
+    public int AllocationCount;
     public int LineCount;
+
+    // Bumped each time the slot is freed: a queue entry made for an earlier order in this slot no longer matches.
+    public int Generation;
+    public OrderStatus Status;
 
     // The host gave up on the checkout before answering it (payment provider unreachable): replays say so again.
     public bool CheckoutAborted;
 
-    // Cross-shard orders. On the home shard: the other shards holding lines of this order, their amount and line
-    // count (their allocations live in those shards' holds). On a stock shard, IsHold: this object is the hold of an
-    // order at home elsewhere (its id names that shard); HoldConfirmed: the home decided, the hold no longer expires
-    // by itself and follows the home's commit, release and ship.
+    // On a stock shard, IsHold: this record is the hold of an order at home elsewhere (its id names that shard);
+    // HoldConfirmed: the home decided, the hold no longer expires by itself and follows the home's commit, release
+    // and ship.
+    public bool IsHold;
+    public bool HoldConfirmed;
+
+    // What keeps the slot: Held, the order is in the machine's order index (live or within its retention window);
+    // Keyed, an idempotency key remembers it (its replays answer even after it left the index). Neither: freed.
+    public bool Held;
+    public bool Keyed;
+
+    public readonly string? PaymentSessionId => Extras?.PaymentSessionId;
+    public readonly string? PaymentUrl => Extras?.PaymentUrl;
+    public readonly string? PaidTransactionId => Extras?.PaidTransactionId;
+    public readonly int[]? RemoteShards => Extras?.RemoteShards;
+    public readonly long RemoteAmount => Extras?.RemoteAmount ?? 0;
+    public readonly int RemoteLineCount => Extras?.RemoteLineCount ?? 0;
+
+    public OrderExtras More => Extras ??= new OrderExtras();
+}
+
+/// <summary>
+/// The parts of an order most orders do not have at checkout: the payment session and page, the paying transaction,
+/// and, for a cross-shard order at home here, the other shards holding its lines, their amount and line count
+/// (their allocations live in those shards' holds).
+/// </summary>
+internal sealed class OrderExtras
+{
+    public string? PaymentSessionId;
+    public string? PaymentUrl;
+    public string? PaidTransactionId;
     public int[]? RemoteShards;
     public long RemoteAmount;
     public int RemoteLineCount;
-    public bool IsHold;
-    public bool HoldConfirmed;
-    public SmallList<Allocation> Allocations;
 }
 
-/// <summary>A remembered idempotency key: the order it made and the fingerprint of the request that made it.</summary>
-internal readonly record struct IdempotencyEntry(Order Order, ulong Fingerprint, long ExpiresAtMs);
 
-/// <summary>A remembered payment transaction and the first answer to each verdict it was sent with.</summary>
-internal readonly record struct TransactionEntry(CommandResult? Failed, CommandResult? Succeeded, OrderId OrderId, long ExpiresAtMs);
+/// <summary>
+/// A remembered payment transaction and the first answer to each verdict it was sent with. The answers live in a
+/// small object made when one is recorded, so that the table sized for every order of the retention window (most of
+/// which never pay within it) holds 24 bytes a slot, not two full results.
+/// </summary>
+internal readonly struct TransactionEntry(OrderId orderId, long expiresAtMs)
+{
+    private readonly TransactionAnswers? _answers;
+
+    public OrderId OrderId { get; } = orderId;
+
+    public long ExpiresAtMs { get; } = expiresAtMs;
+
+    public CommandResult? Failed
+    {
+        get => _answers?.Failed;
+        init => _answers = new TransactionAnswers(value, _answers?.Succeeded);
+    }
+
+    public CommandResult? Succeeded
+    {
+        get => _answers?.Succeeded;
+        init => _answers = new TransactionAnswers(_answers?.Failed, value);
+    }
+}
+
+/// <summary>The first answers of one transaction, immutable: a new one is made when the other verdict is recorded.</summary>
+internal sealed record TransactionAnswers(CommandResult? Failed, CommandResult? Succeeded);

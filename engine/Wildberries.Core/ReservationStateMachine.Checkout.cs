@@ -8,6 +8,10 @@ public sealed partial class ReservationStateMachine
     // The SKU of each line of the checkout being applied, looked up once.
     private SkuState[] _lineItems = new SkuState[16];
 
+    // The allocations of the order being made (or paid again), before they are copied into the store's slab.
+    private Allocation[] _allocationScratch = new Allocation[16];
+    private int _allocationScratchCount;
+
     /// <summary>
     /// Reserves every line or none. Validates everything first, then checks every line's availability, and only
     /// then touches stock, so a failure never leaves a partial reservation behind (invariant 3).
@@ -16,45 +20,44 @@ public sealed partial class ReservationStateMachine
     {
         var lines = c.Lines!;
         var fingerprint = Fingerprint(c);
-        if (_idempotency.TryGetValue(c.IdempotencyKey!, out var seen))
+        if (FindKey(c.IdempotencyKey!) is var seen and >= 0)
         {
-            if (seen.Fingerprint != fingerprint)
+            if (_store[seen].Fingerprint != fingerprint)
             {
-                return new CommandResult { Code = ResultCode.IdempotencyKeyReused, OrderId = seen.Order.Id, Field = "idempotencyKey" };
+                return new CommandResult { Code = ResultCode.IdempotencyKeyReused, OrderId = _store[seen].Id, Field = "idempotencyKey" };
             }
-            return Describe(seen.Order) with { Replayed = true };
+            return Describe(_store[seen]) with { Replayed = true };
         }
 
         // Lines of other shards (a cross-shard cart, at home here) are held there in a second phase.
         var refused = ResolveLines(lines, c.Warehouses, allowForeign: true, out var foreign);
         if (refused.HasValue) return refused.Value;
         if (foreign == lines.Length) return new CommandResult { Code = ResultCode.WrongShard, Field = CommandRules.LineField(0, "sku") };
-        var items = _lineItems;
 
-        var order = new Order
-        {
-            Id = OrderId.Create(_options.ShardId, ++_orderSequence),
-            CustomerId = c.CustomerId!,
-            IdempotencyKey = c.IdempotencyKey!,
-            PaymentMethod = c.PaymentMethod,
-            CreatedAtMs = _nowMs,
-            ReservedUntilMs = _nowMs + _options.ReservationTtlMs,
-            Fingerprint = fingerprint,
-            LineCount = lines.Length - foreign,
-        };
-        order.Amount = AllocateLines(order, lines, c.Warehouses);
+        var slot = _store.Add();
+        ref var order = ref _store[slot];
+        order.Id = OrderId.Create(_options.ShardId, ++_orderSequence);
+        order.CustomerId = c.CustomerId!;
+        order.IdempotencyKey = c.IdempotencyKey!;
+        order.PaymentMethod = c.PaymentMethod;
+        order.CreatedAtMs = _nowMs;
+        order.ReservedUntilMs = _nowMs + _options.ReservationTtlMs;
+        order.Fingerprint = fingerprint;
+        order.LineCount = lines.Length - foreign;
+        order.Amount = AllocateLines(ref order, lines, c.Warehouses);
         if (foreign > 0)
         {
-            order.RemoteShards = RemoteShardsOf(lines);
-            order.RemoteLineCount = foreign;
+            order.More.RemoteShards = RemoteShardsOf(lines);
+            order.More.RemoteLineCount = foreign;
         }
 
-        MoveTo(order, foreign > 0 ? OrderStatus.Preparing : OrderStatus.PendingPayment);
-        _orders.Add(order.Id, order);
-        _expiries.Enqueue(order, (order.ReservedUntilMs, order.Id.Value));
-        var keyExpiresAtMs = _nowMs + _options.IdempotencyWindowMs;
-        _idempotency.Add(order.IdempotencyKey, new IdempotencyEntry(order, fingerprint, keyExpiresAtMs));
-        _idempotencyKeys.Enqueue((keyExpiresAtMs, order.IdempotencyKey));
+        MoveTo(slot, foreign > 0 ? OrderStatus.Preparing : OrderStatus.PendingPayment);
+        order.Held = true;
+        IndexOrder(slot);
+        var handle = _store.Handle(slot);
+        _expiries.Enqueue(handle, (order.ReservedUntilMs, order.Id.Value));
+        order.KeyExpiresAtMs = _nowMs + _options.IdempotencyWindowMs;
+        RememberKey(slot);
         // A cross-shard order is created (and announced) when its home confirms it, after every hold is in place.
         if (foreign == 0) Emit(EventKind.OrderCreated, order);
         return Describe(order);
@@ -97,15 +100,17 @@ public sealed partial class ReservationStateMachine
     }
 
     /// <summary>Reserves every resolved line of <see cref="_lineItems"/> for <paramref name="order"/>; returns their amount.</summary>
-    private long AllocateLines(Order order, CheckoutLine[] lines, int[]? warehouses)
+    private long AllocateLines(ref OrderRecord order, CheckoutLine[] lines, int[]? warehouses)
     {
         long amount = 0;
+        _allocationScratchCount = 0;
         for (var i = 0; i < lines.Length; i++)
         {
             if (_lineItems[i] is not { } item) continue;
-            Allocate(order, item, lines[i].Quantity, item.Price, warehouses, commit: false);
+            Allocate(item, lines[i].Quantity, item.Price, warehouses, commit: false);
             amount = checked(amount + (item.Price * lines[i].Quantity));
         }
+        _store.SetAllocations(ref order, _allocationScratch.AsSpan(0, _allocationScratchCount));
         return amount;
     }
 
@@ -140,19 +145,20 @@ public sealed partial class ReservationStateMachine
     /// otherwise split across candidates in order. Candidates are the preference list, or every warehouse by most
     /// available first (ties: lower warehouse id). The caller has checked that enough is available.
     /// </summary>
-    private void Allocate(Order order, SkuState item, int quantity, long unitPrice, int[]? preference, bool commit)
+    /// <remarks>The allocations are appended to <see cref="_allocationScratch"/>.</remarks>
+    private void Allocate(SkuState item, int quantity, long unitPrice, int[]? preference, bool commit)
     {
         var n = FillCandidates(item, preference);
-        var start = order.Allocations.Count;
+        var start = _allocationScratchCount;
         for (var k = 0; k < n; k++)
         {
             if (item.Rows[_candidates[k]].Available >= quantity)
             {
-                order.Allocations.Add(new Allocation { Item = item, RowIndex = _candidates[k], Quantity = quantity, UnitPrice = unitPrice });
+                AddScratch(new Allocation { Item = item.Slot, RowIndex = _candidates[k], Quantity = quantity, UnitPrice = unitPrice });
                 break;
             }
         }
-        if (order.Allocations.Count == start)
+        if (_allocationScratchCount == start)
         {
             var remaining = quantity;
             for (var k = 0; k < n && remaining > 0; k++)
@@ -160,16 +166,22 @@ public sealed partial class ReservationStateMachine
                 var available = item.Rows[_candidates[k]].Available;
                 if (available <= 0) continue;
                 var take = (int)Math.Min(available, remaining);
-                order.Allocations.Add(new Allocation { Item = item, RowIndex = _candidates[k], Quantity = take, UnitPrice = unitPrice });
+                AddScratch(new Allocation { Item = item.Slot, RowIndex = _candidates[k], Quantity = take, UnitPrice = unitPrice });
                 remaining -= take;
             }
             Invariant.That(remaining == 0, "a line is allocated only after its availability was checked");
         }
-        for (var i = start; i < order.Allocations.Count; i++)
+        for (var i = start; i < _allocationScratchCount; i++)
         {
-            if (commit) CommitAvailable(ref order.Allocations[i]);
-            else Reserve(ref order.Allocations[i]);
+            if (commit) CommitAvailable(_allocationScratch[i]);
+            else Reserve(_allocationScratch[i]);
         }
+    }
+
+    private void AddScratch(in Allocation a)
+    {
+        if (_allocationScratchCount == _allocationScratch.Length) Array.Resize(ref _allocationScratch, _allocationScratch.Length * 2);
+        _allocationScratch[_allocationScratchCount++] = a;
     }
 
     private int FillCandidates(SkuState item, int[]? preference)
@@ -224,7 +236,7 @@ public sealed partial class ReservationStateMachine
         return h.Value;
     }
 
-    private static CommandResult Describe(Order order) => new()
+    private static CommandResult Describe(in OrderRecord order) => new()
     {
         Code = ResultCode.Ok,
         OrderId = order.Id,

@@ -13,23 +13,25 @@ public sealed partial class ReservationStateMachine
 {
     private CommandResult ConfirmOrder(in Command c)
     {
-        if (!TryFindOrder(c.OrderId, null, out var order, out var miss, includeAborted: true)) return miss;
+        if (!TryFindOrder(c.OrderId, null, out var slot, out var miss, includeAborted: true)) return miss;
+        ref var order = ref _store[slot];
         if (order.RemoteShards is null) return new CommandResult { Code = ResultCode.InvalidState, OrderId = order.Id, Status = order.Status };
         if (order.Status == OrderStatus.PendingPayment) return Describe(order) with { Replayed = true };
         if (order.Status != OrderStatus.Preparing) return new CommandResult { Code = ResultCode.InvalidState, OrderId = order.Id, Status = order.Status };
-        order.RemoteAmount = c.Value;
+        order.More.RemoteAmount = c.Value;
         order.Amount = checked(order.Amount + c.Value);
-        MoveTo(order, OrderStatus.PendingPayment);
+        MoveTo(slot, OrderStatus.PendingPayment);
         Emit(EventKind.OrderCreated, order);
         return Describe(order);
     }
 
     private CommandResult AbortOrder(in Command c)
     {
-        if (!TryFindOrder(c.OrderId, null, out var order, out var miss, includeAborted: true)) return miss.Code == ResultCode.OrderNotFound ? CommandResult.Of(ResultCode.Ok) with { OrderId = c.OrderId, Replayed = true } : miss;
+        if (!TryFindOrder(c.OrderId, null, out var slot, out var miss, includeAborted: true)) return miss.Code == ResultCode.OrderNotFound ? CommandResult.Of(ResultCode.Ok) with { OrderId = c.OrderId, Replayed = true } : miss;
+        ref var order = ref _store[slot];
         if (order.Status == OrderStatus.Aborted) return new CommandResult { Code = ResultCode.Ok, OrderId = order.Id, Replayed = true };
         if (order.Status != OrderStatus.Preparing) return new CommandResult { Code = ResultCode.InvalidState, OrderId = order.Id, Status = order.Status };
-        Undo(order);
+        Undo(slot);
         return new CommandResult { Code = ResultCode.Ok, OrderId = order.Id };
     }
 
@@ -38,22 +40,24 @@ public sealed partial class ReservationStateMachine
     /// refused for want of stock (a replay of the key tries again); its holds are released. The order stays, hidden,
     /// as a tombstone until its retention ends: a restart before its holds were released finds it and releases them.
     /// </summary>
-    private void Undo(Order order)
+    private void Undo(int slot)
     {
+        ref var order = ref _store[slot];
         ReleaseAll(order);
-        if (_idempotency.TryGetValue(order.IdempotencyKey, out var key) && key.Order == order) _idempotency.Remove(order.IdempotencyKey);
-        MoveTo(order, OrderStatus.Aborted);
+        if (order.Keyed) ForgetKey(slot);
+        MoveTo(slot, OrderStatus.Aborted);
         EmitRemote(order, RemoteAction.Release);
     }
 
     private CommandResult RepayOutcome(in Command c)
     {
-        if (!TryFindOrder(c.OrderId, null, out var order, out var miss)) return miss;
+        if (!TryFindOrder(c.OrderId, null, out var slot, out var miss)) return miss;
+        ref var order = ref _store[slot];
         if (order.Status != OrderStatus.Repaying) return Describe(order) with { Replayed = true };
         CommandResult result;
-        if (c.Flag && TryCommitAgain(order))
+        if (c.Flag && TryCommitAgain(slot))
         {
-            MoveTo(order, OrderStatus.Paid);
+            MoveTo(slot, OrderStatus.Paid);
             Emit(EventKind.OrderPaid, order, order.PaidTransactionId);
             result = Describe(order);
         }
@@ -61,7 +65,7 @@ public sealed partial class ReservationStateMachine
         {
             // Some shard's units were gone (the home's too, maybe, since it checked): those that did commit give
             // them back, the order keeps its allocations as they were, and the money goes back to the customer.
-            MoveTo(order, OrderStatus.RefundRequired);
+            MoveTo(slot, OrderStatus.RefundRequired);
             Emit(EventKind.RefundRequired, order, order.PaidTransactionId);
             EmitRemote(order, RemoteAction.Release);
             result = new CommandResult { Code = ResultCode.RefundRequired, OrderId = order.Id, Status = order.Status, Value = order.Amount };
@@ -72,10 +76,11 @@ public sealed partial class ReservationStateMachine
     }
 
     /// <summary>A late payment of a cross-shard order: ask every hold to commit its units again; the home follows.</summary>
-    private CommandResult Repay(Order order, string transactionId)
+    private CommandResult Repay(int slot, string transactionId)
     {
-        MoveTo(order, OrderStatus.Repaying);
-        order.PaidTransactionId = transactionId;
+        MoveTo(slot, OrderStatus.Repaying);
+        ref var order = ref _store[slot];
+        order.More.PaidTransactionId = transactionId;
         EmitRemote(order, RemoteAction.Repay);
         return Describe(order);
     }
@@ -83,29 +88,30 @@ public sealed partial class ReservationStateMachine
     private CommandResult HoldStock(in Command c)
     {
         if (!c.OrderId.IsValid || c.OrderId.Shard == _options.ShardId) return CommandResult.Invalid("orderId");
-        if (_orders.TryGetValue(c.OrderId, out var held)) return DescribeHold(held) with { Replayed = true };
+        if (TryFindSlot(c.OrderId, out var held)) return DescribeHold(_store[held]) with { Replayed = true };
         var lines = c.Lines!;
         var refused = ResolveLines(lines, c.Warehouses, allowForeign: false, out _);
         if (refused.HasValue) return refused.Value;
 
-        var hold = new Order
-        {
-            Id = c.OrderId,
-            IsHold = true,
-            CreatedAtMs = _nowMs,
-            ReservedUntilMs = c.DeadlineMs,
-            LineCount = lines.Length,
-        };
-        hold.Amount = AllocateLines(hold, lines, c.Warehouses);
-        MoveTo(hold, OrderStatus.PendingPayment);
-        _orders.Add(hold.Id, hold);
-        _expiries.Enqueue(hold, (hold.ReservedUntilMs, hold.Id.Value));
+        var slot = _store.Add();
+        ref var hold = ref _store[slot];
+        hold.Id = c.OrderId;
+        hold.IsHold = true;
+        hold.CreatedAtMs = _nowMs;
+        hold.ReservedUntilMs = c.DeadlineMs;
+        hold.LineCount = lines.Length;
+        hold.Amount = AllocateLines(ref hold, lines, c.Warehouses);
+        MoveTo(slot, OrderStatus.PendingPayment);
+        hold.Held = true;
+        IndexOrder(slot);
+        _expiries.Enqueue(_store.Handle(slot), (hold.ReservedUntilMs, hold.Id.Value));
         return DescribeHold(hold);
     }
 
     private CommandResult ConfirmHold(in Command c)
     {
-        if (!TryFindHold(c.OrderId, out var hold, out var miss)) return miss;
+        if (!TryFindHold(c.OrderId, out var slot, out var miss)) return miss;
+        ref var hold = ref _store[slot];
         if (hold.Status != OrderStatus.PendingPayment) return DescribeHold(hold) with { Code = hold.HoldConfirmed ? ResultCode.Ok : ResultCode.InvalidState, Replayed = true };
         if (hold.HoldConfirmed) return DescribeHold(hold) with { Replayed = true };
         hold.HoldConfirmed = true;
@@ -115,68 +121,71 @@ public sealed partial class ReservationStateMachine
     private CommandResult ReleaseHold(in Command c)
     {
         // Releasing a hold that never arrived is done already: an unconfirmed hold that arrives late expires by itself.
-        if (!TryFindHold(c.OrderId, out var hold, out var miss)) return miss.Code == ResultCode.OrderNotFound ? miss with { Code = ResultCode.Ok, Replayed = true } : miss;
+        if (!TryFindHold(c.OrderId, out var slot, out var miss)) return miss.Code == ResultCode.OrderNotFound ? miss with { Code = ResultCode.Ok, Replayed = true } : miss;
+        ref var hold = ref _store[slot];
         switch (hold.Status)
         {
             case OrderStatus.PendingPayment:
                 ReleaseAll(hold);
                 break;
             case OrderStatus.Paid:
-                for (var i = 0; i < hold.Allocations.Count; i++) ReleaseCommitted(ref hold.Allocations[i]);
+                foreach (ref var a in _store.Allocations(hold)) ReleaseCommitted(a);
                 break;
             case OrderStatus.Cancelled or OrderStatus.Expired:
                 // Released again by a home that just finished with the order (a refused late payment): the hold is
                 // kept as long as its home order, so the order's view keeps every line.
                 hold.TerminalAtMs = _nowMs;
-                _terminalOrders.Enqueue((_nowMs + _options.TerminalOrderRetentionMs, hold));
+                _terminalOrders.Enqueue((_nowMs + _options.TerminalOrderRetentionMs, _store.Handle(slot)));
                 return DescribeHold(hold) with { Replayed = true };
             default:
                 return DescribeHold(hold) with { Replayed = true };
         }
         hold.HoldConfirmed = true; // released by its home: nothing left to expire
-        MoveTo(hold, OrderStatus.Cancelled);
+        MoveTo(slot, OrderStatus.Cancelled);
         return DescribeHold(hold);
     }
 
     private CommandResult CommitHold(in Command c)
     {
-        if (!TryFindHold(c.OrderId, out var hold, out var miss)) return miss;
+        if (!TryFindHold(c.OrderId, out var slot, out var miss)) return miss;
+        ref var hold = ref _store[slot];
         switch (hold.Status)
         {
             case OrderStatus.PendingPayment:
-                for (var i = 0; i < hold.Allocations.Count; i++) CommitReserved(ref hold.Allocations[i]);
+                foreach (ref var a in _store.Allocations(hold)) CommitReserved(a);
                 break;
             case OrderStatus.Cancelled or OrderStatus.Expired:
                 // A late payment: the units again from what is available now, or nothing.
-                if (!TryCommitAgain(hold)) return DescribeHold(hold) with { Code = ResultCode.InsufficientStock };
+                if (!TryCommitAgain(slot)) return DescribeHold(hold) with { Code = ResultCode.InsufficientStock };
                 break;
             default:
                 return DescribeHold(hold) with { Replayed = true };
         }
         hold.HoldConfirmed = true;
-        MoveTo(hold, OrderStatus.Paid);
+        MoveTo(slot, OrderStatus.Paid);
         return DescribeHold(hold);
     }
 
     private CommandResult ShipHold(in Command c)
     {
-        if (!TryFindHold(c.OrderId, out var hold, out var miss)) return miss;
+        if (!TryFindHold(c.OrderId, out var slot, out var miss)) return miss;
+        ref var hold = ref _store[slot];
         if (hold.Status == OrderStatus.Fulfilled) return DescribeHold(hold) with { Replayed = true };
         if (hold.Status == OrderStatus.PendingPayment)
         {
             // The commit never arrived (a restart between the two): the home shipped a paid order, so commit first.
-            for (var i = 0; i < hold.Allocations.Count; i++) CommitReserved(ref hold.Allocations[i]);
-            MoveTo(hold, OrderStatus.Paid);
+            foreach (ref var a in _store.Allocations(hold)) CommitReserved(a);
+            MoveTo(slot, OrderStatus.Paid);
         }
         if (hold.Status != OrderStatus.Paid) return DescribeHold(hold) with { Code = ResultCode.InvalidState };
-        for (var i = 0; i < hold.Allocations.Count; i++) ShipCommitted(ref hold.Allocations[i]);
-        MoveTo(hold, OrderStatus.Fulfilled);
+        foreach (ref var a in _store.Allocations(hold)) ShipCommitted(a);
+        MoveTo(slot, OrderStatus.Fulfilled);
         return DescribeHold(hold);
     }
 
-    private bool TryFindHold(OrderId id, out Order hold, out CommandResult miss)
+    private bool TryFindHold(OrderId id, out int slot, out CommandResult miss)
     {
-        if (_orders.TryGetValue(id, out hold!) && hold.IsHold)
+        if (TryFindSlot(id, out slot) && _store[slot].IsHold)
         {
             miss = default;
             return true;
@@ -185,7 +194,7 @@ public sealed partial class ReservationStateMachine
         return false;
     }
 
-    private static CommandResult DescribeHold(Order hold) => new()
+    private static CommandResult DescribeHold(in OrderRecord hold) => new()
     {
         Code = ResultCode.Ok,
         OrderId = hold.Id,
@@ -195,7 +204,7 @@ public sealed partial class ReservationStateMachine
     };
 
     /// <summary>Tells the engine what the holds of a cross-shard order must do now; nothing for a single-shard order.</summary>
-    private void EmitRemote(Order order, RemoteAction action)
+    private void EmitRemote(in OrderRecord order, RemoteAction action)
     {
         if (order.RemoteShards is not { } shards) return;
         _events.Add(new EngineEvent
@@ -226,8 +235,9 @@ public sealed partial class ReservationStateMachine
     public IReadOnlyList<(OrderId Order, RemoteAction Action, int[] Shards)> PendingRemoteWork()
     {
         var work = new List<(OrderId, RemoteAction, int[])>();
-        foreach (var o in _orders.Values)
+        foreach (var slot in _orders.Slots())
         {
+            ref var o = ref _store[slot];
             if (o.IsHold || o.RemoteShards is not { } shards) continue;
             var action = o.Status switch
             {

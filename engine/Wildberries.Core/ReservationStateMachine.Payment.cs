@@ -2,16 +2,17 @@ namespace Wildberries.Core;
 
 public sealed partial class ReservationStateMachine
 {
-    private readonly List<(SkuState Item, int Quantity, long UnitPrice)> _lineScratch = [];
+    private readonly List<(int Item, int Quantity, long UnitPrice)> _lineScratch = [];
 
     /// <summary>Records the provider's session; idempotent on the order: the first session stays.</summary>
     private CommandResult AttachPayment(in Command c)
     {
-        if (!TryFindOrder(c.OrderId, null, out var order, out var miss)) return miss;
+        if (!TryFindOrder(c.OrderId, null, out var slot, out var miss)) return miss;
+        ref var order = ref _store[slot];
         if (order.PaymentSessionId is not null) return Describe(order) with { Replayed = true };
         if (order.Status != OrderStatus.PendingPayment) return new CommandResult { Code = ResultCode.InvalidState, OrderId = order.Id, Status = order.Status };
-        order.PaymentSessionId = c.PaymentSessionId;
-        order.PaymentUrl = c.PaymentUrl;
+        order.More.PaymentSessionId = c.PaymentSessionId;
+        order.More.PaymentUrl = c.PaymentUrl;
         return Describe(order);
     }
 
@@ -34,7 +35,7 @@ public sealed partial class ReservationStateMachine
         }
 
         CommandResult result;
-        if (!TryFindOrder(c.OrderId, null, out var order, out var miss))
+        if (!TryFindOrder(c.OrderId, null, out var slot, out var miss))
         {
             if (!c.Flag || miss.Code != ResultCode.OrderNotFound) return miss;
             EmitOrphanRefund(c.OrderId, c.Amount, transactionId);
@@ -43,29 +44,30 @@ public sealed partial class ReservationStateMachine
         else if (!c.Flag)
         {
             // A failure after the same transaction succeeded changes nothing (PaymentFailed leaves a paid order be).
-            result = PaymentFailed(order);
+            result = PaymentFailed(slot);
         }
         else
         {
-            result = PaymentSucceeded(order, c);
+            result = PaymentSucceeded(slot, c);
             if (result.Code is ResultCode.AmountMismatch or ResultCode.CurrencyMismatch or ResultCode.InvalidState) return result;
         }
 
         if (!known)
         {
-            seen = new TransactionEntry(null, null, c.OrderId, _nowMs + _options.IdempotencyWindowMs);
+            seen = new TransactionEntry(c.OrderId, _nowMs + _options.IdempotencyWindowMs);
             _transactionIds.Enqueue((seen.ExpiresAtMs, transactionId));
         }
         _transactions[transactionId] = c.Flag ? seen with { Succeeded = result } : seen with { Failed = result };
         return result;
     }
 
-    private CommandResult PaymentFailed(Order order)
+    private CommandResult PaymentFailed(int slot)
     {
+        ref var order = ref _store[slot];
         if (order.Status == OrderStatus.PendingPayment)
         {
             ReleaseAll(order);
-            MoveTo(order, OrderStatus.Cancelled);
+            MoveTo(slot, OrderStatus.Cancelled);
             Emit(EventKind.OrderCancelled, order);
             EmitRemote(order, RemoteAction.Release);
         }
@@ -73,8 +75,9 @@ public sealed partial class ReservationStateMachine
         return Describe(order);
     }
 
-    private CommandResult PaymentSucceeded(Order order, in Command c)
+    private CommandResult PaymentSucceeded(int slot, in Command c)
     {
+        ref var order = ref _store[slot];
         if (!string.Equals(c.Currency, _options.Currency, StringComparison.Ordinal))
         {
             return new CommandResult { Code = ResultCode.CurrencyMismatch, OrderId = order.Id, Status = order.Status, Value = order.Amount };
@@ -87,19 +90,19 @@ public sealed partial class ReservationStateMachine
         switch (order.Status)
         {
             case OrderStatus.PendingPayment:
-                for (var i = 0; i < order.Allocations.Count; i++) CommitReserved(ref order.Allocations[i]);
+                foreach (ref var a in _store.Allocations(order)) CommitReserved(a);
                 EmitRemote(order, RemoteAction.Commit);
-                return MarkPaid(order, c.TransactionId!);
+                return MarkPaid(slot, c.TransactionId!);
             case OrderStatus.Preparing:
                 // Not an order yet (its other shards are still being asked): the provider retries, and finds it pending.
                 return new CommandResult { Code = ResultCode.InvalidState, OrderId = order.Id, Status = order.Status };
             case OrderStatus.Expired or OrderStatus.Cancelled:
                 // Across shards: the home's lines are only checked here; they are committed when every other shard has
                 // committed its own (RepayOutcome), so a refusal anywhere leaves the order exactly as it was.
-                if (order.RemoteShards is not null && TryCommitAgain(order, dryRun: true)) return Repay(order, c.TransactionId!);
-                if (order.RemoteShards is null && TryCommitAgain(order)) return MarkPaid(order, c.TransactionId!);
-                MoveTo(order, OrderStatus.RefundRequired);
-                order.PaidTransactionId = c.TransactionId;
+                if (order.RemoteShards is not null && TryCommitAgain(slot, dryRun: true)) return Repay(slot, c.TransactionId!);
+                if (order.RemoteShards is null && TryCommitAgain(slot)) return MarkPaid(slot, c.TransactionId!);
+                MoveTo(slot, OrderStatus.RefundRequired);
+                order.More.PaidTransactionId = c.TransactionId;
                 Emit(EventKind.RefundRequired, order, c.TransactionId);
                 EmitRemote(order, RemoteAction.Release); // released already: they are kept as long as the order now
                 return new CommandResult { Code = ResultCode.RefundRequired, OrderId = order.Id, Status = order.Status, Value = order.Amount };
@@ -110,10 +113,11 @@ public sealed partial class ReservationStateMachine
         }
     }
 
-    private CommandResult MarkPaid(Order order, string transactionId)
+    private CommandResult MarkPaid(int slot, string transactionId)
     {
-        MoveTo(order, OrderStatus.Paid);
-        order.PaidTransactionId = transactionId;
+        MoveTo(slot, OrderStatus.Paid);
+        ref var order = ref _store[slot];
+        order.More.PaidTransactionId = transactionId;
         Emit(EventKind.OrderPaid, order, transactionId);
         return Describe(order);
     }
@@ -122,12 +126,12 @@ public sealed partial class ReservationStateMachine
     /// A late payment: commit every line again from what is available now (most available warehouse first), or
     /// nothing. The order keeps the prices it was created with.
     /// </summary>
-    private bool TryCommitAgain(Order order, bool dryRun = false)
+    private bool TryCommitAgain(int slot, bool dryRun = false)
     {
+        ref var order = ref _store[slot];
         _lineScratch.Clear();
-        for (var i = 0; i < order.Allocations.Count; i++)
+        foreach (ref var a in _store.Allocations(order))
         {
-            ref var a = ref order.Allocations[i];
             if (_lineScratch.Count > 0 && _lineScratch[^1].Item == a.Item)
             {
                 var last = _lineScratch[^1];
@@ -140,35 +144,36 @@ public sealed partial class ReservationStateMachine
         }
         foreach (var (item, quantity, _) in _lineScratch)
         {
-            if (item.TotalAvailable() < quantity) return false;
+            if (_skuSlots[item].TotalAvailable() < quantity) return false;
         }
         if (dryRun) return true;
-        order.Allocations.Clear();
+        _allocationScratchCount = 0;
         foreach (var (item, quantity, unitPrice) in _lineScratch)
         {
-            Allocate(order, item, quantity, unitPrice, preference: null, commit: true);
+            Allocate(_skuSlots[item], quantity, unitPrice, preference: null, commit: true);
         }
+        _store.SetAllocations(ref order, _allocationScratch.AsSpan(0, _allocationScratchCount));
         return true;
     }
 
-    private void ReleaseAll(Order order)
+    private void ReleaseAll(in OrderRecord order)
     {
-        for (var i = 0; i < order.Allocations.Count; i++) Release(ref order.Allocations[i]);
+        foreach (ref var a in _store.Allocations(order)) Release(a);
     }
 
     /// <summary>Finds an order of this shard; a customer id, when given, must own it (else: not found).</summary>
-    private bool TryFindOrder(OrderId id, string? customerId, out Order order, out CommandResult miss, bool includeAborted = false)
+    private bool TryFindOrder(OrderId id, string? customerId, out int slot, out CommandResult miss, bool includeAborted = false)
     {
         miss = default;
         if (id.IsValid && id.Shard != _options.ShardId)
         {
-            order = null!;
+            slot = -1;
             miss = CommandResult.Of(ResultCode.WrongShard);
             return false;
         }
         // An aborted order is a tombstone for its holds' sake: to everyone else there is no such order.
-        if (!_orders.TryGetValue(id, out order!) || (order.Status == OrderStatus.Aborted && !includeAborted)
-            || (customerId is not null && !string.Equals(customerId, order.CustomerId, StringComparison.Ordinal)))
+        if (!TryFindSlot(id, out slot) || (_store[slot].Status == OrderStatus.Aborted && !includeAborted)
+            || (customerId is not null && !string.Equals(customerId, _store[slot].CustomerId, StringComparison.Ordinal)))
         {
             miss = new CommandResult { Code = ResultCode.OrderNotFound, OrderId = id };
             return false;

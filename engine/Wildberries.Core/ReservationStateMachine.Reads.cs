@@ -5,12 +5,12 @@ public sealed partial class ReservationStateMachine
     /// <summary>An immutable copy of an order, or false when it is unknown or evicted.</summary>
     public bool TryGetOrder(OrderId id, out OrderView view)
     {
-        if (!_orders.TryGetValue(id, out var order) || order.IsHold || order.Status == OrderStatus.Aborted)
+        if (!TryFindSlot(id, out var slot) || _store[slot].IsHold || _store[slot].Status == OrderStatus.Aborted)
         {
             view = null!;
             return false;
         }
-        view = ToView(order);
+        view = ToView(_store[slot]);
         return true;
     }
 
@@ -20,12 +20,12 @@ public sealed partial class ReservationStateMachine
     /// </summary>
     public bool TryGetOrderByKey(string? idempotencyKey, out OrderView view)
     {
-        if (idempotencyKey is null || !_idempotency.TryGetValue(idempotencyKey, out var entry))
+        if (idempotencyKey is null || FindKey(idempotencyKey) is not (>= 0 and var slot))
         {
             view = null!;
             return false;
         }
-        view = ToView(entry.Order);
+        view = ToView(_store[slot]);
         return true;
     }
 
@@ -88,12 +88,12 @@ public sealed partial class ReservationStateMachine
     /// </summary>
     public bool TryGetHold(OrderId id, out OrderView view)
     {
-        if (!_orders.TryGetValue(id, out var hold) || !hold.IsHold)
+        if (!TryFindSlot(id, out var slot) || !_store[slot].IsHold)
         {
             view = null!;
             return false;
         }
-        view = ToView(hold);
+        view = ToView(_store[slot]);
         return true;
     }
 
@@ -108,37 +108,41 @@ public sealed partial class ReservationStateMachine
     }
 
     /// <summary>Every order at home here, by id: for tests, snapshots and audits, not hot paths.</summary>
-    public IEnumerable<OrderView> AllOrders() => _orders.Values.Where(o => !o.IsHold && o.Status != OrderStatus.Aborted).OrderBy(o => o.Id.Value).Select(ToView);
+    public IEnumerable<OrderView> AllOrders() =>
+        _orders.Slots().Where(s => !_store[s].IsHold && _store[s].Status != OrderStatus.Aborted).OrderBy(s => _store[s].Id.Value).Select(s => ToView(_store[s]));
 
     /// <summary>Every hold of an order at home elsewhere, by order id: for audits, not hot paths.</summary>
-    public IEnumerable<OrderView> AllHolds() => _orders.Values.Where(o => o.IsHold).OrderBy(o => o.Id.Value).Select(ToView);
+    public IEnumerable<OrderView> AllHolds() => _orders.Slots().Where(s => _store[s].IsHold).OrderBy(s => _store[s].Id.Value).Select(s => ToView(_store[s]));
 
     private static StockLevel ToLevel(SkuState s, in StockRow row) =>
         new(s.Sku, row.WarehouseId, row.OnHand, row.Reserved, row.Committed);
 
-    private OrderView ToView(Order order)
+    private OrderView ToView(in OrderRecord order)
     {
         var lines = new OrderLineView[order.LineCount];
         var lineIndex = -1;
         var allocations = new List<AllocationView>();
-        for (var i = 0; i <= order.Allocations.Count; i++)
+        var all = _store.Allocations(order);
+        for (var i = 0; i <= all.Length; i++)
         {
-            var boundary = i == order.Allocations.Count || lineIndex < 0 || order.Allocations[i].Item != order.Allocations[i - 1].Item;
+            var boundary = i == all.Length || lineIndex < 0 || all[i].Item != all[i - 1].Item;
             if (boundary && lineIndex >= 0)
             {
-                ref var prev = ref order.Allocations[i - 1];
+                ref var prev = ref all[i - 1];
                 var qty = 0;
                 foreach (var a in allocations) qty += a.Quantity;
-                lines[lineIndex] = new OrderLineView(prev.Item.Sku, qty, prev.UnitPrice, [.. allocations]);
+                lines[lineIndex] = new OrderLineView(_skuSlots[prev.Item].Sku, qty, prev.UnitPrice, [.. allocations]);
                 allocations.Clear();
             }
-            if (i == order.Allocations.Count) break;
+            if (i == all.Length) break;
             if (boundary) lineIndex++;
-            ref var cur = ref order.Allocations[i];
-            allocations.Add(new AllocationView(cur.Row.WarehouseId, cur.Quantity));
+            ref var cur = ref all[i];
+            allocations.Add(new AllocationView(WarehouseOf(cur), cur.Quantity));
         }
         Invariant.That(lineIndex + 1 == order.LineCount, "an order has one allocation group per line");
         return new OrderView(order.Id, order.Status, order.CustomerId, order.Amount, _options.Currency, order.CreatedAtMs,
             order.ReservedUntilMs, order.PaymentSessionId, order.PaidTransactionId, lines, order.CheckoutAborted, order.PaymentUrl, order.RemoteShards);
     }
+
+    private int WarehouseOf(in Allocation a) => _skuSlots[a.Item].Rows[a.RowIndex].WarehouseId;
 }

@@ -18,13 +18,14 @@ public sealed partial class ReservationStateMachine
         }
 
         var orders = new List<SnapshotOrder>(_orders.Count);
-        foreach (var o in _orders.Values) orders.Add(ToSnapshot(o, held: true));
+        foreach (var slot in _orders.Slots()) orders.Add(ToSnapshot(_store[slot], held: true));
         var keys = new List<SnapshotKey>(_idempotency.Count);
-        foreach (var (key, e) in _idempotency)
+        foreach (var slot in _idempotency.Slots())
         {
-            keys.Add(new SnapshotKey(key, e.Order.Id, e.Fingerprint, e.ExpiresAtMs));
+            ref var o = ref _store[slot];
+            keys.Add(new SnapshotKey(o.IdempotencyKey, o.Id, o.Fingerprint, o.KeyExpiresAtMs));
             // An evicted order still answers its key's replays, so it travels with the key.
-            if (!_orders.TryGetValue(e.Order.Id, out var held) || held != e.Order) orders.Add(ToSnapshot(e.Order, held: false));
+            if (!o.Held) orders.Add(ToSnapshot(o, held: false));
         }
         var transactions = new List<SnapshotTransaction>(_transactions.Count);
         foreach (var (tx, e) in _transactions)
@@ -61,24 +62,41 @@ public sealed partial class ReservationStateMachine
             m._onHandLedger += r.OnHand;
         }
 
-        var byId = new Dictionary<OrderId, Order>(snapshot.Orders.Length);
+        var byId = new Dictionary<OrderId, int>(snapshot.Orders.Length);
         foreach (var so in snapshot.Orders)
         {
-            var o = FromSnapshot(m, so);
-            byId[o.Id] = o;
+            var slot = FromSnapshot(m, so);
+            ref var o = ref m._store[slot];
+            if (byId.TryGetValue(o.Id, out var twin) && !m._store[twin].Held) m._store.Free(twin);
+            byId[o.Id] = slot;
             if (!so.Held) continue;
-            m._orders.Add(o.Id, o);
+            o.Held = true;
+            if (m.TryFindSlot(o.Id, out _)) throw new InvalidDataException($"The snapshot holds order {o.Id} twice.");
+            m.IndexOrder(slot);
             if (o.Status == OrderStatus.PendingPayment && !o.IsHold) m.PendingOrderCount++;
-            if (IsLiveDeadline(o, o.ReservedUntilMs)) m._expiries.Enqueue(o, (o.ReservedUntilMs, o.Id.Value));
+            if (IsLiveDeadline(o, o.ReservedUntilMs)) m._expiries.Enqueue(m._store.Handle(slot), (o.ReservedUntilMs, o.Id.Value));
         }
-        foreach (var o in m._orders.Values.Where(o => OrderTransitions.IsTerminal(o.Status)).OrderBy(o => o.TerminalAtMs).ThenBy(o => o.Id.Value))
+        var store = m._store;
+        foreach (var slot in m._orders.Slots().Where(s => OrderTransitions.IsTerminal(store[s].Status)).OrderBy(s => store[s].TerminalAtMs).ThenBy(s => store[s].Id.Value))
         {
-            m._terminalOrders.Enqueue((o.TerminalAtMs + m._options.TerminalOrderRetentionMs, o));
+            m._terminalOrders.Enqueue((store[slot].TerminalAtMs + m._options.TerminalOrderRetentionMs, store.Handle(slot)));
         }
         foreach (var k in snapshot.Keys.OrderBy(k => k.ExpiresAtMs))
         {
-            m._idempotency.Add(k.Key, new IdempotencyEntry(byId[k.OrderId], k.Fingerprint, k.ExpiresAtMs));
-            m._idempotencyKeys.Enqueue((k.ExpiresAtMs, k.Key));
+            var slot = byId[k.OrderId];
+            ref var o = ref store[slot];
+            // The key lives in its order's record: a key that is not its order's, or a second key of one order, has no place.
+            if (o.Keyed || !string.Equals(o.IdempotencyKey, k.Key, StringComparison.Ordinal) || o.Fingerprint != k.Fingerprint || m.FindKey(k.Key) >= 0)
+            {
+                throw new InvalidDataException($"The snapshot's key of order {k.OrderId} is not the key and fingerprint that order was made with, or is there twice.");
+            }
+            o.KeyExpiresAtMs = k.ExpiresAtMs;
+            m.RememberKey(slot);
+        }
+        // An order neither held nor remembered by a key (a snapshot made by hand) has no reason to stay.
+        foreach (var slot in byId.Values)
+        {
+            if (!store[slot].Held && !store[slot].Keyed) store.Free(slot);
         }
         foreach (var t in snapshot.Transactions.OrderBy(t => t.ExpiresAtMs))
         {
@@ -89,7 +107,7 @@ public sealed partial class ReservationStateMachine
             };
             if (!m._transactions.TryGetValue(t.TransactionId, out var entry))
             {
-                entry = new TransactionEntry(null, null, t.OrderId, t.ExpiresAtMs);
+                entry = new TransactionEntry(t.OrderId, t.ExpiresAtMs);
                 m._transactionIds.Enqueue((t.ExpiresAtMs, t.TransactionId));
             }
             m._transactions[t.TransactionId] = t.Succeeded ? entry with { Succeeded = result } : entry with { Failed = result };
@@ -101,37 +119,45 @@ public sealed partial class ReservationStateMachine
     private static SnapshotTransaction ToSnapshot(string tx, in TransactionEntry e, in CommandResult r, bool succeeded) =>
         new(tx, e.OrderId, e.ExpiresAtMs, r.Code, r.Status, r.Value, r.ReservedUntilMs, r.Field, r.PaymentSessionId, succeeded);
 
-    private static SnapshotOrder ToSnapshot(Order o, bool held)
+    private SnapshotOrder ToSnapshot(in OrderRecord o, bool held)
     {
-        var allocations = new SnapshotAllocation[o.Allocations.Count];
+        var all = _store.Allocations(o);
+        var allocations = new SnapshotAllocation[all.Length];
         for (var i = 0; i < allocations.Length; i++)
         {
-            ref var a = ref o.Allocations[i];
-            allocations[i] = new SnapshotAllocation(a.Item.Sku, a.Row.WarehouseId, a.Quantity, a.UnitPrice);
+            ref var a = ref all[i];
+            allocations[i] = new SnapshotAllocation(_skuSlots[a.Item].Sku, WarehouseOf(a), a.Quantity, a.UnitPrice);
         }
         return new SnapshotOrder(o.Id, o.Status, held, o.CustomerId, o.IdempotencyKey, o.PaymentMethod, o.PaymentSessionId,
             o.PaidTransactionId, o.Amount, o.CreatedAtMs, o.ReservedUntilMs, o.TerminalAtMs, o.Fingerprint, o.LineCount, allocations, o.CheckoutAborted, o.PaymentUrl,
             o.RemoteShards, o.RemoteAmount, o.RemoteLineCount, o.IsHold, o.HoldConfirmed);
     }
 
-    private static Order FromSnapshot(ReservationStateMachine m, SnapshotOrder so)
+    private static int FromSnapshot(ReservationStateMachine m, SnapshotOrder so)
     {
-        var o = new Order
-        {
-            Id = so.Id, Status = so.Status, CustomerId = so.CustomerId, IdempotencyKey = so.IdempotencyKey, PaymentMethod = so.PaymentMethod,
-            PaymentSessionId = so.PaymentSessionId, PaidTransactionId = so.PaidTransactionId, Amount = so.Amount, CreatedAtMs = so.CreatedAtMs,
-            ReservedUntilMs = so.ReservedUntilMs, TerminalAtMs = so.TerminalAtMs, Fingerprint = so.Fingerprint, LineCount = so.LineCount,
-            CheckoutAborted = so.CheckoutAborted, PaymentUrl = so.PaymentUrl,
-            RemoteShards = so.RemoteShards, RemoteAmount = so.RemoteAmount, RemoteLineCount = so.RemoteLineCount, IsHold = so.IsHold, HoldConfirmed = so.HoldConfirmed,
-        };
+        m._allocationScratchCount = 0;
         foreach (var a in so.Allocations)
         {
             if (!m._skus.TryGetValue(a.Sku, out var item) || item.FindRow(a.WarehouseId) is var row && row < 0)
             {
                 throw new InvalidDataException($"Order {so.Id} allocates sku {a.Sku} in warehouse {a.WarehouseId}, which the snapshot lacks.");
             }
-            o.Allocations.Add(new Allocation { Item = item, RowIndex = row, Quantity = a.Quantity, UnitPrice = a.UnitPrice });
+            m.AddScratch(new Allocation { Item = item.Slot, RowIndex = row, Quantity = a.Quantity, UnitPrice = a.UnitPrice });
         }
-        return o;
+        var slot = m._store.Add();
+        ref var o = ref m._store[slot];
+        (o.Id, o.Status, o.CustomerId, o.IdempotencyKey, o.PaymentMethod) = (so.Id, so.Status, so.CustomerId, so.IdempotencyKey, so.PaymentMethod);
+        (o.Amount, o.CreatedAtMs, o.ReservedUntilMs, o.TerminalAtMs, o.Fingerprint, o.LineCount) = (so.Amount, so.CreatedAtMs, so.ReservedUntilMs, so.TerminalAtMs, so.Fingerprint, so.LineCount);
+        (o.CheckoutAborted, o.IsHold, o.HoldConfirmed) = (so.CheckoutAborted, so.IsHold, so.HoldConfirmed);
+        if (so.PaymentSessionId is not null || so.PaymentUrl is not null || so.PaidTransactionId is not null || so.RemoteShards is not null || so.RemoteAmount != 0 || so.RemoteLineCount != 0)
+        {
+            o.Extras = new OrderExtras
+            {
+                PaymentSessionId = so.PaymentSessionId, PaymentUrl = so.PaymentUrl, PaidTransactionId = so.PaidTransactionId,
+                RemoteShards = so.RemoteShards, RemoteAmount = so.RemoteAmount, RemoteLineCount = so.RemoteLineCount,
+            };
+        }
+        m._store.SetAllocations(ref o, m._allocationScratch.AsSpan(0, m._allocationScratchCount));
+        return slot;
     }
 }

@@ -47,57 +47,65 @@ public sealed partial class ReservationStateMachine
     {
         if (!_skus.TryGetValue(sku, out var item))
         {
-            item = new SkuState(sku) { MaxPerOrder = _options.MaxPerOrderDefault };
+            item = new SkuState(sku, _skus.Count) { MaxPerOrder = _options.MaxPerOrderDefault };
+            if (item.Slot == _skuSlots.Length) Array.Resize(ref _skuSlots, _skuSlots.Length * 2);
+            _skuSlots[item.Slot] = item;
             _skus.Add(sku, item);
         }
         return item;
     }
 
-    private void Reserve(ref Allocation a)
+    private void Reserve(in Allocation a)
     {
-        ref var row = ref a.Row;
+        var item = _skuSlots[a.Item];
+        ref var row = ref item.Rows[a.RowIndex];
         Invariant.That(a.Quantity > 0 && row.Available >= a.Quantity, "a reservation never makes available negative");
         row.Reserved += a.Quantity;
-        EmitStock(EventKind.StockChanged, a.Item, row);
+        EmitStock(EventKind.StockChanged, item, row);
     }
 
-    private void Release(ref Allocation a)
+    private void Release(in Allocation a)
     {
-        ref var row = ref a.Row;
+        var item = _skuSlots[a.Item];
+        ref var row = ref item.Rows[a.RowIndex];
         row.Reserved -= a.Quantity;
         Invariant.That(row.Reserved >= 0, "reserved is never negative");
-        EmitStock(EventKind.StockChanged, a.Item, row);
+        EmitStock(EventKind.StockChanged, item, row);
     }
 
-    private void CommitReserved(ref Allocation a)
+    private void CommitReserved(in Allocation a)
     {
-        ref var row = ref a.Row;
+        var item = _skuSlots[a.Item];
+        ref var row = ref item.Rows[a.RowIndex];
         row.Reserved -= a.Quantity;
         row.Committed += a.Quantity;
         Invariant.That(row.Reserved >= 0, "reserved is never negative");
-        EmitStock(EventKind.StockChanged, a.Item, row);
+        EmitStock(EventKind.StockChanged, item, row);
     }
 
     /// <summary>Gives committed units back to available: a paid part of an order whose other parts could not be paid.</summary>
-    private void ReleaseCommitted(ref Allocation a)
+    private void ReleaseCommitted(in Allocation a)
     {
-        ref var row = ref a.Row;
+        var item = _skuSlots[a.Item];
+        ref var row = ref item.Rows[a.RowIndex];
         row.Committed -= a.Quantity;
         Invariant.That(row.Committed >= 0, "committed is never negative");
-        EmitStock(EventKind.StockChanged, a.Item, row);
+        EmitStock(EventKind.StockChanged, item, row);
     }
 
-    private void CommitAvailable(ref Allocation a)
+    private void CommitAvailable(in Allocation a)
     {
-        ref var row = ref a.Row;
+        var item = _skuSlots[a.Item];
+        ref var row = ref item.Rows[a.RowIndex];
         Invariant.That(a.Quantity > 0 && row.Available >= a.Quantity, "a late payment never oversells");
         row.Committed += a.Quantity;
-        EmitStock(EventKind.StockChanged, a.Item, row);
+        EmitStock(EventKind.StockChanged, item, row);
     }
 
-    private void ShipCommitted(ref Allocation a)
+    private void ShipCommitted(in Allocation a)
     {
-        ref var row = ref a.Row;
+        var item = _skuSlots[a.Item];
+        ref var row = ref item.Rows[a.RowIndex];
         row.Committed -= a.Quantity;
         // After a shortfall (the warehouse counted fewer units than were sold) the shipment still left, so the
         // count it contradicts ends at zero rather than below: a negative shelf would refuse the next receipt.
@@ -105,6 +113,6 @@ public sealed partial class ReservationStateMachine
         row.OnHand -= shipped;
         _onHandLedger -= shipped;
         Invariant.That(row.Committed >= 0, "committed is never negative");
-        EmitStock(EventKind.StockChanged, a.Item, row);
+        EmitStock(EventKind.StockChanged, item, row);
     }
 }

@@ -35,14 +35,15 @@ public sealed partial class ReservationStateMachine
                 sum += r.Value;
             }
         }
-        foreach (var o in _orders.Values) sum += HashOrder(o);
-        foreach (var (key, e) in _idempotency)
+        foreach (var slot in _orders.Slots()) sum += HashOrder(_store[slot]);
+        foreach (var slot in _idempotency.Slots())
         {
+            ref var o = ref _store[slot];
             var h = new StateHash(5);
-            h.Add(key);
-            h.Add((long)e.Order.Id.Value);
-            h.Add((long)e.Fingerprint);
-            h.Add(e.ExpiresAtMs);
+            h.Add(o.IdempotencyKey);
+            h.Add((long)o.Id.Value);
+            h.Add((long)o.Fingerprint);
+            h.Add(o.KeyExpiresAtMs);
             sum += h.Value;
         }
         foreach (var (tx, e) in _transactions)
@@ -60,7 +61,7 @@ public sealed partial class ReservationStateMachine
         return sum;
     }
 
-    private static ulong HashOrder(Order o)
+    private ulong HashOrder(in OrderRecord o)
     {
         var h = new StateHash(4);
         h.Add((long)o.Id.Value);
@@ -83,11 +84,10 @@ public sealed partial class ReservationStateMachine
         h.Add((o.IsHold ? 1 : 0) | (o.HoldConfirmed ? 2 : 0));
         h.Add(o.RemoteShards?.Length ?? -1);
         foreach (var shard in o.RemoteShards ?? []) h.Add(shard);
-        for (var i = 0; i < o.Allocations.Count; i++)
+        foreach (ref var a in _store.Allocations(o))
         {
-            ref var a = ref o.Allocations[i];
-            h.Add(a.Item.Sku);
-            h.Add(a.Row.WarehouseId);
+            h.Add(_skuSlots[a.Item].Sku);
+            h.Add(WarehouseOf(a));
             h.Add(a.Quantity);
             h.Add(a.UnitPrice);
         }
@@ -102,18 +102,20 @@ public sealed partial class ReservationStateMachine
     {
         var expected = new Dictionary<(long Sku, int Warehouse), (long Reserved, long Committed)>();
         var pending = 0;
-        foreach (var o in _orders.Values)
+        foreach (var slot in _orders.Slots())
         {
+            ref var o = ref _store[slot];
+            Invariant.That(TryFindSlot(o.Id, out var found) && found == slot, "every held order is found by its id");
+            Invariant.That(o.Held, "an order in the index is marked held in the store");
             Invariant.That(o.Status != OrderStatus.None, "every held order has a status");
             if (o.Status == OrderStatus.PendingPayment && !o.IsHold) pending++;
             Invariant.That(o.IsHold == (o.Id.Shard != _options.ShardId), "holds are of orders at home elsewhere, orders at home here");
             long amount = 0;
-            for (var i = 0; i < o.Allocations.Count; i++)
+            foreach (ref var a in _store.Allocations(o))
             {
-                ref var a = ref o.Allocations[i];
                 Invariant.That(a.Quantity > 0, "allocations are positive");
                 amount += a.Quantity * a.UnitPrice;
-                var key = (a.Item.Sku, a.Row.WarehouseId);
+                var key = (_skuSlots[a.Item].Sku, WarehouseOf(a));
                 expected.TryGetValue(key, out var sums);
                 if (o.Status is OrderStatus.PendingPayment or OrderStatus.Preparing) sums.Reserved += a.Quantity;
                 if (o.Status == OrderStatus.Paid) sums.Committed += a.Quantity;
@@ -121,6 +123,16 @@ public sealed partial class ReservationStateMachine
             }
             Invariant.That(amount + o.RemoteAmount == o.Amount, "an order's amount is the sum of its lines at checkout prices");
         }
+        // The store holds exactly the orders of the index and those only a key remembers: no slot leaks.
+        var keyedOnly = 0;
+        foreach (var slot in _idempotency.Slots())
+        {
+            ref var o = ref _store[slot];
+            Invariant.That(FindKey(o.IdempotencyKey) == slot, "every remembered key finds its order");
+            Invariant.That(o.Keyed, "an order a key remembers is marked keyed in the store");
+            if (!o.Held) keyedOnly++;
+        }
+        Invariant.That(_store.Count == _orders.Count + keyedOnly, "the order store holds no slot that nothing refers to");
         // Evicted orders are terminal and hold no stock, so the orders held in memory account for every unit.
         Invariant.That(pending == PendingOrderCount, "the pending-order count matches the orders");
         Int128 onHand = 0;

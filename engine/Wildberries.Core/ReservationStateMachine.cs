@@ -11,18 +11,27 @@ public sealed partial class ReservationStateMachine
     private readonly StateMachineOptions _options;
     private readonly Dictionary<long, SkuState> _skus;
 
+    // Every SKU by its slot (allocations name SKUs by slot).
+    private SkuState[] _skuSlots;
+
     // SKUs in the catalog, ordered, for keyset paging; changes only when an item is first upserted.
     private readonly SortedSet<long> _catalog = [];
-    private readonly Dictionary<OrderId, Order> _orders;
-    private readonly Dictionary<string, IdempotencyEntry> _idempotency;
+    private readonly OrderStore _store;
+
+    // The orders held (live and within their retention window), by id: their slots in the store.
+    private readonly SlotTable _orders;
+    // Idempotency keys remembered: the slot of the order each made; the key, its fingerprint and expiry are in the record.
+    private readonly SlotTable _idempotency;
     private readonly Dictionary<string, TransactionEntry> _transactions;
 
-    // Pending reservations by deadline. Extending pushes a new entry; the old one is skipped when it surfaces.
-    private readonly PriorityQueue<Order, (long DeadlineMs, ulong Id)> _expiries;
+    // Pending reservations by deadline, as store handles. Extending pushes a new entry; the old one is skipped when it
+    // surfaces, as is one whose order has been freed since.
+    private readonly PriorityQueue<long, (long DeadlineMs, ulong Id)> _expiries;
 
     // Timestamps only grow, so first-in is first-out for fixed windows: eviction never scans.
-    private readonly Queue<(long EvictAtMs, Order Order)> _terminalOrders;
-    private readonly Queue<(long EvictAtMs, string Key)> _idempotencyKeys;
+    private readonly Queue<(long EvictAtMs, long Handle)> _terminalOrders;
+    // Keyed orders in the order their keys expire (a fixed window from a clock that only grows), as store handles.
+    private readonly Queue<long> _idempotencyKeys;
     private readonly Queue<(long EvictAtMs, string TransactionId)> _transactionIds;
 
     private EventBuffer _events = new();
@@ -42,12 +51,14 @@ public sealed partial class ReservationStateMachine
         // Sized up front so that steady traffic never pays for a rehash of millions of entries on the writer thread.
         var orders = _options.OrdersCapacityHint;
         _skus = new Dictionary<long, SkuState>(_options.SkusCapacityHint);
-        _orders = new Dictionary<OrderId, Order>(orders);
-        _idempotency = new Dictionary<string, IdempotencyEntry>(orders, StringComparer.Ordinal);
+        _skuSlots = new SkuState[Math.Max(16, _options.SkusCapacityHint)];
+        _store = new OrderStore(orders);
+        _orders = new SlotTable(orders);
+        _idempotency = new SlotTable(orders);
         _transactions = new Dictionary<string, TransactionEntry>(orders, StringComparer.Ordinal);
-        _expiries = new PriorityQueue<Order, (long, ulong)>(orders);
-        _terminalOrders = new Queue<(long, Order)>(orders);
-        _idempotencyKeys = new Queue<(long, string)>(orders);
+        _expiries = new PriorityQueue<long, (long, ulong)>(orders);
+        _terminalOrders = new Queue<(long, long)>(orders);
+        _idempotencyKeys = new Queue<long>(orders);
         _transactionIds = new Queue<(long, string)>(orders);
     }
 
@@ -74,9 +85,9 @@ public sealed partial class ReservationStateMachine
     {
         get
         {
-            while (_expiries.TryPeek(out var order, out var key))
+            while (_expiries.TryPeek(out var handle, out var key))
             {
-                if (IsLiveDeadline(order, key.DeadlineMs)) return key.DeadlineMs;
+                if (_store.TryResolve(handle, out var slot) && IsLiveDeadline(_store[slot], key.DeadlineMs)) return key.DeadlineMs;
                 _expiries.Dequeue();
             }
             return long.MaxValue;
@@ -134,7 +145,7 @@ public sealed partial class ReservationStateMachine
         EvictRetired();
     }
 
-    private void Emit(EventKind kind, Order order, string? transactionId = null, long amount = -1) =>
+    private void Emit(EventKind kind, in OrderRecord order, string? transactionId = null, long amount = -1) =>
         _events.Add(new EngineEvent
         {
             Kind = kind, Shard = _options.ShardId, Lsn = _lsn, Index = _eventIndex++, TimestampMs = _nowMs,
@@ -156,8 +167,9 @@ public sealed partial class ReservationStateMachine
             Sku = item.Sku, WarehouseId = row.WarehouseId, OnHand = row.OnHand, Reserved = row.Reserved, Committed = row.Committed,
         });
 
-    private void MoveTo(Order order, OrderStatus next)
+    private void MoveTo(int slot, OrderStatus next)
     {
+        ref var order = ref _store[slot];
         Invariant.That(order.IsHold ? OrderTransitions.IsAllowedForHold(order.Status, next) : OrderTransitions.IsAllowed(order.Status, next), "order states only move along the arrows");
         if (!order.IsHold && order.Status == OrderStatus.PendingPayment) PendingOrderCount--;
         if (!order.IsHold && next == OrderStatus.PendingPayment) PendingOrderCount++;
@@ -165,13 +177,13 @@ public sealed partial class ReservationStateMachine
         if (OrderTransitions.IsTerminal(next))
         {
             order.TerminalAtMs = _nowMs;
-            _terminalOrders.Enqueue((_nowMs + _options.TerminalOrderRetentionMs, order));
+            _terminalOrders.Enqueue((_nowMs + _options.TerminalOrderRetentionMs, _store.Handle(slot)));
         }
     }
 
     private bool OwnsSku(long sku) => ShardRouter.ShardOf(sku, _options.ShardCount) == _options.ShardId;
 
     // Pending orders, preparing ones and unconfirmed holds expire; a confirmed hold follows its home instead.
-    private static bool IsLiveDeadline(Order order, long deadlineMs) =>
+    private static bool IsLiveDeadline(in OrderRecord order, long deadlineMs) =>
         order.Status is OrderStatus.PendingPayment or OrderStatus.Preparing && order.ReservedUntilMs == deadlineMs && !order.HoldConfirmed;
 }

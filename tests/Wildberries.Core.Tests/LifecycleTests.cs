@@ -132,4 +132,32 @@ public class LifecycleTests
         Assert.Equal(ResultCode.OrderNotFound, s.Apply(Command.Extend(id, 60_000)).Code);
         Assert.Equal(ResultCode.OrderNotFound, s.Apply(Command.AttachPayment(id, "s")).Code);
     }
+
+    [Fact]
+    public void A_deadline_queued_for_a_forgotten_order_does_not_expire_the_order_made_in_its_place_out_of_turn()
+    {
+        // Orders live in reused slots: the deadline A left queued must not stand for B, which took A's slot.
+        var s = new Shard(new StateMachineOptions { ReservationTtlMs = 5 * 60_000, IdempotencyWindowMs = 10 * 60_000, TerminalOrderRetentionMs = 7 * 60_000 });
+        s.Item(1);
+        s.Stock(1, 10, 100);
+        var t0 = s.NowMs;
+        var a = s.Buy(1, 1);
+        Assert.Equal(ResultCode.Ok, s.Apply(Command.Extend(a.OrderId, 20 * 60_000)).Code); // A's deadline t0 + 20 min stays queued...
+        Assert.Equal(ResultCode.Ok, s.Apply(Command.Cancel(a.OrderId)).Code); // ...after A is done
+        s.NowMs = t0 + 60_000;
+        var c = s.Buy(1, 1);
+        Assert.Equal(ResultCode.Ok, s.Apply(Command.Extend(c.OrderId, 19 * 60_000)).Code); // C: t0 + 20 min too
+        s.NowMs = t0 + (10 * 60_000);
+        s.Apply(Command.Tick()); // A leaves (retention) and its key is forgotten: A is gone
+        Assert.False(s.Machine.TryGetOrder(a.OrderId, out _));
+        Assert.False(s.Machine.TryGetOrderByKey("key-1", out _));
+        s.NowMs = t0 + (15 * 60_000);
+        var b = s.Buy(1, 1);
+        Assert.Equal(t0 + (20 * 60_000), b.ReservedUntilMs);
+
+        s.NowMs = t0 + (20 * 60_000);
+        s.Apply(Command.Tick());
+        var expired = s.Events.Events.ToArray().Where(e => e.Kind == EventKind.OrderExpired).Select(e => e.OrderId).ToArray();
+        Assert.Equal([c.OrderId, b.OrderId], expired); // deadline order, then id order, as always
+    }
 }
