@@ -28,6 +28,9 @@ public sealed class FasterJournal : ICommandJournal
     private readonly DeferredCommitMark? _deferredMark;
     private readonly ILogCommitManager _commitManager;
     private readonly ArrayBufferWriter<byte> _buffer = new(256);
+    private readonly ManualResetEventSlim _committed = new(false, spinCount: 20);
+    private readonly Action _onCommitted;
+    private readonly bool _legacyCommitPath;
     private readonly int _epoch;
     private readonly int _segmentSizeBits;
     private readonly bool _acceptDataLoss;
@@ -46,6 +49,8 @@ public sealed class FasterJournal : ICommandJournal
         _epoch = epoch;
         _segmentSizeBits = options.SegmentSizeBits;
         _acceptDataLoss = options.AcceptDataLoss;
+        _legacyCommitPath = options.LegacyCommitPath;
+        _onCommitted = _committed.Set;
         System.IO.Directory.CreateDirectory(directory);
         var logPath = Path.Combine(directory, LogFileName);
         var dataExisted = System.IO.Directory.EnumerateFiles(directory, LogFileName + ".*").Any(f => new FileInfo(f).Length > 0);
@@ -122,7 +127,26 @@ public sealed class FasterJournal : ICommandJournal
     public void Commit()
     {
         if (_appendedLsn == LastLsn) return;
-        _log.Commit(spinWait: true);
+        if (_legacyCommitPath)
+        {
+            _log.Commit(spinWait: true);
+        }
+        else
+        {
+            // Sleep until FASTER's commit worker calls back (it does, in fast-commit mode, as soon as the flush
+            // holding the commit record is done) instead of spinning with Thread.Yield for the whole write: on
+            // two cores that spin took the core the I/O completion and the replies needed.
+            _committed.Reset();
+            if (!_log.CommitStrongly(out _, out _, spinWait: false, callback: _onCommitted))
+            {
+                _log.Commit(spinWait: true);
+            }
+            else
+            {
+                // FASTER never calls back after a failed write; a plain commit request throws its failure.
+                while (!_committed.Wait(50)) _log.Commit(spinWait: false);
+            }
+        }
         if (_log.CommittedUntilAddress < _log.TailAddress)
         {
             throw new IOException($"The journal commit in {_directory} did not reach the tail ({_log.CommittedUntilAddress} < {_log.TailAddress}).");
@@ -221,6 +245,7 @@ public sealed class FasterJournal : ICommandJournal
         _settings.Dispose();
         _commitManager.Dispose();
         _mark.Dispose();
+        _committed.Dispose();
     }
 
     /// <summary>FasterLog alone would start empty when its commit file is gone: compare with our own mark.</summary>
