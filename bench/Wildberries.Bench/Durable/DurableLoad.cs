@@ -11,12 +11,12 @@ namespace Wildberries.Bench.Durable;
 
 /// <summary>
 /// The durability benchmark (not BenchmarkDotNet: it measures an open system over seconds, with latency
-/// percentiles): the raw device (synchronous 4 KiB writes in the same directory, like <c>dd oflag=dsync</c>), one
-/// journal commit alone, durable checkouts per second at 1, 16, 256 and 4,096 concurrent callers, latency in an
+/// percentiles): one journal commit alone and one caller's checkouts, each against the raw device (synchronous
+/// 4 KiB writes in the same directory, like <c>dd oflag=dsync</c>, interleaved with them), durable checkouts per second at 1, 16, 256 and 4,096 concurrent callers, latency in an
 /// open loop at 10/25/50 % of the peak (with what happened meanwhile: GC pauses, thread pool, commit times),
 /// journal replay speed, and recovery of a large state from a snapshot.
 /// Run: <c>dotnet run -c Release --project bench/Wildberries.Bench -- durable [--quick] [--seconds 5] [--repeat 1]
-/// [--compare] [--only device,commit,closed,open,replay,snapshot] [--rows 10000000] [--orders 1000000]</c>.
+/// [--compare] [--only commit,closed,open,replay,snapshot] [--rows 10000000] [--orders 1000000]</c>.
 /// <c>--quick</c>: 2-second loads at 1 and 4,096 callers and a small snapshot, under a minute. <c>--compare</c>:
 /// the closed loops and the single commit also with the commit path before issue 15 (commit mark fsynced on every
 /// batch, FASTER's commit file on every commit), interleaved in the same run. <c>--repeat N</c>: everything N
@@ -45,19 +45,14 @@ public static class DurableLoad
         for (var round = 1; round <= repeat; round++)
         {
             if (repeat > 1) Console.WriteLine($"--- round {round} of {repeat}");
-            double device = 0;
-            if (Run("device"))
-            {
-                var (dsync, direct) = DeviceProbe.Measure(Path.GetTempPath(), quick ? 1_000 : 3_000);
-                device = Math.Min(dsync.P50Micros, direct.P50Micros);
-                Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"device: synchronous 4 KiB writes in place, {dsync.Count:N0} each: write+fdatasync (dd oflag=dsync) p50 {dsync.P50Micros / 1000.0:F3} ms, p99 {dsync.P99Micros / 1000.0:F3} ms; O_DIRECT|O_SYNC (dd oflag=direct,dsync; FASTER's way) p50 {direct.P50Micros / 1000.0:F3} ms, p99 {direct.P99Micros / 1000.0:F3} ms; floor = the lower p50"));
-            }
             if (Run("commit"))
             {
-                foreach (var legacy in paths)
+                using var device = new DeviceProbe(Path.GetTempPath());
+                var (now, before) = CommitProbe.Measure(device, compare, quick ? 1_000 : 3_000);
+                Console.WriteLine("journal alone, 1 entry per commit, " + device.Describe());
+                foreach (var (legacy, c) in before is { } b ? new[] { (true, b), (false, now) } : [(false, now)])
                 {
-                    var c = CommitProbe.Measure(legacy, quick ? 1_000 : 3_000);
-                    Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"journal alone, 1 entry per commit, {PathName(legacy)}: p50 {c.P50Micros / 1000.0:F3} ms{Ratio(c.P50Micros, device)}, p99 {c.P99Micros / 1000.0:F3} ms"));
+                    Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"    {PathName(legacy)}: p50 {c.P50Micros / 1000.0:F3} ms{Ratio(c.P50Micros, device.FloorMicros)}, p99 {c.P99Micros / 1000.0:F3} ms"));
                 }
             }
 
@@ -72,9 +67,10 @@ public static class DurableLoad
                     {
                         var dir = Directory.CreateTempSubdirectory("wb-durable-").FullName;
                         Settle();
-                        var r = await MeasureAsync(dir, callers, duration, legacy);
-                        var ratio = callers == 1 ? Ratio(r.Latency.GetValueAtPercentile(50), device) : "";
-                        Console.WriteLine(Describe($"{callers,4} callers, closed loop, {PathName(legacy)}", r) + ratio);
+                        // One caller: a device write between checkouts, so the floor is measured on the same disk moments.
+                        using var device = callers == 1 ? new DeviceProbe(Path.GetTempPath()) : null;
+                        var r = await MeasureAsync(dir, callers, duration, legacy, device);
+                        Console.WriteLine(Describe($"{callers,4} callers, closed loop, {PathName(legacy)}", r) + (device is null ? "" : Ratio(r.Latency.GetValueAtPercentile(50), device.FloorMicros) + "\n    " + device.Describe()));
                         if (callers == 4096 && !legacy)
                         {
                             peak = r.PerSecond;
@@ -160,7 +156,7 @@ public static class DurableLoad
     private static string Ms(LongHistogram h, double percentile) =>
         (h.GetValueAtPercentile(percentile) / 1000.0).ToString("F2", CultureInfo.InvariantCulture);
 
-    private static async Task<Result> MeasureAsync(string dir, int callers, TimeSpan duration, bool legacy)
+    private static async Task<Result> MeasureAsync(string dir, int callers, TimeSpan duration, bool legacy, DeviceProbe? device)
     {
         var options = new EngineOptions { StateMachine = new StateMachineOptions { OrdersCapacityHint = 1 << 21, SkusCapacityHint = Skus } };
         await using var engine = ReservationEngine.Open(options, Journal(dir, legacy));
@@ -169,6 +165,7 @@ public static class DurableLoad
         var carts = Workload.Carts(1 << 16, 1, Skus, SkuMix.Zipf);
         var histograms = Enumerable.Range(0, callers).Select(_ => new LongHistogram(60_000_000, 3)).ToArray();
         var counts = new long[callers];
+        long probeTicks = 0;
         var start = Stopwatch.GetTimestamp();
         var end = start + (long)(duration.TotalSeconds * Stopwatch.Frequency);
 
@@ -183,9 +180,16 @@ public static class DurableLoad
                 if (!r.IsOk) throw new InvalidOperationException($"checkout failed: {r.Code}");
                 h.RecordValue(Math.Max(0, (Stopwatch.GetTimestamp() - t0) * 1_000_000 / Stopwatch.Frequency));
                 counts[c]++;
+                if (device is not null)
+                {
+                    var d0 = Stopwatch.GetTimestamp();
+                    device.WriteOnce();
+                    Interlocked.Add(ref probeTicks, Stopwatch.GetTimestamp() - d0);
+                }
             }
         })));
-        var elapsed = Stopwatch.GetElapsedTime(start).TotalSeconds;
+        // The device writes between checkouts are not the engine's time.
+        var elapsed = (Stopwatch.GetTimestamp() - start - Interlocked.Read(ref probeTicks)) / (double)Stopwatch.Frequency;
         var all = new LongHistogram(60_000_000, 3);
         foreach (var h in histograms) all.Add(h);
         var total = counts.Sum();

@@ -15,57 +15,59 @@ internal readonly record struct ProbeResult(long Count, double P50Micros, double
 /// <summary>
 /// The floor a durable commit cannot beat: one synchronous 4 KiB write on the same file system, in place in a
 /// preallocated file, timed two ways: buffered and followed by <c>fdatasync</c> (what <c>dd bs=4k oflag=dsync</c>
-/// does), and direct with write-through (<c>O_DIRECT|O_SYNC</c>, <c>dd oflag=direct,dsync</c>, the way FASTER
-/// writes its log). The lower median of the two is the floor.
+/// does), and through a handle opened with <see cref="FileOptions.WriteThrough"/> (<c>O_SYNC</c>, the way
+/// FASTER's device opens the log here). The lower median of the two is the floor. The disk is shared and its
+/// latency moves by 10x from one second to the next, so the probe is interleaved with what it is compared to
+/// (<see cref="WriteOnce"/> between commits or checkouts) rather than run before it.
 /// </summary>
-internal static class DeviceProbe
+internal sealed class DeviceProbe : IDisposable
 {
     private const int Block = 4096;
     private const int Blocks = 1024;
 
-    // FILE_FLAG_NO_BUFFERING: .NET opens the file with O_DIRECT on Linux (FASTER's device uses the same flag).
-    private const FileOptions NoBuffering = (FileOptions)0x20000000;
+    private readonly string _path;
+    private readonly SafeFileHandle _buffered;
+    private readonly SafeFileHandle _sync;
+    private readonly byte[] _block = new byte[Block];
+    private readonly LongHistogram _dsync = new(10_000_000, 3);
+    private readonly LongHistogram _oSync = new(10_000_000, 3);
+    private int _next;
 
-    public static (ProbeResult Dsync, ProbeResult Direct) Measure(string directory, int writes)
+    public DeviceProbe(string directory)
     {
-        var path = Path.Combine(directory, $"wb-device-probe-{Environment.ProcessId}");
-        try
-        {
-            // O_DIRECT needs a buffer aligned to the block: a pinned array with an aligned 4 KiB window in it.
-            var pinned = GC.AllocateArray<byte>(2 * Block, pinned: true);
-            var skew = (int)(Marshal.UnsafeAddrOfPinnedArrayElement(pinned, 0) % Block);
-            var block = pinned.AsMemory(skew == 0 ? 0 : Block - skew, Block);
-            block.Span.Fill(0x5A);
-            ProbeResult dsync;
-            using (var file = File.OpenHandle(path, FileMode.Create, FileAccess.ReadWrite, FileShare.None, FileOptions.None))
-            {
-                for (var i = 0; i < Blocks; i++) RandomAccess.Write(file, block.Span, (long)i * Block);
-                RandomAccess.FlushToDisk(file);
-                dsync = Time(writes, i =>
-                {
-                    RandomAccess.Write(file, block.Span, (long)(i % Blocks) * Block);
-                    DataSync(file);
-                });
-            }
-            using var direct = File.OpenHandle(path, FileMode.Open, FileAccess.ReadWrite, FileShare.None, FileOptions.WriteThrough | NoBuffering);
-            return (dsync, Time(writes, i => RandomAccess.Write(direct, block.Span, (long)(i % Blocks) * Block)));
-        }
-        finally
-        {
-            File.Delete(path);
-        }
+        _path = Path.Combine(directory, $"wb-device-probe-{Environment.ProcessId}-{Guid.NewGuid():N}");
+        _block.AsSpan().Fill(0x5A);
+        _buffered = File.OpenHandle(_path, FileMode.Create, FileAccess.ReadWrite, FileShare.ReadWrite, FileOptions.None);
+        for (var i = 0; i < Blocks; i++) RandomAccess.Write(_buffered, _block, (long)i * Block);
+        RandomAccess.FlushToDisk(_buffered);
+        _sync = File.OpenHandle(_path, FileMode.Open, FileAccess.ReadWrite, FileShare.ReadWrite, FileOptions.WriteThrough);
     }
 
-    private static ProbeResult Time(int writes, Action<int> write)
+    /// <summary>The lower of the two medians, in microseconds.</summary>
+    public double FloorMicros => Math.Min(_dsync.GetValueAtPercentile(50), _oSync.GetValueAtPercentile(50));
+
+    /// <summary>One write each way.</summary>
+    public void WriteOnce()
     {
-        var histogram = new LongHistogram(10_000_000, 3);
-        for (var i = 0; i < writes; i++)
-        {
-            var t0 = Stopwatch.GetTimestamp();
-            write(i);
-            histogram.RecordValue((Stopwatch.GetTimestamp() - t0) * 1_000_000 / Stopwatch.Frequency);
-        }
-        return new ProbeResult(writes, histogram.GetValueAtPercentile(50), histogram.GetValueAtPercentile(99));
+        var offset = (long)(_next++ % Blocks) * Block;
+        var t0 = Stopwatch.GetTimestamp();
+        RandomAccess.Write(_buffered, _block, offset);
+        DataSync(_buffered);
+        var t1 = Stopwatch.GetTimestamp();
+        RandomAccess.Write(_sync, _block, offset);
+        var t2 = Stopwatch.GetTimestamp();
+        _dsync.RecordValue((t1 - t0) * 1_000_000 / Stopwatch.Frequency);
+        _oSync.RecordValue((t2 - t1) * 1_000_000 / Stopwatch.Frequency);
+    }
+
+    public string Describe() => string.Create(CultureInfo.InvariantCulture,
+        $"device (interleaved, {_dsync.TotalCount:N0} 4 KiB writes each way): write+fdatasync p50 {_dsync.GetValueAtPercentile(50) / 1000.0:F3} ms p99 {_dsync.GetValueAtPercentile(99) / 1000.0:F3} ms, O_SYNC p50 {_oSync.GetValueAtPercentile(50) / 1000.0:F3} ms p99 {_oSync.GetValueAtPercentile(99) / 1000.0:F3} ms");
+
+    public void Dispose()
+    {
+        _buffered.Dispose();
+        _sync.Dispose();
+        File.Delete(_path);
     }
 
     private static void DataSync(SafeFileHandle file)
@@ -88,35 +90,50 @@ internal static class DeviceProbe
     private static extern int FDataSync(int fd);
 }
 
-/// <summary>The journal alone: one entry appended and committed, again and again, in a fresh directory.</summary>
+/// <summary>
+/// The journal alone: one entry appended and committed, again and again, in a fresh directory, interleaved with a
+/// device write (and with a commit of the old path, when compared), so all see the same disk.
+/// </summary>
 internal static class CommitProbe
 {
-    public static ProbeResult Measure(bool legacyCommitPath, int commits)
+    public static (ProbeResult Now, ProbeResult? Before) Measure(DeviceProbe device, bool compare, int commits)
     {
-        var directory = Directory.CreateTempSubdirectory("wb-commit-probe-").FullName;
+        var directories = new List<string>();
+        var journals = new List<(FasterJournal Journal, LongHistogram Latency)>();
         try
         {
-            using var journal = new FasterJournal(directory, new JournalOptions { Directory = directory, LegacyCommitPath = legacyCommitPath });
-            foreach (var _ in journal.ReadAfter(0))
+            foreach (var legacy in compare ? new[] { false, true } : [false])
             {
+                var directory = Directory.CreateTempSubdirectory("wb-commit-probe-").FullName;
+                directories.Add(directory);
+                var journal = new FasterJournal(directory, new JournalOptions { Directory = directory, LegacyCommitPath = legacy });
+                journals.Add((journal, new LongHistogram(10_000_000, 3)));
+                foreach (var _ in journal.ReadAfter(0))
+                {
+                }
             }
             var checkout = Command.Checkout("idem-7f3a9c1e-42", "customer-1234567", [new CheckoutLine(42, 1)]);
-            var histogram = new LongHistogram(10_000_000, 3);
             for (var i = 1; i <= commits; i++)
             {
-                var c = checkout;
-                c.Lsn = i;
-                c.TimestampMs = 1_700_000_000_000;
-                var t0 = Stopwatch.GetTimestamp();
-                journal.Append(c);
-                journal.Commit();
-                histogram.RecordValue((Stopwatch.GetTimestamp() - t0) * 1_000_000 / Stopwatch.Frequency);
+                device.WriteOnce();
+                foreach (var (journal, latency) in journals)
+                {
+                    var c = checkout;
+                    c.Lsn = i;
+                    c.TimestampMs = 1_700_000_000_000;
+                    var t0 = Stopwatch.GetTimestamp();
+                    journal.Append(c);
+                    journal.Commit();
+                    latency.RecordValue((Stopwatch.GetTimestamp() - t0) * 1_000_000 / Stopwatch.Frequency);
+                }
             }
-            return new ProbeResult(commits, histogram.GetValueAtPercentile(50), histogram.GetValueAtPercentile(99));
+            static ProbeResult Of(LongHistogram h) => new(h.TotalCount, h.GetValueAtPercentile(50), h.GetValueAtPercentile(99));
+            return (Of(journals[0].Latency), journals.Count > 1 ? Of(journals[1].Latency) : null);
         }
         finally
         {
-            Directory.Delete(directory, recursive: true);
+            foreach (var (journal, _) in journals) journal.Dispose();
+            foreach (var directory in directories) Directory.Delete(directory, recursive: true);
         }
     }
 }
