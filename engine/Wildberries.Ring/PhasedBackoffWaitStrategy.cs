@@ -10,7 +10,9 @@ namespace Wildberries.Ring;
 /// <remarks>
 /// Parking works as in <see cref="BlockingWaitStrategy"/>: a publisher takes the lock only when someone is parked
 /// (it reads the parked count after a full fence, which pairs with the waiter's interlocked increment before it
-/// re-reads the sequence, so a wake-up cannot be lost). <see cref="Parked"/> and <see cref="ParkCount"/> let a
+/// re-reads the sequence, so a wake-up cannot be lost), and only once per park: the waiter clears a "signalled"
+/// flag with a full fence before each look at the sequence, and a publisher that finds it already set knows a
+/// wake-up is on its way and that the woken waiter will look again. <see cref="Parked"/> and <see cref="ParkCount"/> let a
 /// test or a metric see that an idle consumer really sleeps.
 /// </remarks>
 public sealed class PhasedBackoffWaitStrategy : IWaitStrategy
@@ -25,6 +27,7 @@ public sealed class PhasedBackoffWaitStrategy : IWaitStrategy
     private readonly int _spinTries;
     private readonly long _yieldTicks;
     private int _parked;
+    private int _signalled;
     private long _parkCount;
 
     /// <summary>Creates the strategy: <paramref name="spinTries"/> spins, then yields for <paramref name="yieldTimeout"/> (default 1 ms), then parks.</summary>
@@ -73,8 +76,11 @@ public sealed class PhasedBackoffWaitStrategy : IWaitStrategy
             Interlocked.Increment(ref _parked);
             try
             {
-                while ((available = barrier.DependentValue) < sequence && !barrier.IsAlerted)
+                while (true)
                 {
+                    // Re-arm the signal before looking (full fence): a publish after this look signals again.
+                    Interlocked.Exchange(ref _signalled, 0);
+                    if ((available = barrier.DependentValue) >= sequence || barrier.IsAlerted) break;
                     Interlocked.Increment(ref _parkCount);
                     Monitor.Wait(_gate);
                 }
@@ -93,6 +99,9 @@ public sealed class PhasedBackoffWaitStrategy : IWaitStrategy
         // Full fence: the caller's sequence store is visible before we read the parked count.
         Interlocked.MemoryBarrier();
         if (Volatile.Read(ref _parked) == 0) return;
+        // One wake-up per park: while a signal is on its way, further publishes need not take the lock (with the
+        // blocking strategy every publish did, fighting the waking consumer for the monitor).
+        if (Interlocked.Exchange(ref _signalled, 1) != 0) return;
         lock (_gate)
         {
             Monitor.PulseAll(_gate);

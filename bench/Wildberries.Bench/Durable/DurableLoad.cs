@@ -18,8 +18,9 @@ namespace Wildberries.Bench.Durable;
 /// Run: <c>dotnet run -c Release --project bench/Wildberries.Bench -- durable [--quick] [--seconds 5] [--repeat 1]
 /// [--compare] [--only commit,closed,open,replay,snapshot] [--rows 10000000] [--orders 1000000]</c>.
 /// <c>--quick</c>: 2-second loads at 1 and 4,096 callers and a small snapshot, under a minute. <c>--compare</c>:
-/// the closed loops and the single commit also with the commit path before issue 15 (commit mark fsynced on every
-/// batch, FASTER's commit file on every commit), interleaved in the same run. <c>--repeat N</c>: everything N
+/// every load and the single commit also with the commit path before issue 15 (commit mark fsynced on every
+/// batch, FASTER's commit file on every commit, a Thread.Yield spin through the write), side by side in the same
+/// run (the open loops offer the same rate to both: a fraction of the new path's peak). <c>--repeat N</c>: everything N
 /// times, for the spread.
 /// </summary>
 public static class DurableLoad
@@ -88,13 +89,16 @@ public static class DurableLoad
             {
                 foreach (var fraction in new[] { 0.1, 0.25, 0.5 })
                 {
-                    Settle();
-                    var paced = Directory.CreateTempSubdirectory("wb-durable-").FullName;
-                    using var probe = new RuntimeProbe();
-                    var r = await MeasurePacedAsync(paced, duration, ratePerSecond: peak * fraction);
-                    Console.WriteLine(Describe($"open loop at {fraction:P0} of peak ({peak * fraction:N0}/s offered)", r));
-                    Console.WriteLine("    meanwhile: " + probe.Describe() + "; " + DescribeCommits(r));
-                    Directory.Delete(paced, recursive: true);
+                    foreach (var legacy in paths)
+                    {
+                        Settle();
+                        var paced = Directory.CreateTempSubdirectory("wb-durable-").FullName;
+                        using var probe = new RuntimeProbe();
+                        var r = await MeasurePacedAsync(paced, duration, ratePerSecond: peak * fraction, legacy);
+                        Console.WriteLine(Describe($"open loop at {fraction:P0} of peak ({peak * fraction:N0}/s offered), {PathName(legacy)}", r));
+                        Console.WriteLine("    meanwhile: " + probe.Describe() + "; " + DescribeCommits(r));
+                        Directory.Delete(paced, recursive: true);
+                    }
                 }
             }
 
@@ -200,10 +204,10 @@ public static class DurableLoad
     /// Open loop: one pacing thread starts a checkout at every scheduled instant whatever the answers do, and the
     /// latency is counted from the scheduled instant (no coordinated omission).
     /// </summary>
-    private static async Task<Result> MeasurePacedAsync(string dir, TimeSpan duration, double ratePerSecond)
+    private static async Task<Result> MeasurePacedAsync(string dir, TimeSpan duration, double ratePerSecond, bool legacy)
     {
         var options = new EngineOptions { StateMachine = new StateMachineOptions { OrdersCapacityHint = 1 << 21, SkusCapacityHint = Skus } };
-        await using var engine = ReservationEngine.Open(options, Journal(dir, legacy: false));
+        await using var engine = ReservationEngine.Open(options, Journal(dir, legacy));
         await Task.WhenAll(Workload.CatalogCommands(Skus).Select(c => engine.SubmitAsync(c).AsTask()));
         var carts = Workload.Carts(1 << 16, 1, Skus, SkuMix.Zipf);
         var commitsBefore = CountCommits(engine);
