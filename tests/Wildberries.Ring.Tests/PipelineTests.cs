@@ -32,6 +32,26 @@ public class PipelineTests
         }
     }
 
+    // Completes a task when a given sequence arrives; the next one can be armed after.
+    private sealed class Arrivals : IEventHandler<Slot>
+    {
+        private TaskCompletionSource _arrived = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        private long _target = -1;
+
+        public Task Expect(long sequence)
+        {
+            var arrived = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            Volatile.Write(ref _arrived, arrived);
+            Volatile.Write(ref _target, sequence);
+            return arrived.Task;
+        }
+
+        public void OnEvent(ref Slot data, long sequence, bool endOfBatch)
+        {
+            if (sequence == Volatile.Read(ref _target)) Volatile.Read(ref _arrived).TrySetResult();
+        }
+    }
+
     private sealed class Stamp(bool journal) : IEventHandler<Slot>
     {
         public void OnEvent(ref Slot data, long sequence, bool endOfBatch)
@@ -41,12 +61,13 @@ public class PipelineTests
         }
     }
 
-    public static TheoryData<string> Strategies => ["blocking", "yielding", "busy-spin"];
+    public static TheoryData<string> Strategies => ["blocking", "yielding", "busy-spin", "phased"];
 
     private static IWaitStrategy Strategy(string name) => name switch
     {
         "yielding" => new YieldingWaitStrategy(),
         "busy-spin" => new BusySpinWaitStrategy(),
+        "phased" => new PhasedBackoffWaitStrategy(),
         _ => new BlockingWaitStrategy(),
     };
 
@@ -196,5 +217,34 @@ public class PipelineTests
         ring.Publish(ring.Next());
         await Task.Run(thread.Join, TestContext.Current.CancellationToken).WaitAsync(Patience, TestContext.Current.CancellationToken);
         Assert.Equal("boom", processor.Fault?.Message);
+    }
+
+    [Fact]
+    public async Task An_idle_consumer_with_the_phased_strategy_parks_and_a_publish_wakes_it()
+    {
+        var wait = new PhasedBackoffWaitStrategy();
+        var ring = RingBuffer<Slot>.CreateMultiProducer(8, wait);
+        var seen = new Arrivals();
+        var processor = new BatchEventProcessor<Slot>(ring, ring.NewBarrier(), seen);
+        ring.AddGatingSequences(processor.Sequence);
+        var thread = Run(processor);
+        var first = seen.Expect(0);
+        ring.Publish(ring.Next());
+        await first.WaitAsync(Patience, TestContext.Current.CancellationToken);
+
+        // Idle now: the consumer must end up parked on the monitor (not spinning or yielding). The wait is for a
+        // state, not a duration: a consumer that never parks fails here however long it is given.
+        Assert.True(SpinWait.SpinUntil(() => wait.Parked == 1, Patience), "the idle consumer never parked");
+        var parks = wait.ParkCount;
+        Assert.True(parks >= 1);
+
+        var second = seen.Expect(1);
+        ring.Publish(ring.Next());
+        await second.WaitAsync(Patience, TestContext.Current.CancellationToken);
+        Assert.True(SpinWait.SpinUntil(() => wait.Parked == 1 && wait.ParkCount > parks, Patience), "the consumer did not park again after the wake-up");
+
+        processor.Halt();
+        await Task.Run(thread.Join, TestContext.Current.CancellationToken).WaitAsync(Patience, TestContext.Current.CancellationToken);
+        Assert.Equal(0, wait.Parked);
     }
 }

@@ -4,15 +4,24 @@ using HdrHistogram;
 using Wildberries.Core;
 using Wildberries.Engine;
 using Wildberries.Engine.Journal;
+using Wildberries.Engine.Reads;
 using Wildberries.Engine.Snapshots;
 
 namespace Wildberries.Bench.Durable;
 
 /// <summary>
 /// The durability benchmark (not BenchmarkDotNet: it measures an open system over seconds, with latency
-/// percentiles): durable checkouts per second at 1, 16 and 256 concurrent callers, latency at half the peak load,
+/// percentiles): one journal commit alone and one caller's checkouts, each against the raw device (synchronous
+/// 4 KiB writes in the same directory, like <c>dd oflag=dsync</c>, interleaved with them), durable checkouts per second at 1, 16, 256 and 4,096 concurrent callers, latency in an
+/// open loop at 10/25/50 % of the peak (with what happened meanwhile: GC pauses, thread pool, commit times),
 /// journal replay speed, and recovery of a large state from a snapshot.
-/// Run: <c>dotnet run -c Release --project bench/Wildberries.Bench -- durable [--seconds 5] [--rows 10000000] [--orders 1000000] [--trace]</c>.
+/// Run: <c>dotnet run -c Release --project bench/Wildberries.Bench -- durable [--quick] [--seconds 5] [--repeat 1]
+/// [--compare] [--only commit,closed,open,replay,snapshot] [--rows 10000000] [--orders 1000000] [--trace]</c>.
+/// <c>--quick</c>: 2-second loads at 1 and 4,096 callers and a small snapshot, under a minute. <c>--compare</c>:
+/// every load and the single commit also with the commit path before issue 15 (commit mark fsynced on every
+/// batch, FASTER's commit file on every commit, a Thread.Yield spin through the write), side by side in the same
+/// run (the open loops offer the same rate to both: a fraction of the new path's peak). <c>--repeat N</c>: everything N
+/// times, for the spread.
 /// </summary>
 public static class DurableLoad
 {
@@ -20,9 +29,18 @@ public static class DurableLoad
 
     public static async Task RunAsync(string[] args)
     {
-        var seconds = CommandLine.Option(args, "--seconds", 5);
-        var rows = CommandLine.Option(args, "--rows", 10_000_000);
-        var orders = CommandLine.Option(args, "--orders", 1_000_000);
+        var quick = args.Contains("--quick");
+        var seconds = CommandLine.Option(args, "--seconds", quick ? 2 : 5);
+        var rows = CommandLine.Option(args, "--rows", quick ? 300_000 : 10_000_000);
+        var orders = CommandLine.Option(args, "--orders", quick ? 30_000 : 1_000_000);
+        var repeat = CommandLine.Option(args, "--repeat", 1);
+        var compare = args.Contains("--compare");
+        var onlyAt = Array.IndexOf(args, "--only");
+        var only = onlyAt >= 0 && onlyAt + 1 < args.Length ? args[onlyAt + 1].Split(',') : null;
+        bool Run(string part) => only is null || only.Contains(part);
+        int[] callerCounts = quick ? [1, 4096] : [1, 16, 256, 4096];
+        var paths = compare ? new[] { true, false } : [false];
+        var duration = TimeSpan.FromSeconds(seconds);
         // --trace: an ActivityListener records every checkout's activities, the cost of tracing while a collector listens.
         using var tracing = args.Contains("--trace") ? new ActivityListener
         {
@@ -30,48 +48,87 @@ public static class DurableLoad
             Sample = (ref ActivityCreationOptions<ActivityContext> _) => ActivitySamplingResult.AllDataAndRecorded,
         } : null;
         if (tracing is not null) ActivitySource.AddActivityListener(tracing);
-        Console.WriteLine($"Durable engine on {Environment.ProcessorCount} cores, {DateTime.UtcNow:yyyy-MM-dd}, FASTER journal in a temp directory{(tracing is null ? "" : ", checkouts traced")}");
+        Console.WriteLine($"Durable engine on {Environment.ProcessorCount} cores, {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC, FASTER journal in {Path.GetTempPath()}, server GC {System.Runtime.GCSettings.IsServerGC}, GC latency mode {System.Runtime.GCSettings.LatencyMode}{(tracing is null ? "" : ", checkouts traced")}");
 
-        double peak = 0;
-        string? replayDirectory = null;
-        foreach (var callers in new[] { 1, 16, 256, 4096 })
+        for (var round = 1; round <= repeat; round++)
         {
-            var dir = Directory.CreateTempSubdirectory("wb-durable-").FullName;
-            Settle();
-            var r = await MeasureAsync(dir, callers, TimeSpan.FromSeconds(seconds));
-            Console.WriteLine(Describe($"{callers,3} callers, closed loop", r));
-            if (callers == 4096)
+            if (repeat > 1) Console.WriteLine($"--- round {round} of {repeat}");
+            if (Run("commit"))
             {
-                peak = r.PerSecond;
-                replayDirectory = dir;
+                using var device = new DeviceProbe(Path.GetTempPath());
+                var (now, before) = CommitProbe.Measure(device, compare, quick ? 1_000 : 3_000);
+                Console.WriteLine("journal alone, 1 entry per commit, " + device.Describe());
+                foreach (var (legacy, c) in before is { } b ? new[] { (true, b), (false, now) } : [(false, now)])
+                {
+                    Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"    {PathName(legacy)}: p50 {c.P50Micros / 1000.0:F3} ms{Ratio(c.P50Micros, device.FloorMicros)}, p99 {c.P99Micros / 1000.0:F3} ms"));
+                }
             }
-            else
+
+            double peak = 0;
+            string? replayDirectory = null;
+            if (Run("closed") || Run("open") || Run("replay"))
             {
-                Directory.Delete(dir, recursive: true);
+                foreach (var callers in callerCounts)
+                {
+                    if (!Run("closed") && callers != 4096) continue;
+                    foreach (var legacy in paths)
+                    {
+                        var dir = Directory.CreateTempSubdirectory("wb-durable-").FullName;
+                        Settle();
+                        // One caller: a device write between checkouts, so the floor is measured on the same disk moments.
+                        using var device = callers == 1 ? new DeviceProbe(Path.GetTempPath()) : null;
+                        var r = await MeasureAsync(dir, callers, duration, legacy, device);
+                        Console.WriteLine(Describe($"{callers,4} callers, closed loop, {PathName(legacy)}", r) + (device is null ? "" : Ratio(r.Latency.GetValueAtPercentile(50), device.FloorMicros) + "\n    " + device.Describe()));
+                        if (callers == 4096 && !legacy)
+                        {
+                            peak = r.PerSecond;
+                            replayDirectory = dir;
+                        }
+                        else
+                        {
+                            Directory.Delete(dir, recursive: true);
+                        }
+                    }
+                }
             }
-        }
 
-        foreach (var fraction in new[] { 0.1, 0.25, 0.5 })
-        {
-            Settle();
-            var paced = Directory.CreateTempSubdirectory("wb-durable-").FullName;
-            var r = await MeasurePacedAsync(paced, TimeSpan.FromSeconds(seconds), ratePerSecond: peak * fraction);
-            Console.WriteLine(Describe($"open loop at {fraction:P0} of peak ({peak * fraction:N0}/s offered)", r));
-            Directory.Delete(paced, recursive: true);
-        }
+            if (Run("open"))
+            {
+                foreach (var fraction in new[] { 0.1, 0.25, 0.5 })
+                {
+                    foreach (var legacy in paths)
+                    {
+                        Settle();
+                        var paced = Directory.CreateTempSubdirectory("wb-durable-").FullName;
+                        using var probe = new RuntimeProbe();
+                        var r = await MeasurePacedAsync(paced, duration, ratePerSecond: peak * fraction, legacy);
+                        Console.WriteLine(Describe($"open loop at {fraction:P0} of peak ({peak * fraction:N0}/s offered), {PathName(legacy)}", r));
+                        Console.WriteLine("    meanwhile: " + probe.Describe() + "; " + DescribeCommits(r));
+                        Directory.Delete(paced, recursive: true);
+                    }
+                }
+            }
 
-        // Replay: reopen the 4096-caller journal; no snapshot exists there, so every entry is replayed.
-        var started = Stopwatch.GetTimestamp();
-        var hinted = new EngineOptions { StateMachine = new StateMachineOptions { OrdersCapacityHint = 1 << 22, SkusCapacityHint = Skus } };
-        await using (var reopened = ReservationEngine.Open(hinted, Journal(replayDirectory!)))
-        {
-            var report = reopened.Recovery[0];
-            Console.WriteLine($"journal replay: {report.ReplayedEntries:N0} entries in {report.ReplayDuration.TotalMilliseconds:N0} ms = {report.ReplayedEntries / report.ReplayDuration.TotalSeconds:N0} entries/s; recovery in all (with hash and invariant checks) {report.Duration.TotalMilliseconds:N0} ms");
-        }
-        Directory.Delete(replayDirectory!, recursive: true);
+            if (Run("replay") && replayDirectory is not null)
+            {
+                // Replay: reopen the 4096-caller journal; no snapshot exists there, so every entry is replayed.
+                var hinted = new EngineOptions { StateMachine = new StateMachineOptions { OrdersCapacityHint = 1 << 22, SkusCapacityHint = Skus } };
+                await using (var reopened = ReservationEngine.Open(hinted, Journal(replayDirectory, legacy: false)))
+                {
+                    var report = reopened.Recovery[0];
+                    Console.WriteLine($"journal replay: {report.ReplayedEntries:N0} entries in {report.ReplayDuration.TotalMilliseconds:N0} ms = {report.ReplayedEntries / report.ReplayDuration.TotalSeconds:N0} entries/s; recovery in all (with hash and invariant checks) {report.Duration.TotalMilliseconds:N0} ms");
+                }
+            }
+            if (replayDirectory is not null) Directory.Delete(replayDirectory, recursive: true);
 
-        SnapshotRecovery(rows, orders);
+            if (Run("snapshot")) SnapshotRecovery(rows, orders);
+        }
     }
+
+    private static string PathName(bool legacy) => legacy ? "before (2 fsyncs/batch)" : "now (1 fsync/batch)";
+
+    private static string Ratio(double micros, double deviceMicros) =>
+        deviceMicros > 0 ? string.Create(CultureInfo.InvariantCulture, $" = {micros / deviceMicros:F2}x the device") : "";
 
     // The previous run's engine (millions of orders) is garbage now: collect it before the next run is measured.
     private static void Settle()
@@ -80,9 +137,28 @@ public static class DurableLoad
         GC.WaitForPendingFinalizers();
     }
 
-    private static JournalOptions Journal(string dir) => new() { Directory = dir, SnapshotEveryEntries = 0 };
+    private static JournalOptions Journal(string dir, bool legacy) => new() { Directory = dir, SnapshotEveryEntries = 0, LegacyCommitPath = legacy };
 
-    private sealed record Result(long Count, double PerSecond, LongHistogram Latency, long Commits);
+    private sealed record Result(long Count, double PerSecond, LongHistogram Latency, long Commits, long[]? CommitBuckets = null, long CommitSumMicros = 0);
+
+    // The engine's commit histogram has coarse buckets: name the bucket holding the median and the 99th percentile.
+    private static string DescribeCommits(Result r)
+    {
+        if (r.CommitBuckets is not { } counts) return "";
+        var total = counts.Sum();
+        if (total == 0) return "no commits";
+        string At(double q)
+        {
+            long seen = 0;
+            for (var i = 0; i < counts.Length; i++)
+            {
+                seen += counts[i];
+                if (seen >= q * total) return i < LatencyHistogram.BoundsMicros.Length ? $"<= {LatencyHistogram.BoundsMicros[i] / 1000.0:0.###} ms" : "> 1 s";
+            }
+            return "?";
+        }
+        return string.Create(CultureInfo.InvariantCulture, $"commits: {total:N0}, mean {r.CommitSumMicros / (double)total / 1000.0:F2} ms, p50 {At(0.5)}, p99 {At(0.99)}, slowest {At(1.0)}");
+    }
 
     private static string Describe(string what, Result r) =>
         string.Create(CultureInfo.InvariantCulture,
@@ -91,15 +167,16 @@ public static class DurableLoad
     private static string Ms(LongHistogram h, double percentile) =>
         (h.GetValueAtPercentile(percentile) / 1000.0).ToString("F2", CultureInfo.InvariantCulture);
 
-    private static async Task<Result> MeasureAsync(string dir, int callers, TimeSpan duration)
+    private static async Task<Result> MeasureAsync(string dir, int callers, TimeSpan duration, bool legacy, DeviceProbe? device)
     {
         var options = new EngineOptions { StateMachine = new StateMachineOptions { OrdersCapacityHint = 1 << 21, SkusCapacityHint = Skus } };
-        await using var engine = ReservationEngine.Open(options, Journal(dir));
+        await using var engine = ReservationEngine.Open(options, Journal(dir, legacy));
         await Task.WhenAll(Workload.CatalogCommands(Skus).Select(c => engine.SubmitAsync(c).AsTask()));
         var commitsBefore = CountCommits(engine);
         var carts = Workload.Carts(1 << 16, 1, Skus, SkuMix.Zipf);
         var histograms = Enumerable.Range(0, callers).Select(_ => new LongHistogram(60_000_000, 3)).ToArray();
         var counts = new long[callers];
+        long probeTicks = 0;
         var start = Stopwatch.GetTimestamp();
         var end = start + (long)(duration.TotalSeconds * Stopwatch.Frequency);
 
@@ -114,9 +191,16 @@ public static class DurableLoad
                 if (!r.IsOk) throw new InvalidOperationException($"checkout failed: {r.Code}");
                 h.RecordValue(Math.Max(0, (Stopwatch.GetTimestamp() - t0) * 1_000_000 / Stopwatch.Frequency));
                 counts[c]++;
+                if (device is not null)
+                {
+                    var d0 = Stopwatch.GetTimestamp();
+                    device.WriteOnce();
+                    Interlocked.Add(ref probeTicks, Stopwatch.GetTimestamp() - d0);
+                }
             }
         })));
-        var elapsed = Stopwatch.GetElapsedTime(start).TotalSeconds;
+        // The device writes between checkouts are not the engine's time.
+        var elapsed = (Stopwatch.GetTimestamp() - start - Interlocked.Read(ref probeTicks)) / (double)Stopwatch.Frequency;
         var all = new LongHistogram(60_000_000, 3);
         foreach (var h in histograms) all.Add(h);
         var total = counts.Sum();
@@ -127,13 +211,14 @@ public static class DurableLoad
     /// Open loop: one pacing thread starts a checkout at every scheduled instant whatever the answers do, and the
     /// latency is counted from the scheduled instant (no coordinated omission).
     /// </summary>
-    private static async Task<Result> MeasurePacedAsync(string dir, TimeSpan duration, double ratePerSecond)
+    private static async Task<Result> MeasurePacedAsync(string dir, TimeSpan duration, double ratePerSecond, bool legacy)
     {
         var options = new EngineOptions { StateMachine = new StateMachineOptions { OrdersCapacityHint = 1 << 21, SkusCapacityHint = Skus } };
-        await using var engine = ReservationEngine.Open(options, Journal(dir));
+        await using var engine = ReservationEngine.Open(options, Journal(dir, legacy));
         await Task.WhenAll(Workload.CatalogCommands(Skus).Select(c => engine.SubmitAsync(c).AsTask()));
         var carts = Workload.Carts(1 << 16, 1, Skus, SkuMix.Zipf);
         var commitsBefore = CountCommits(engine);
+        var (bucketsBefore, sumBefore) = engine.CommitLatency[0].Read();
         var histogram = new LongHistogram(60_000_000, 3);
         var inflight = new List<Task>();
         var interval = Stopwatch.Frequency / ratePerSecond;
@@ -156,7 +241,9 @@ public static class DurableLoad
         lock (inflight) pending = [.. inflight];
         await Task.WhenAll(pending);
         var elapsed = Stopwatch.GetElapsedTime(start).TotalSeconds;
-        return new Result(count, count / elapsed, histogram, CountCommits(engine) - commitsBefore);
+        var (bucketsAfter, sumAfter) = engine.CommitLatency[0].Read();
+        var buckets = bucketsAfter.Select((c, i) => c - bucketsBefore[i]).ToArray();
+        return new Result(count, count / elapsed, histogram, CountCommits(engine) - commitsBefore, buckets, sumAfter - sumBefore);
 
         static async Task Record(ValueTask<CommandResult> answer, long scheduled, LongHistogram histogram)
         {

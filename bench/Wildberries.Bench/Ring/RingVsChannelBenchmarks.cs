@@ -26,6 +26,9 @@ public class RingVsChannelBenchmarks
     [GlobalSetup(Target = nameof(RingBlocking))]
     public void SetupBlocking() => Start(new BlockingWaitStrategy());
 
+    [GlobalSetup(Target = nameof(RingPhased))]
+    public void SetupPhased() => Start(new PhasedBackoffWaitStrategy());
+
     [GlobalSetup(Target = nameof(RingBusySpin))]
     public void SetupBusySpin() => Start(new BusySpinWaitStrategy());
 
@@ -70,6 +73,9 @@ public class RingVsChannelBenchmarks
         consumer.Join();
         return sum;
     }
+
+    [Benchmark(OperationsPerInvoke = Items, Description = "Ring (multi-producer, phased backoff: the default)")]
+    public long RingPhased() => RunRing(_ring, _sink);
 
     [Benchmark(OperationsPerInvoke = Items, Description = "Ring (multi-producer, blocking wait)")]
     public long RingBlocking() => RunRing(_ring, _sink);

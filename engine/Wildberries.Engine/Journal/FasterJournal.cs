@@ -6,8 +6,15 @@ namespace Wildberries.Engine.Journal;
 
 /// <summary>
 /// The durable journal: one FasterLog per shard on a local directory, our own entry header and checksum, one
-/// commit (and one <see cref="CommitMark"/> write) per batch, verified on every read.
+/// commit per batch, verified on every read.
 /// </summary>
+/// <remarks>
+/// One synchronous write per batch: FASTER in fast-commit mode writes the batch and its commit record in the same
+/// flush. Its commit metadata (where recovery starts scanning for commit records) goes to the page cache
+/// (<see cref="FasterCommitFile"/>), and our <see cref="CommitMark"/> is written by a background thread at most
+/// every <see cref="JournalOptions.CommitMarkInterval"/> (<see cref="DeferredCommitMark"/>), which also syncs the
+/// commit metadata.
+/// </remarks>
 public sealed class FasterJournal : ICommandJournal
 {
     /// <summary>The file-name prefix of the log segments (<c>journal.log.0</c>, <c>journal.log.1</c>, ...).</summary>
@@ -18,7 +25,12 @@ public sealed class FasterJournal : ICommandJournal
     private readonly FasterLogSettings _settings;
     private readonly FasterLog _log;
     private readonly CommitMark _mark;
+    private readonly DeferredCommitMark? _deferredMark;
+    private readonly ILogCommitManager _commitManager;
     private readonly ArrayBufferWriter<byte> _buffer = new(256);
+    private readonly ManualResetEventSlim _committed = new(false, spinCount: 20);
+    private readonly Action _onCommitted;
+    private readonly bool _legacyCommitPath;
     private readonly int _epoch;
     private readonly int _segmentSizeBits;
     private readonly bool _acceptDataLoss;
@@ -37,18 +49,24 @@ public sealed class FasterJournal : ICommandJournal
         _epoch = epoch;
         _segmentSizeBits = options.SegmentSizeBits;
         _acceptDataLoss = options.AcceptDataLoss;
+        _legacyCommitPath = options.LegacyCommitPath;
+        _onCommitted = _committed.Set;
         System.IO.Directory.CreateDirectory(directory);
         var logPath = Path.Combine(directory, LogFileName);
         var dataExisted = System.IO.Directory.EnumerateFiles(directory, LogFileName + ".*").Any(f => new FileInfo(f).Length > 0);
         // Devices.CreateLogDevice picks the managed Linux device; LocalStorageDevice is Windows-only.
         _device = deviceFactory?.Invoke(logPath) ?? Devices.CreateLogDevice(logPath, preallocateFile: false, deleteOnClose: false);
+        var commits = Path.Combine(directory, "commits");
+        var commitFile = options.LegacyCommitPath ? null : new FasterCommitFile(commits);
+        _commitManager = commitFile ?? (ILogCommitManager)new DeviceLogCommitCheckpointManager(
+            new LocalStorageNamedDeviceFactory(), new DefaultCheckpointNamingScheme(commits), removeOutdated: true);
         _settings = new FasterLogSettings
         {
             LogDevice = _device,
             PageSizeBits = options.PageSizeBits,
             MemorySizeBits = options.MemorySizeBits,
             SegmentSizeBits = options.SegmentSizeBits,
-            LogCommitDir = Path.Combine(directory, "commits"),
+            LogCommitManager = _commitManager,
             FastCommitMode = true,
             LogChecksum = LogChecksumType.PerEntry,
         };
@@ -59,11 +77,19 @@ public sealed class FasterJournal : ICommandJournal
         catch (Exception ex)
         {
             _device.Dispose();
+            _commitManager.Dispose();
             throw new JournalCorruptException($"FASTER could not recover the journal in {directory}: {ex.Message}", ex);
         }
         _mark = CommitMark.Open(Path.Combine(directory, CommitMark.FileName));
         DataExisted = dataExisted;
         CheckCommitPoint(options.AcceptDataLoss);
+        // A new journal gets its mark before the first append, so a crash before the first background write
+        // never leaves segments without a mark (which is a refusal).
+        if (_mark.Current is null && DataLoss is null) _mark.Write(0, _log.BeginAddress, _log.CommittedUntilAddress);
+        if (!options.LegacyCommitPath)
+        {
+            _deferredMark = new DeferredCommitMark(_mark, options.CommitMarkInterval, $"journal mark {Path.GetFileName(directory)}", commitFile!.Sync);
+        }
     }
 
     /// <summary>Whether log segment files with content were there when the journal was opened.</summary>
@@ -101,13 +127,33 @@ public sealed class FasterJournal : ICommandJournal
     public void Commit()
     {
         if (_appendedLsn == LastLsn) return;
-        _log.Commit(spinWait: true);
+        if (_legacyCommitPath)
+        {
+            _log.Commit(spinWait: true);
+        }
+        else
+        {
+            // Sleep until FASTER's commit worker calls back (it does, in fast-commit mode, as soon as the flush
+            // holding the commit record is done) instead of spinning with Thread.Yield for the whole write: on
+            // two cores that spin took the core the I/O completion and the replies needed.
+            _committed.Reset();
+            if (!_log.CommitStrongly(out _, out _, spinWait: false, callback: _onCommitted))
+            {
+                _log.Commit(spinWait: true);
+            }
+            else
+            {
+                // FASTER never calls back after a failed write; a plain commit request throws its failure.
+                while (!_committed.Wait(50)) _log.Commit(spinWait: false);
+            }
+        }
         if (_log.CommittedUntilAddress < _log.TailAddress)
         {
             throw new IOException($"The journal commit in {_directory} did not reach the tail ({_log.CommittedUntilAddress} < {_log.TailAddress}).");
         }
-        // Only after both are on disk does the batch count as acknowledged.
-        _mark.Write(_appendedLsn, _log.BeginAddress, _log.CommittedUntilAddress);
+        // FASTER's commit record is on disk: the batch is acknowledged. The mark follows in the background.
+        if (_deferredMark is null) _mark.Write(_appendedLsn, _log.BeginAddress, _log.CommittedUntilAddress);
+        else _deferredMark.Post(_appendedLsn, _log.BeginAddress, _log.CommittedUntilAddress);
         LastLsn = _appendedLsn;
         CommitCount++;
     }
@@ -192,10 +238,14 @@ public sealed class FasterJournal : ICommandJournal
     /// <inheritdoc />
     public void Dispose()
     {
+        // The last posted mark is written before the files close.
+        _deferredMark?.Dispose();
         _log.Dispose();
         _device.Dispose();
         _settings.Dispose();
+        _commitManager.Dispose();
         _mark.Dispose();
+        _committed.Dispose();
     }
 
     /// <summary>FasterLog alone would start empty when its commit file is gone: compare with our own mark.</summary>

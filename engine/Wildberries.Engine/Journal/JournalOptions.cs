@@ -43,6 +43,15 @@ public sealed record JournalOptions
     /// <summary>A snapshot at least this often while commands arrive (10 minutes bounds replay time on quiet shards).</summary>
     public TimeSpan SnapshotInterval { get; init; } = TimeSpan.FromMinutes(10);
 
+    /// <summary>
+    /// The commit path before issue 15, kept for the durable benchmark's same-run comparison: the commit mark
+    /// written and fsynced on every batch, and FASTER's commit file rewritten on every commit.
+    /// </summary>
+    internal bool LegacyCommitPath { get; init; }
+
+    /// <summary>How often, at most, the background writer rewrites the commit mark (100 ms).</summary>
+    internal TimeSpan CommitMarkInterval { get; init; } = TimeSpan.FromMilliseconds(100);
+
     /// <summary>Throws <see cref="ArgumentException"/> naming the first option out of range.</summary>
     public JournalOptions Validate()
     {
