@@ -22,8 +22,12 @@ public sealed record ShardCheck(int Shard, IReadOnlyList<(string File, long Lsn,
 /// </summary>
 public static class DataDirectoryCheck
 {
-    /// <summary>Checks every shard of <paramref name="directory"/>; throws <see cref="DirectoryNotFoundException"/> when it holds no shard.</summary>
-    public static IReadOnlyList<ShardCheck> Verify(string directory, StateMachineOptions? options = null)
+    /// <summary>
+    /// Checks every shard of <paramref name="directory"/>, reading the journal with <paramref name="journalOptions"/>
+    /// (the server's defaults when null: page and segment sizes must be those it was written with); throws
+    /// <see cref="DirectoryNotFoundException"/> when it holds no shard.
+    /// </summary>
+    public static IReadOnlyList<ShardCheck> Verify(string directory, StateMachineOptions? options = null, JournalOptions? journalOptions = null)
     {
         var shards = DataDirectoryLayout.ShardsOf(directory);
         if (shards == 0) throw new DirectoryNotFoundException($"{Path.GetFullPath(directory)} holds no shard directory: nothing to verify.");
@@ -50,7 +54,7 @@ public static class DataDirectoryCheck
             string? damage = null;
             try
             {
-                using var journal = new FasterJournal(shardDirectory, new JournalOptions { Directory = directory });
+                using var journal = new FasterJournal(shardDirectory, (journalOptions ?? new JournalOptions()) with { Directory = directory });
                 (_, report) = ShardRecovery.Recover(shard, machine with { ShardId = shard, ShardCount = shards }, journal, store, TimeProvider.System);
             }
             catch (Exception ex) when (ex is JournalCorruptException or InvalidDataException or IOException or InvariantViolationException)

@@ -54,7 +54,7 @@ public class CorruptionFuzzTests(ITestOutputHelper output)
         output.WriteLine($"template: {ackLsn} acknowledged commands in {files.Length} files: {string.Join(", ", files)}");
 #pragma warning disable CA5394 // Test data, not security.
         var random = new Random(seed);
-        int recovered = 0, refused = 0;
+        int recovered = 0, refused = 0, verifyFlagged = 0, snapshotsFlagged = 0;
         for (var m = 0; m < Mutations; m++)
         {
             using var copy = new TempDirectory("fuzz-case");
@@ -72,12 +72,28 @@ public class CorruptionFuzzTests(ITestOutputHelper output)
                 Assert.True(machine.LastLsn >= ackLsn, $"{where}: silent loss, recovered only through {machine.LastLsn} of {ackLsn}");
                 Assert.True(hashes[machine.LastLsn] == machine.ComputeStateHash(), $"{where}: recovered state differs from the log through {machine.LastLsn}");
                 recovered++;
+                // The offline check agrees: the same last entry and state, and a damaged snapshot the recovery stepped over is named.
+                var check = VerifyOffline(copy.Path);
+                Assert.True(check.Damage is null, $"{where}: verify reports damage ({check.Damage}) where recovery succeeded");
+                Assert.Equal(machine.LastLsn, check.Recovery!.LastLsn);
+                Assert.Equal(machine.ComputeStateHash(), check.Recovery.StateHash);
+                if (IsUnreadableSnapshot(target))
+                {
+                    Assert.False(check.IsWhole, $"{where}: verify calls the directory whole with an unreadable snapshot");
+                    Assert.Contains(check.Snapshots, s => s.File == target && s.Damage is not null);
+                    snapshotsFlagged++;
+                }
             }
             catch (JournalCorruptException ex)
             {
                 Assert.False(string.IsNullOrWhiteSpace(ex.Message), where);
                 Assert.Contains("Refusing to start", ex.Message, StringComparison.Ordinal);
                 refused++;
+                // Every damage that stops a start is found offline too (exit 1 from the verify command).
+                var check = VerifyOffline(copy.Path);
+                Assert.False(check.IsWhole, $"{where}: verify calls the directory whole where recovery refuses");
+                Assert.NotNull(check.Damage);
+                verifyFlagged++;
             }
             catch (TimeoutException)
             {
@@ -89,8 +105,26 @@ public class CorruptionFuzzTests(ITestOutputHelper output)
             }
         }
 #pragma warning restore CA5394
-        output.WriteLine($"{recovered} verified recoveries, {refused} refusals, 0 silent losses");
+        output.WriteLine($"{recovered} verified recoveries, {refused} refusals, 0 silent losses; verify flagged all {verifyFlagged} refusals and {snapshotsFlagged} unreadable snapshots recovery stepped over");
         Assert.Equal(Mutations, recovered + refused);
+    }
+
+    private static Durability.ShardCheck VerifyOffline(string dataDirectory) =>
+        Assert.Single(Durability.DataDirectoryCheck.Verify(dataDirectory, journalOptions: FaultWorkload.Tiny));
+
+    // A snapshot file still there that does not read back (a deleted one leaves nothing to name).
+    private static bool IsUnreadableSnapshot(string path)
+    {
+        if (!path.Contains("snapshot", StringComparison.OrdinalIgnoreCase) || !File.Exists(path)) return false;
+        try
+        {
+            SnapshotStore.Read(path);
+            return false;
+        }
+        catch (Exception ex) when (ex is JournalCorruptException or InvalidDataException or IOException or MessagePack.MessagePackSerializationException)
+        {
+            return true;
+        }
     }
 
     private static string Mutate(string path, Random random)
