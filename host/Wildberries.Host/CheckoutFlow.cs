@@ -13,7 +13,8 @@ namespace Wildberries.Host;
 /// (<c>ps_{orderId}_{mac}</c>) and a real provider is idempotent on it, so an order whose session is not (yet, or
 /// ever, after a crash) recorded gets the same session again from the provider when it is replayed or read. The
 /// record is submitted before the answer is written, so anything a caller does with the answer (a payment, a
-/// cancel) reaches the order's shard after it: the ring keeps their order.
+/// cancel) reaches the order's shard after it: the ring keeps their order. The sandbox's sessions, computed from the
+/// order id alone (<see cref="IPaymentProvider.SessionsAreDerived"/>), are not recorded at all: one journal entry a checkout.
 /// </summary>
 public sealed partial class CheckoutFlow(IPaymentProvider payments, Metrics metrics, ILogger<CheckoutFlow> log)
 {
@@ -64,7 +65,7 @@ public sealed partial class CheckoutFlow(IPaymentProvider payments, Metrics metr
                 return (null, ProviderUnavailable);
             }
             paymentUrl = session.PaymentUrl;
-            if (order.Status == OrderStatus.PendingPayment) RecordSession(engine, order.OrderId, session);
+            if (order.Status == OrderStatus.PendingPayment && !payments.SessionsAreDerived) RecordSession(engine, order.OrderId, session);
         }
 
         // The same key and body get the same answer: the order as this checkout created it, whatever happened since.

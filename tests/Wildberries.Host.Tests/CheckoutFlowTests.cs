@@ -14,11 +14,18 @@ public class CheckoutFlowTests
 {
     private static async Task<JsonElement> Json(HttpResponseMessage r) => JsonDocument.Parse(await r.Content.ReadAsStringAsync()).RootElement;
 
+    // The sandbox as a provider whose sessions are recorded, like a real one's: these tests hold the record back or drop it.
     private static CheckoutFlow Flow(TestServer server, Func<ReservationEngine, Command, ValueTask<CommandResult>> record) =>
-        new(server.Services.GetRequiredService<IPaymentProvider>(), server.Services.GetRequiredService<Metrics>(), server.Services.GetRequiredService<ILogger<CheckoutFlow>>())
+        new(new RecordedSessions(server.Services.GetRequiredService<IPaymentProvider>()), server.Services.GetRequiredService<Metrics>(), server.Services.GetRequiredService<ILogger<CheckoutFlow>>())
         {
             Record = record,
         };
+
+    private sealed class RecordedSessions(IPaymentProvider inner) : IPaymentProvider
+    {
+        public Task<PaymentSession> CreateSessionAsync(OrderId orderId, long amount, string currency, CancellationToken cancellation) =>
+            inner.CreateSessionAsync(orderId, amount, currency, cancellation);
+    }
 
     /// <summary>Entries applied over every shard, read through each shard's ring (after everything submitted before).</summary>
     private static async Task<long> AppliedAsync(ReservationEngine engine)
@@ -91,6 +98,22 @@ public class CheckoutFlowTests
         Assert.EndsWith("/" + view.PaymentSessionId, order.PaymentUrl, StringComparison.Ordinal);
         var (again, _) = await flow.CheckoutAsync(engine, "k", "c", [new CheckoutLine(1, 2)], null, null, default);
         Assert.Equal(answer, JsonSerializer.Serialize(again, Http.Json.Options));
+    }
+
+    [Fact]
+    public async Task With_the_sandbox_a_checkout_journals_one_command_and_nothing_after_it()
+    {
+        await using var server = await TestServer.StartAsync();
+        await server.SeedAsync(1, 100, (1, 5));
+        var before = await AppliedAsync(server.Engine);
+        var created = await server.CheckoutAsync("one", new { customerId = "c", lines = new[] { new { sku = 1, qty = 1 } } });
+        Assert.Equal(HttpStatusCode.Created, created.StatusCode);
+        // A record would have entered the ring before the answer was written, so this read would count it.
+        Assert.Equal(before + 1, await AppliedAsync(server.Engine));
+        var body = await Json(created);
+        var read = await GetOrderAsync(server, body.GetProperty("orderId").GetString()!);
+        Assert.Equal(body.GetProperty("paymentUrl").GetString(), read.GetProperty("paymentUrl").GetString());
+        Assert.Equal(before + 1, await AppliedAsync(server.Engine));
     }
 
     [Fact]

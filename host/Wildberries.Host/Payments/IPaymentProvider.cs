@@ -10,6 +10,13 @@ public interface IPaymentProvider
 {
     /// <summary>Opens (or returns the existing) session for <paramref name="orderId"/>; throws <see cref="PaymentProviderUnavailableException"/> when unreachable.</summary>
     Task<PaymentSession> CreateSessionAsync(OrderId orderId, long amount, string currency, CancellationToken cancellation);
+
+    /// <summary>
+    /// Whether a session is computed from the order id alone, with no state at the provider (the sandbox): then there
+    /// is nothing to record in the journal, and a checkout journals one command. A real provider's sessions are
+    /// recorded (behind the answer), so a read needs no call to the provider.
+    /// </summary>
+    bool SessionsAreDerived => false;
 }
 
 /// <summary>The provider could not be reached in time; the caller releases the reservation and answers 503.</summary>
@@ -54,6 +61,9 @@ public sealed class SandboxPaymentProvider : IPaymentProvider
         // A key of its own, so a session id reveals nothing about the webhook secret it was derived from.
         _key = System.Security.Cryptography.HMACSHA256.HashData(System.Text.Encoding.UTF8.GetBytes(secret), "wildberries sandbox session v1"u8);
     }
+
+    /// <inheritdoc />
+    public bool SessionsAreDerived => true;
 
     /// <inheritdoc />
     public Task<PaymentSession> CreateSessionAsync(OrderId orderId, long amount, string currency, CancellationToken cancellation)
