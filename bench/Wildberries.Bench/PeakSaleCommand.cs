@@ -6,7 +6,7 @@ using Wildberries.PeakSale.Systems;
 namespace Wildberries.Bench;
 
 /// <summary>
-/// <c>dotnet run -c Release --project bench/Wildberries.Bench -- peak-sale [--quick] [--runs 3] [--concurrency 64,256,1024,4096] [--only NAME] [--visits N]</c>:
+/// <c>dotnet run -c Release --project bench/Wildberries.Bench -- peak-sale [--quick] [--runs 3] [--concurrency 64,256,1024,4096] [--only NAME] [--visits N] [--skus N]</c>:
 /// the same flash sale against the engine, the host over HTTP and over the binary protocol, PostgreSQL (synchronous commit on and off) and Redis
 /// Lua (appendfsync always and everysec), swept by the number of customers at a time. Every measurement starts a
 /// fresh system, warms it with a short unmeasured sale of its own, then measures; each point is run several times
@@ -35,7 +35,7 @@ public static class PeakSaleCommand
         var only = CommandLine.Text(args, "--only", "");
         var systems = Systems.Where(s => only.Length == 0 || only.Split(',').Contains(s.Key, StringComparer.Ordinal)).ToArray();
         var baseSale = quick ? FlashSaleOptions.Quick with { Visits = 5_000 } : new FlashSaleOptions();
-        baseSale = baseSale with { Visits = CommandLine.Option(args, "--visits", baseSale.Visits) };
+        baseSale = baseSale with { Visits = CommandLine.Option(args, "--visits", baseSale.Visits), Skus = CommandLine.Option(args, "--skus", baseSale.Skus) };
         // The warm-up: a tenth of the sale (at least 500 visits) drawn with another seed, before the measured sale.
         var warmUp = FlashSale.Visits(baseSale with { Seed = baseSale.Seed + 1, Visits = Math.Max(500, baseSale.Visits / 10) });
         var visits = FlashSale.Visits(baseSale);

@@ -15,13 +15,19 @@ public sealed class PostgresSystem(bool synchronousCommit) : IReservationSystem
     private PostgresServer? _server;
     private NpgsqlDataSource? _data;
 
+    /// <summary>
+    /// At most 256 connections (the server allows 400): beyond that more customers wait for a pooled connection, as
+    /// an application in front of PostgreSQL does (PostgreSQL slows down with hundreds of active backends anyway).
+    /// </summary>
+    private const int ConnectionsMax = 256;
+
     public string Name => $"PostgreSQL 15 row locks (synchronous_commit {(synchronousCommit ? "on" : "off")})";
 
     public async Task LoadAsync(FlashSaleOptions sale)
     {
         ArgumentNullException.ThrowIfNull(sale);
         _server = await PostgresServer.StartAsync();
-        var builder = new NpgsqlDataSourceBuilder(_server.ConnectionString(sale.Concurrency + 4));
+        var builder = new NpgsqlDataSourceBuilder(_server.ConnectionString(Math.Min(sale.Concurrency, ConnectionsMax) + 4));
         builder.ConnectionStringBuilder.Options = $"-c synchronous_commit={(synchronousCommit ? "on" : "off")}";
         _data = builder.Build();
         await using (var schema = _data.CreateCommand("""
