@@ -63,7 +63,7 @@ public static class Report
     {
         ArgumentNullException.ThrowIfNull(points);
         ArgumentNullException.ThrowIfNull(value);
-        const int Width = 900, Height = 460, Left = 80, Right = 250, Top = 40, Bottom = 50;
+        const int Width = 1010, Height = 460, Left = 80, Right = 360, Top = 40, Bottom = 50;
         var levels = points.Select(p => p.Concurrency).Distinct().Order().ToArray();
         var systems = points.Select(p => p.System).Distinct().ToArray();
         var values = points.Select(value).Where(v => v > 0).ToArray();
