@@ -21,12 +21,17 @@ summary() {
     counters=$(grep -o '<Counters [^>]*>' "$f" | head -n 1)
     get() { echo "$counters" | grep -o " $1=\"[0-9]*\"" | grep -o '[0-9]*' || echo 0; }
     passed=$((passed + $(get passed)))
-    failed=$((failed + $(get failed) + $(get error) + $(get timeout) + $(get aborted)))
+    counted=$(( $(get failed) + $(get error) + $(get timeout) + $(get aborted) ))
+    # A test host that crashed after a failure can leave a report with no counted test but a Failed outcome.
+    if [ "$counted" -eq 0 ] && grep -q '<ResultSummary outcome="\(Failed\|Error\|Aborted\|Timeout\)"' "$f"; then counted=1; fi
+    failed=$((failed + counted))
     skipped=$((skipped + $(get notExecuted)))
   done
   # Every test project writes one TRX (and the server's tests a second one); a missing one means a crashed or unbuilt test host.
   expected=$(( $(ls tests/*/*.Tests.csproj 2>/dev/null | wc -l) + 1 ))
   if [ "$files" -lt "$expected" ]; then failed=$((failed + expected - files)); fi
+  # And a non-zero exit from dotnet test is never a green count.
+  if [ "$rc" -ne 0 ] && [ "$failed" -eq 0 ]; then failed=1; fi
   if [ "$skipped" -gt 0 ]; then echo "$passed passed, $failed failed, $skipped skipped"; else echo "$passed passed, $failed failed"; fi
 }
 
