@@ -83,7 +83,7 @@ public sealed partial class ReservationStateMachine
         }
         foreach (var k in snapshot.Keys.OrderBy(k => k.ExpiresAtMs))
         {
-            var slot = byId[k.OrderId];
+            if (!byId.TryGetValue(k.OrderId, out var slot)) throw new InvalidDataException($"Snapshot holds a key of order {k.OrderId}, which it does not hold.");
             ref var o = ref store[slot];
             // The key lives in its order's record: a key that is not its order's, or a second key of one order, has no place.
             if (o.Keyed || !string.Equals(o.IdempotencyKey, k.Key, StringComparison.Ordinal) || o.Fingerprint != k.Fingerprint || m.FindKey(k.Key) >= 0)

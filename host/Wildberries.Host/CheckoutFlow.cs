@@ -35,7 +35,7 @@ public sealed partial class CheckoutFlow(IPaymentProvider payments, Metrics metr
         ReservationEngine engine, string key, string customerId, CheckoutLine[] lines, int[]? warehouses, string? paymentMethod, CancellationToken cancellation)
     {
         ArgumentNullException.ThrowIfNull(engine);
-        if (!Validate.IsKey(key, 255)) return (null, Problems.DescribeInvalid("Idempotency-Key", "The Idempotency-Key header is required: 1 to 255 printable ASCII characters."));
+        if (KeyProblem(engine, key) is { } badKey) return (null, badKey);
         // One trip through the writer: the result and the order it made (or, on a replay, made before).
         var (r, order) = await engine.SubmitWithOrderAsync(Command.Checkout(key, customerId, lines, warehouses, paymentMethod)).ConfigureAwait(false);
         metrics.Checkout(ResultCodes.ToWire(r.Code));
@@ -75,6 +75,17 @@ public sealed partial class CheckoutFlow(IPaymentProvider payments, Metrics metr
             ReservedUntil = DateTimeOffset.FromUnixTimeMilliseconds(order.CreatedAtMs + engine.Options.StateMachine.ReservationTtlMs),
         };
         return (answer, null);
+    }
+
+    /// <summary>
+    /// The Idempotency-Key checked at the edge against the configured limit (<c>--idempotency-key-length-max</c>), so the
+    /// answer names the header; null when it is well-formed.
+    /// </summary>
+    public static Problem? KeyProblem(ReservationEngine engine, string key)
+    {
+        ArgumentNullException.ThrowIfNull(engine);
+        var max = engine.Options.StateMachine.IdempotencyKeyLengthMax;
+        return Validate.IsKey(key, max) ? null : Problems.DescribeInvalid("Idempotency-Key", $"The Idempotency-Key header is required: 1 to {max} printable ASCII characters.");
     }
 
     /// <summary>

@@ -58,4 +58,36 @@ public class EngineTracingTests
         Assert.All(stages, s => Assert.True(s.Duration >= TimeSpan.Zero, $"{s.OperationName} {s.Duration}"));
         Assert.True(checkout.StartTimeUtc >= caller.StartTimeUtc && checkout.StartTimeUtc <= caller.StartTimeUtc + caller.Duration);
     }
+
+    [Fact]
+    public async Task A_ring_slot_that_once_carried_a_traced_checkout_does_not_trace_the_commands_that_reuse_it()
+    {
+        using var callerSource = new ActivitySource("Wildberries.Engine.Tests.Reuse");
+        var checkouts = 0;
+        ActivityTraceId trace = default;
+        using var listener = new ActivityListener
+        {
+            ShouldListenTo = s => s.Name == EngineTracing.SourceName || ReferenceEquals(s, callerSource),
+            Sample = (ref ActivityCreationOptions<ActivityContext> _) => ActivitySamplingResult.AllDataAndRecorded,
+            ActivityStopped = a =>
+            {
+                if (a.TraceId == trace && a.OperationName == EngineTracing.CheckoutActivity) Interlocked.Increment(ref checkouts);
+            },
+        };
+        ActivitySource.AddActivityListener(listener);
+        // The smallest ring: every slot is reused after 64 commands.
+        await using var engine = ReservationEngine.Start(new EngineOptions { RingSize = 64 }, _ => new InMemoryJournal(), new ManualClock());
+        await engine.UpsertItemAsync(1, "kettle", 100);
+        await engine.AdjustStockAsync(1, 1, 3);
+        using (var caller = callerSource.StartActivity("POST /v1/checkout")!)
+        {
+            trace = caller.TraceId;
+            Assert.True((await engine.CheckoutAsync("k", "c", [new CheckoutLine(1, 1)])).IsOk);
+        }
+        // 200 untraced commands (no caller activity): three laps of the ring over the slot the checkout used.
+        for (var i = 0; i < 200; i++) await engine.UpsertItemAsync(2 + i, "item", 100);
+        await engine.GetAppliedStateAsync(0); // after every activity the writer made for them
+
+        Assert.Equal(1, Volatile.Read(ref checkouts));
+    }
 }

@@ -141,7 +141,7 @@ public partial class CommandLineTests
         var two = await server.CheckoutAsync("k-2", new { customerId = "c", lines = new[] { new { sku = 1L, qty = 1 }, new { sku = 2L, qty = 1 } } });
         Assert.Equal(HttpStatusCode.Created, two.StatusCode);
         // A key longer than 64 characters, a price above the maximum, a stock row above the maximum.
-        await AssertProblemAsync(await server.CheckoutAsync(new string('k', 65), new { customerId = "c", lines = new[] { new { sku = 1L, qty = 1 } } }), HttpStatusCode.BadRequest, "invalid_argument", "idempotencyKey");
+        await AssertProblemAsync(await server.CheckoutAsync(new string('k', 65), new { customerId = "c", lines = new[] { new { sku = 1L, qty = 1 } } }), HttpStatusCode.BadRequest, "invalid_argument", "Idempotency-Key");
         await AssertProblemAsync(await server.Admin.PutAsync("/v1/admin/items/9", TestServer.JsonBody(new { name = "dear", price = 100_001 })), HttpStatusCode.BadRequest, "out_of_range", "price");
         var stock = await server.Admin.PostAsync("/v1/admin/stock", TestServer.JsonBody(new { reason = "t", adjustments = new[] { new { sku = 1L, warehouseId = 1, onHand = 1001L } } }));
         Assert.Contains("out_of_range", await stock.Content.ReadAsStringAsync(TestContext.Current.CancellationToken), StringComparison.Ordinal);

@@ -65,4 +65,15 @@ public class LimitTests
         Assert.Equal("handshake_timeout", RawConnection.Problem(body).Code);
         Assert.True(await raw.ClosedAsync());
     }
+
+    [Fact]
+    public async Task The_configured_availability_limit_bounds_the_protocol_as_it_does_http()
+    {
+        await using var server = await ProtocolServer.StartAsync(extra: ["--availability-skus-max", "3"]);
+        await using var storefront = server.Client(ProtocolServer.StorefrontKey);
+        var ct = TestContext.Current.CancellationToken;
+        Assert.Equal(3, (await storefront.GetAvailabilityAsync([1, 2, 3], ct)).Count);
+        var refused = await Assert.ThrowsAsync<ReservationException>(() => storefront.GetAvailabilityAsync([1, 2, 3, 4], ct));
+        Assert.Equal(("invalid_argument", "skus"), (refused.Code, refused.Problem.Field));
+    }
 }

@@ -205,7 +205,8 @@ public static class Api
     private static async Task<IResult> Checkout(HttpContext http, CheckoutFlow flow)
     {
         var key = http.Request.Headers["Idempotency-Key"].ToString();
-        if (!Validate.IsKey(key, 255)) return Problems.Invalid("Idempotency-Key", "The Idempotency-Key header is required: 1 to 255 printable ASCII characters.");
+        // Before the body is read: a request without a usable key costs nothing more.
+        if (CheckoutFlow.KeyProblem(Engine(http), key) is { } badKey) return Problems.Of(badKey);
         var (raw, problem) = await Json.ReadBodyAsync(http.Request);
         if (problem is not null) return problem;
         var (body, invalid) = Json.Parse<CheckoutBody>(raw!);

@@ -199,7 +199,7 @@ internal sealed class ProtocolConnection
                 FrameType.GetOrder => GetOrderAsync(engine, id, MessageCodec.Decode(body, static (ref MessagePackReader r) => MessageCodec.ReadOrderRef(ref r, withCustomer: true))),
                 FrameType.CancelOrder => CancelAsync(engine, id, MessageCodec.Decode(body, static (ref MessagePackReader r) => MessageCodec.ReadOrderRef(ref r, withCustomer: true))),
                 FrameType.GetItem => GetItemAsync(engine, id, MessageCodec.Decode(body, MessageCodec.ReadSku)),
-                FrameType.Availability => AvailabilityAsync(engine, id, MessageCodec.Decode(body, static (ref MessagePackReader r) => MessageCodec.ReadSkus(ref r, Api.AvailabilitySkusMax))),
+                FrameType.Availability => AvailabilityAsync(engine, id, MessageCodec.Decode(body, (ref MessagePackReader r) => MessageCodec.ReadSkus(ref r, _options.AvailabilitySkusMax))),
                 FrameType.ListItems => ListItemsAsync(engine, id, MessageCodec.Decode(body, MessageCodec.ReadCatalogQuery)),
                 FrameType.PutItem => PutItemAsync(engine, id, MessageCodec.Decode(body, MessageCodec.ReadItemUpsert)),
                 FrameType.ListOrders => ListOrdersAsync(id, MessageCodec.Decode(body, MessageCodec.ReadHistoryQuery)),
@@ -379,7 +379,7 @@ internal sealed class ProtocolConnection
     {
         if (skus.Length == 0)
         {
-            await SendProblemAsync(id, Problems.DescribeInvalid("skus", $"1 to {Api.AvailabilitySkusMax} SKUs.")).ConfigureAwait(false);
+            await SendProblemAsync(id, Problems.DescribeInvalid("skus", $"1 to {_options.AvailabilitySkusMax} SKUs.")).ConfigureAwait(false);
             return;
         }
         var rows = new SkuAvailability[skus.Length];
