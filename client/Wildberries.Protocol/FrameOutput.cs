@@ -28,16 +28,26 @@ public sealed class FrameOutput
     private Exception? _failed;
     private TaskCompletionSource? _idle;
 
-    /// <summary>Writes to <paramref name="output"/>; nothing else may write to it.</summary>
-    public FrameOutput(PipeWriter output)
+    private readonly int _pendingBytesMax;
+
+    /// <summary>
+    /// Writes to <paramref name="output"/>; nothing else may write to it. Once more than
+    /// <paramref name="pendingBytesMax"/> bytes wait behind a flush that does not complete (a peer that does not read),
+    /// a write's task completes only when they are flushed, so its caller holds its in-flight slot and the pending
+    /// buffer stops growing (default 1 MiB, the largest frame).
+    /// </summary>
+    public FrameOutput(PipeWriter output, int pendingBytesMax = 1 << 20)
     {
         ArgumentNullException.ThrowIfNull(output);
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(pendingBytesMax);
         _output = output;
+        _pendingBytesMax = pendingBytesMax;
     }
 
     /// <summary>
     /// Queues one frame. The task completes when the frame is handed to the transport if this call became the writer,
-    /// at once otherwise (the frame leaves with the writer's next flush). Faults with <see cref="IOException"/> when
+    /// at once otherwise (the frame leaves with the writer's next flush), unless the pending bytes are over the cap:
+    /// then when everything queued is flushed. Faults with <see cref="IOException"/> when
     /// the output has failed: then no later frame is sent.
     /// </summary>
     public Task WriteAsync<T>(FrameType type, uint requestId, T body, BodyWriter<T> write)
@@ -50,7 +60,13 @@ public sealed class FrameOutput
             {
                 if (_failed is not null) return Task.FromException(new IOException("The connection's output failed.", _failed));
                 Frame.Write(_pending, type, requestId, scratch.WrittenSpan);
-                if (_writing) return Task.CompletedTask;
+                if (_writing)
+                {
+                    if (_pending.WrittenCount <= _pendingBytesMax) return Task.CompletedTask;
+                    // Backpressure: this frame's caller waits until everything queued has left.
+                    _idle ??= new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+                    return _idle.Task;
+                }
                 _writing = true;
             }
         }
