@@ -89,8 +89,19 @@ public sealed class ReservationEngine : IAsyncDisposable
         }
     }
 
-    /// <summary>Whether this node takes writes as a primary (always without replication).</summary>
-    private bool IsPrimary => _replicators is null || _replicators.All(r => r.Role == NodeRole.Primary && r.Refusal is not (WriteRefusal.Fenced or WriteRefusal.Stopped));
+    /// <summary>Whether this node takes writes as a primary (always without replication); asked per cross-shard event, so a plain loop (no LINQ, no allocation).</summary>
+    private bool IsPrimary
+    {
+        get
+        {
+            if (_replicators is null) return true;
+            foreach (var r in _replicators)
+            {
+                if (r.Role != NodeRole.Primary || r.Refusal is WriteRefusal.Fenced or WriteRefusal.Stopped) return false;
+            }
+            return true;
+        }
+    }
 
     /// <summary>
     /// Before any pipeline runs: a primary reads each shard's command log to its end (adopting entries it lost,
