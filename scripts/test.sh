@@ -3,8 +3,8 @@
 #   bash scripts/test.sh
 # On a fresh Debian machine with only the .NET SDK it first installs the Debian packages the tests use
 # (scripts/install-deps.sh: Chromium, PostgreSQL 15, Redis, kcat, Node.js for the OpenAPI lint; needs root or sudo).
-# Then a warnings-as-errors Release build, every test project (TRX reports in ./TestResults), and the server's tests
-# again on two shards (every flow must hold when orders span shards). Exit code 0 only when everything passed.
+# Then a warnings-as-errors Release build, every test project (TRX reports in ./TestResults), and the server's and the
+# binary protocol's tests again on two shards (every flow must hold when orders span shards). Exit code 0 only when everything passed.
 # CI (.ci/run) runs exactly this.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -27,8 +27,9 @@ summary() {
     failed=$((failed + counted))
     skipped=$((skipped + $(get notExecuted)))
   done
-  # Every test project writes one TRX (and the server's tests a second one); a missing one means a crashed or unbuilt test host.
-  expected=$(( $(ls tests/*/*.Tests.csproj 2>/dev/null | wc -l) + 1 ))
+  # Every test project writes one TRX (and the server's and the protocol's tests a second one, on two shards); a missing
+  # one means a crashed or unbuilt test host.
+  expected=$(( $(ls tests/*/*.Tests.csproj 2>/dev/null | wc -l) + 2 ))
   if [ "$files" -lt "$expected" ]; then failed=$((failed + expected - files)); fi
   # And a non-zero exit from dotnet test is never a green count.
   if [ "$rc" -ne 0 ] && [ "$failed" -eq 0 ]; then failed=1; fi
@@ -59,6 +60,10 @@ dotnet test -c Release --no-build -- --report-trx --results-directory "$results"
 rc=$?
 echo "== test: the server's tests again, on two shards"
 WB_TEST_SHARDS=2 dotnet test -c Release --no-build --project tests/Wildberries.Host.Tests --report-trx --report-trx-filename host-two-shards.trx --results-directory "$results"
+rc2=$?
+if [ $rc -eq 0 ]; then rc=$rc2; fi
+echo "== test: the binary protocol's tests again, on two shards"
+WB_TEST_SHARDS=2 dotnet test -c Release --no-build --project tests/Wildberries.Protocol.Tests --report-trx --report-trx-filename protocol-two-shards.trx --results-directory "$results"
 rc2=$?
 if [ $rc -eq 0 ]; then rc=$rc2; fi
 # Tests that measure something (failover counts, loss windows) write "REPORT ..." lines to their output: show them.
