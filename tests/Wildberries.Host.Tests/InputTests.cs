@@ -1,6 +1,7 @@
 using System.Net;
 using System.Text;
 using System.Text.Json;
+using Wildberries.Testing;
 
 namespace Wildberries.Host.Tests;
 
@@ -53,7 +54,7 @@ public class InputTests(ITestOutputHelper output)
     {
         await using var server = await TestServer.StartAsync();
         await server.SeedAsync(1, 100, (1, 1_000_000));
-        var seed = TestSeed.Get(output, "WB_INPUT_SEED");
+        var seed = TestSeed.Get(output.WriteLine, "WB_INPUT_SEED");
 #pragma warning disable CA5394 // Test data, not security.
         var random = new Random(seed);
         var valid = "{\"customerId\":\"c\",\"lines\":[{\"sku\":1,\"qty\":1}],\"warehouses\":[1],\"paymentMethod\":\"card\"}";

@@ -3,11 +3,12 @@ using Wildberries.Core;
 using Wildberries.Engine;
 using Wildberries.Engine.Journal;
 using Wildberries.Engine.Postgres;
+using Wildberries.Testing;
 
 namespace Wildberries.Postgres.Tests;
 
 /// <summary>The "done when": after a flash sale, <c>SELECT status, count(*)</c> equals the audit exactly.</summary>
-public sealed class PeakSaleProjectionTests(PostgresFixture postgres) : IClassFixture<PostgresFixture>
+public sealed class PeakSaleProjectionTests(PostgresFixture postgres, ITestOutputHelper output) : IClassFixture<PostgresFixture>
 {
     [Theory]
     [InlineData(ProjectionWriteMethod.Upsert)]
@@ -18,7 +19,8 @@ public sealed class PeakSaleProjectionTests(PostgresFixture postgres) : IClassFi
         var directory = Directory.CreateTempSubdirectory("wb-pg-sale-").FullName;
         var clock = new ManualClock();
         const int Shards = 2, Skus = 40, Customers = 300, Checkouts = 4_000;
-        var seed = Environment.TickCount;
+        // The workload (carts, customers, what becomes of each order) comes from the seed; replay it with WB_PEAK_SALE_SEED.
+        var seed = TestSeed.Get(output.WriteLine, "WB_PEAK_SALE_SEED");
         try
         {
             await using var engine = ReservationEngine.Open(new EngineOptions { ShardCount = Shards }, new JournalOptions { Directory = directory }, clock);
