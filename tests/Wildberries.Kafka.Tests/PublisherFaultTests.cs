@@ -83,11 +83,17 @@ public sealed class PublisherFaultTests(ITestOutputHelper output)
         foreach (var (code, count) in rounds)
         {
             var before = latencies.Count;
+            var requestsBefore = await cluster.CountRequestsAsync(KafkaApiKey.Produce, cancellation);
             await cluster.InjectErrorsAsync(KafkaApiKey.Produce, count, (int)code, cancellation);
             injected += count;
-            await Task.Delay(200, cancellation);
+            // The round lasts until Kafka has failed this many Produce requests more (the producer met the errors and
+            // retried) and checkouts have completed meanwhile, however long that takes on this machine.
+            var completed = await Eventually.TryUntilAsync(
+                async () => latencies.Count > before && await cluster.CountRequestsAsync(KafkaApiKey.Produce, cancellation) >= requestsBefore + count,
+                TimeSpan.FromSeconds(20), cancellation);
             // Liveness, not a rate: checkouts go on completing during every round of faults.
             if (latencies.Count == before) stalledRounds.Add($"{code} x{count}");
+            else if (!completed) output.WriteLine($"{clock.ElapsedMilliseconds,6} ms: {code} x{count}: fewer than {count} Produce requests in 20 s (checked below)");
             output.WriteLine($"{clock.ElapsedMilliseconds,6} ms: {code} x{count} injected; {latencies.Count} checkouts so far; lag {Describe(publisher.Lag)}");
         }
         // The workload goes on until every injected error has failed a request and the producer's retries succeeded
@@ -194,29 +200,31 @@ public sealed class PublisherFaultTests(ITestOutputHelper output)
                 // 0: just the kill; 1: Produce errors injected first, batches slowed by retries; 2: every broker down
                 // first, a batch stuck in flight.
                 var fault = random.Next(5) switch { 0 => 0, 1 or 2 => 1, _ => 2 };
-                var faultAfter = random.Next(50, 300);
-                var killAfter = faultAfter + random.Next(fault == 0 ? 0 : 100, 400);
+                // Counted in checkouts the child acknowledged (not in milliseconds, which a slow machine spends starting up).
+                var faultAfter = random.Next(5, 60);
+                var killAfter = faultAfter + random.Next(fault == 0 ? 0 : 20, 120);
+                var patience = TimeSpan.FromSeconds(60);
                 // SIGKILL after the faults of this cycle: no flush, no dispose, no goodbye.
                 var lines = await CrashChildProcess.RunAndKillAsync(
                     [directory, cycle.ToString(CultureInfo.InvariantCulture), "8", $"kafka={cluster.Bootstrap}", $"rdkafka.{OneInFlight.Key}={OneInFlight.Value}"],
-                    async c =>
+                    async (child, c) =>
                     {
-                        await Task.Delay(faultAfter, c);
+                        await child.UntilAsync("C ", faultAfter, patience, c);
                         if (fault == 1)
                         {
                             // Kafka fails a Produce request now and then until the kill: every batch is slow, so the kill
                             // lands with one in flight (and its events past the slot's last flush).
                             var code = random.Next(3) switch { 0 => ErrorCode.NotEnoughReplicas, 1 => ErrorCode.NotLeaderForPartition, _ => ErrorCode.RequestTimedOut };
-                            for (var at = faultAfter; at < killAfter; at += 100)
+                            for (var at = faultAfter; at < killAfter; at += 20)
                             {
                                 await cluster.InjectErrorsAsync(KafkaApiKey.Produce, 2, (int)code, c);
-                                await Task.Delay(Math.Min(100, killAfter - at), c);
+                                await child.UntilAsync("C ", Math.Min(at + 20, killAfter), patience, c);
                             }
                         }
                         else
                         {
                             if (fault == 2) await cluster.SetBrokerDownAsync(-1, c);
-                            await Task.Delay(killAfter - faultAfter, c);
+                            await child.UntilAsync("C ", killAfter, patience, c);
                         }
                     },
                     $"cycle {cycle}",
@@ -245,7 +253,7 @@ public sealed class PublisherFaultTests(ITestOutputHelper output)
                 if (lastLag.Values.Any(l => l > 0)) midPublish++;
                 var before = expected.Count;
                 await Audit();
-                output.WriteLine($"{clock.ElapsedMilliseconds,6} ms: cycle {cycle} ({(fault switch { 0 => "kill", 1 => "produce errors, kill", _ => "brokers down, kill" })} after {killAfter} ms): " +
+                output.WriteLine($"{clock.ElapsedMilliseconds,6} ms: cycle {cycle} ({(fault switch { 0 => "kill", 1 => "produce errors, kill", _ => "brokers down, kill" })} after {killAfter} checkouts): " +
                     $"{acknowledged} checkouts acknowledged, last reported lag {string.Join(' ', lastLag.OrderBy(l => l.Key).Select(l => $"{l.Key}:{l.Value}"))}; {expected.Count - before} events committed; " +
                     $"on disk: {DescribeShards(directory, engineOptions.ShardCount)}");
             }

@@ -23,8 +23,17 @@ public sealed class ProjectorCrashTests(PostgresFixture postgres) : IClassFixtur
             {
                 var lines = await CrashChildProcess.RunAndKillAsync(
                     [directory, run.ToString(CultureInfo.InvariantCulture), "4", "postgres=" + database],
-                    // Killed while clients check out and the projector commits batches of 200.
-                    ct => Task.Delay(500 + (run * 170 % 400), ct),
+                    // Killed while clients check out and the projector commits batches of 200: after a number of
+                    // acknowledged checkouts that differs from run to run (not after a time, which a slow machine
+                    // could spend starting up), and from the second run on once the projector has committed something.
+                    async (output, ct) =>
+                    {
+                        await output.UntilAsync("C ", 40 + (run * 37 % 80), TimeSpan.FromSeconds(60), ct);
+                        if (run > 0)
+                        {
+                            await Eventually.UntilAsync(() => output.Any(IsProjecting), TimeSpan.FromSeconds(60), () => $"run {run}: the projector has not committed", ct);
+                        }
+                    },
                     $"run {run}", cancellation);
                 acknowledged.AddRange(lines.Where(l => l.StartsWith("C ", StringComparison.Ordinal)).Select(l => l.Split(' ')[2]));
                 var lag = lines.LastOrDefault(l => l.StartsWith("L ", StringComparison.Ordinal));
@@ -47,4 +56,8 @@ public sealed class ProjectorCrashTests(PostgresFixture postgres) : IClassFixtur
             Directory.Delete(directory, recursive: true);
         }
     }
+
+    /// <summary>A lag line "L shard lagEntries projectedLsn" with something projected.</summary>
+    private static bool IsProjecting(string line) =>
+        line.StartsWith("L ", StringComparison.Ordinal) && long.Parse(line.Split(' ')[3], CultureInfo.InvariantCulture) > 0;
 }

@@ -13,11 +13,22 @@ public static class CrashChildProcess
     private static readonly string Program = Path.Combine(AppContext.BaseDirectory, "Wildberries.CrashChild.dll");
 
     /// <summary>Runs the child, then kills it; throws when it exits before it is ready.</summary>
-    public static async Task<List<string>> RunAndKillAsync(IEnumerable<string> arguments, Func<CancellationToken, Task> whileRunning, string label, CancellationToken cancellation)
+    public static Task<List<string>> RunAndKillAsync(IEnumerable<string> arguments, Func<CancellationToken, Task> whileRunning, string label, CancellationToken cancellation)
+    {
+        ArgumentNullException.ThrowIfNull(whileRunning);
+        return RunAndKillAsync(arguments, (_, c) => whileRunning(c), label, cancellation);
+    }
+
+    /// <summary>
+    /// Runs the child, then kills it once <paramref name="whileRunning"/> is done, which may wait on the lines the
+    /// child printed so far (a kill after so much acknowledged work, not after so many milliseconds); throws when it
+    /// exits before it is ready.
+    /// </summary>
+    public static async Task<List<string>> RunAndKillAsync(IEnumerable<string> arguments, Func<ChildLines, CancellationToken, Task> whileRunning, string label, CancellationToken cancellation)
     {
         ArgumentNullException.ThrowIfNull(arguments);
         ArgumentNullException.ThrowIfNull(whileRunning);
-        var acks = new List<string>();
+        var acks = new ChildLines();
         var ready = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         using var process = new Process
         {
@@ -30,7 +41,7 @@ public static class CrashChildProcess
         {
             if (e.Data is null) return;
             if (e.Data == "READY") ready.TrySetResult();
-            else lock (acks) acks.Add(e.Data);
+            else acks.Add(e.Data);
         };
         process.ErrorDataReceived += (_, e) =>
         {
@@ -44,7 +55,7 @@ public static class CrashChildProcess
         {
             var first = await Task.WhenAny(ready.Task, exited).WaitAsync(TimeSpan.FromSeconds(60), cancellation).ConfigureAwait(false);
             if (first != ready.Task) throw new InvalidOperationException($"{label}: the child exited before it was ready: {errors}");
-            await whileRunning(cancellation).ConfigureAwait(false);
+            await whileRunning(acks, cancellation).ConfigureAwait(false);
         }
         finally
         {
@@ -52,10 +63,42 @@ public static class CrashChildProcess
         }
         await exited.WaitAsync(TimeSpan.FromSeconds(30), cancellation).ConfigureAwait(false);
         await process.WaitForExitAsync(CancellationToken.None).ConfigureAwait(false); // lines still in the pipe were acknowledged before the kill
-        lock (acks) return [.. acks];
+        return acks.ToList();
     }
 
     /// <summary>The dotnet the tests run under (DOTNET_HOST_PATH), else the one on PATH.</summary>
     public static string DotnetHost() =>
         Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") is { Length: > 0 } host && File.Exists(host) ? host : "dotnet";
+}
+
+/// <summary>The lines a running crash child has printed so far (after READY), safe to read while it prints more.</summary>
+public sealed class ChildLines
+{
+    private readonly List<string> _lines = [];
+
+    internal void Add(string line)
+    {
+        lock (_lines) _lines.Add(line);
+    }
+
+    /// <summary>How many lines so far start with <paramref name="prefix"/>.</summary>
+    public int Count(string prefix)
+    {
+        lock (_lines) return _lines.Count(l => l.StartsWith(prefix, StringComparison.Ordinal));
+    }
+
+    /// <summary>Whether some line so far meets <paramref name="condition"/>.</summary>
+    public bool Any(Func<string, bool> condition)
+    {
+        lock (_lines) return _lines.Any(condition);
+    }
+
+    /// <summary>Waits until at least <paramref name="count"/> lines start with <paramref name="prefix"/>; a <see cref="TimeoutException"/> after <paramref name="deadline"/>.</summary>
+    public Task UntilAsync(string prefix, int count, TimeSpan deadline, CancellationToken cancellation) =>
+        Eventually.UntilAsync(() => Count(prefix) >= count, deadline, () => $"{count} lines '{prefix}...' from the child (it printed {Count(prefix)})", cancellation);
+
+    internal List<string> ToList()
+    {
+        lock (_lines) return [.. _lines];
+    }
 }
