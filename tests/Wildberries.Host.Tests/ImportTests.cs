@@ -13,7 +13,7 @@ public sealed class ImportTests : IDisposable
     private const string Header = "sku,name,price,max_per_order,warehouse_id,on_hand";
 
     // CI runs the host tests a second time on two shards: the import must hold there too.
-    private static readonly int Shards = int.Parse(Environment.GetEnvironmentVariable("WB_TEST_SHARDS") ?? "1", CultureInfo.InvariantCulture);
+    private static readonly int Shards = Testing.InProcessServer.ShardCount;
 
     private readonly string _root = Directory.CreateTempSubdirectory("wb-import-").FullName;
 

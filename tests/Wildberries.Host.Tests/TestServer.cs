@@ -1,9 +1,8 @@
 using System.Net.Http.Headers;
 using System.Text;
 using System.Text.Json;
-using Microsoft.AspNetCore.Builder;
-using Microsoft.Extensions.DependencyInjection;
 using Wildberries.Host.Security;
+using Wildberries.Testing;
 
 namespace Wildberries.Host.Tests;
 
@@ -15,29 +14,26 @@ public sealed class TestServer : IAsyncDisposable
     public const string Secret = "whsec-test-secret-1";
     public const string OldSecret = "whsec-test-secret-0";
 
-    private readonly WebApplication _app;
-    private readonly string _data;
+    private readonly InProcessServer _server;
 
-    private TestServer(WebApplication app, string data, Uri address)
+    private TestServer(InProcessServer server)
     {
-        _app = app;
-        _data = data;
-        Address = address;
+        _server = server;
         Storefront = Client(StorefrontKey);
         Admin = Client(AdminKey);
         Anonymous = Client(null);
     }
 
-    public Uri Address { get; }
+    public Uri Address => _server.Address;
 
     /// <summary>The server's data directory.</summary>
-    public string Data => _data;
+    public string Data => _server.Data;
 
     /// <summary>The engine inside the server, for the few tests that drive time directly.</summary>
-    public Engine.ReservationEngine Engine => _app.Services.GetRequiredService<EngineService>().Engine!;
+    public Engine.ReservationEngine Engine => _server.Engine;
 
     /// <summary>The server's services, for the few tests that drive a piece of it directly.</summary>
-    public IServiceProvider Services => _app.Services;
+    public IServiceProvider Services => _server.Services;
 
     public HttpClient Storefront { get; }
 
@@ -47,29 +43,19 @@ public sealed class TestServer : IAsyncDisposable
 
     public static Task<TestServer> StartAsync(params string[] extra) => StartAsync(null, extra);
 
+    /// <summary>A server on <see cref="InProcessServer.Shards"/> shards (WB_TEST_SHARDS); <paramref name="extra"/> options win.</summary>
     public static async Task<TestServer> StartAsync(TimeProvider? time, params string[] extra)
     {
-        var data = Directory.CreateTempSubdirectory("wb-host-").FullName;
-        string[] args =
+        string[] options =
         [
-            "--urls", "http://127.0.0.1:0", "--data", data, "--storefront-key", StorefrontKey, "--admin-key", AdminKey,
-            "--webhook-secret", $"{Secret},{OldSecret}", "--Logging:LogLevel:Default", "Warning",
+            "--storefront-key", StorefrontKey, "--admin-key", AdminKey, "--webhook-secret", $"{Secret},{OldSecret}",
             // The fuzz tests send thousands of unauthenticated requests; the rate-limit test sets its own limit.
-            "--anonymous-rate-limit", "1000000",
-            // CI runs the whole suite a second time with WB_TEST_SHARDS=2: every flow must hold on two shards.
-            "--shards", Environment.GetEnvironmentVariable("WB_TEST_SHARDS") ?? "1", .. extra,
+            "--anonymous-rate-limit", "1000000", .. extra,
         ];
-        var app = ServerApp.Build(args, time);
-        var address = await ServerApp.StartAsync(app, TimeSpan.FromSeconds(60));
-        return new TestServer(app, data, address);
+        return new TestServer(await InProcessServer.StartAsync("wb-host-", options, time));
     }
 
-    public HttpClient Client(string? key)
-    {
-        var client = new HttpClient { BaseAddress = Address, Timeout = TimeSpan.FromSeconds(30) };
-        if (key is not null) client.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", key);
-        return client;
-    }
+    public HttpClient Client(string? key) => _server.Client(key, TimeSpan.FromSeconds(30));
 
     public static StringContent JsonBody(object body) => new(JsonSerializer.Serialize(body, Http.Json.Options), Encoding.UTF8, "application/json");
 
@@ -103,14 +89,6 @@ public sealed class TestServer : IAsyncDisposable
         Storefront.Dispose();
         Admin.Dispose();
         Anonymous.Dispose();
-        await _app.StopAsync();
-        await _app.DisposeAsync();
-        try
-        {
-            Directory.Delete(_data, recursive: true);
-        }
-        catch (IOException)
-        {
-        }
+        await _server.DisposeAsync();
     }
 }

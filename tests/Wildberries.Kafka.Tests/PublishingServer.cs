@@ -1,8 +1,6 @@
-using System.Net.Http.Headers;
 using System.Text;
 using System.Text.Json;
-using Microsoft.AspNetCore.Builder;
-using Wildberries.Host;
+using Wildberries.Testing;
 
 namespace Wildberries.Kafka.Tests;
 
@@ -15,20 +13,17 @@ internal sealed class PublishingServer : IAsyncDisposable
     public const string StorefrontKey = "kafka-storefront-key-0123456789";
     public const string AdminKey = "kafka-admin-key-0123456789abcdef";
 
-    private readonly WebApplication _app;
-    private readonly string _data;
+    private readonly InProcessServer _server;
 
-    private PublishingServer(WebApplication app, string data, Uri address)
+    private PublishingServer(InProcessServer server)
     {
-        _app = app;
-        _data = data;
-        Address = address;
-        Storefront = Client(StorefrontKey);
-        Admin = Client(AdminKey);
-        Browser = Client(null);
+        _server = server;
+        Storefront = server.Client(StorefrontKey);
+        Admin = server.Client(AdminKey);
+        Browser = server.Client(null);
     }
 
-    public Uri Address { get; }
+    public Uri Address => _server.Address;
 
     public HttpClient Storefront { get; }
 
@@ -37,40 +32,18 @@ internal sealed class PublishingServer : IAsyncDisposable
     /// <summary>No key: the sandbox payment page, probes.</summary>
     public HttpClient Browser { get; }
 
-    public static async Task<PublishingServer> StartAsync(string bootstrap)
-    {
-        var data = Directory.CreateTempSubdirectory("wb-kafka-server-").FullName;
-        var app = ServerApp.Build(["--urls", "http://127.0.0.1:0", "--data", data, "--storefront-key", StorefrontKey, "--admin-key", AdminKey,
-            "--webhook-secret", "kafka-webhook-secret-0123", "--kafka-bootstrap", bootstrap, "--Logging:LogLevel:Default", "Warning",
-            "--anonymous-rate-limit", "100000"]);
-        try
-        {
-            return new PublishingServer(app, data, await ServerApp.StartAsync(app, TimeSpan.FromSeconds(60)));
-        }
-        catch
-        {
-            await app.DisposeAsync();
-            Directory.Delete(data, recursive: true);
-            throw;
-        }
-    }
+    public static async Task<PublishingServer> StartAsync(string bootstrap) =>
+        new(await InProcessServer.StartAsync("wb-kafka-server-",
+            ["--storefront-key", StorefrontKey, "--admin-key", AdminKey, "--webhook-secret", "kafka-webhook-secret-0123", "--kafka-bootstrap", bootstrap,
+                "--anonymous-rate-limit", "100000"]));
 
     public static StringContent Body(object body) => new(JsonSerializer.Serialize(body), Encoding.UTF8, "application/json");
-
-    private HttpClient Client(string? key)
-    {
-        var client = new HttpClient { BaseAddress = Address };
-        if (key is not null) client.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", key);
-        return client;
-    }
 
     public async ValueTask DisposeAsync()
     {
         Storefront.Dispose();
         Admin.Dispose();
         Browser.Dispose();
-        await _app.StopAsync(CancellationToken.None);
-        await _app.DisposeAsync();
-        Directory.Delete(_data, recursive: true);
+        await _server.DisposeAsync();
     }
 }

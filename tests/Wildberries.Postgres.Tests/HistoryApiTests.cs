@@ -1,12 +1,9 @@
 using Npgsql;
 using System.Net;
-using System.Net.Http.Headers;
 using System.Net.Http.Json;
 using System.Text.Json;
-using Microsoft.AspNetCore.Builder;
-using Microsoft.Extensions.DependencyInjection;
 using Wildberries.Core;
-using Wildberries.Host;
+using Wildberries.Testing;
 
 namespace Wildberries.Postgres.Tests;
 
@@ -153,36 +150,20 @@ public sealed class HistoryWithoutPostgresTests
 internal sealed class HistoryServer : IAsyncDisposable
 {
     private const string StorefrontKey = "pg-storefront-key-0123456789";
-    private readonly WebApplication _app;
-    private readonly string _data;
+    private readonly InProcessServer _server;
     private readonly HttpClient _client;
 
-    private HistoryServer(WebApplication app, string data, Uri address)
+    private HistoryServer(InProcessServer server)
     {
-        _app = app;
-        _data = data;
-        _client = new HttpClient { BaseAddress = address };
-        _client.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", StorefrontKey);
+        _server = server;
+        _client = server.Client(StorefrontKey);
     }
 
-    public Wildberries.Engine.ReservationEngine Engine => _app.Services.GetRequiredService<EngineService>().Engine!;
+    public Wildberries.Engine.ReservationEngine Engine => _server.Engine;
 
-    public static async Task<HistoryServer> StartAsync(string[] extra, TimeProvider time)
-    {
-        var data = Directory.CreateTempSubdirectory("wb-pg-server-").FullName;
-        var app = ServerApp.Build(["--urls", "http://127.0.0.1:0", "--data", data, "--storefront-key", StorefrontKey, "--admin-key", "pg-admin-key-0123456789abcdef",
-            "--webhook-secret", "pg-webhook-secret-0123456", "--Logging:LogLevel:Default", "Warning", .. extra], time);
-        try
-        {
-            return new HistoryServer(app, data, await ServerApp.StartAsync(app, TimeSpan.FromSeconds(60)));
-        }
-        catch
-        {
-            await app.DisposeAsync();
-            Directory.Delete(data, recursive: true);
-            throw;
-        }
-    }
+    public static async Task<HistoryServer> StartAsync(string[] extra, TimeProvider time) =>
+        new(await InProcessServer.StartAsync("wb-pg-server-",
+            ["--storefront-key", StorefrontKey, "--admin-key", "pg-admin-key-0123456789abcdef", "--webhook-secret", "pg-webhook-secret-0123456", .. extra], time));
 
     public Task<HttpResponseMessage> Get(string path, string customer)
     {
@@ -194,8 +175,6 @@ internal sealed class HistoryServer : IAsyncDisposable
     public async ValueTask DisposeAsync()
     {
         _client.Dispose();
-        await _app.StopAsync(CancellationToken.None);
-        await _app.DisposeAsync();
-        Directory.Delete(_data, recursive: true);
+        await _server.DisposeAsync();
     }
 }

@@ -1,8 +1,8 @@
 using System.Net;
 using System.Net.Sockets;
-using Microsoft.AspNetCore.Builder;
 using Wildberries.Client;
 using Wildberries.Host;
+using Wildberries.Testing;
 
 namespace Wildberries.Protocol.Tests;
 
@@ -13,40 +13,30 @@ public sealed class ProtocolServer : IAsyncDisposable
     public const string AdminKey = "test-admin-key-0123456789abcdef";
     public const string Secret = "whsec-test-secret-1";
 
-    private readonly WebApplication _app;
-    private readonly bool _ownsData;
+    private readonly InProcessServer _server;
 
-    private ProtocolServer(WebApplication app, string data, bool ownsData, Uri http, Uri tcp)
+    private ProtocolServer(InProcessServer server)
     {
-        _app = app;
-        Data = data;
-        _ownsData = ownsData;
-        Http = http;
-        Tcp = tcp;
+        _server = server;
+        Tcp = ServerApp.TcpAddress(server.App)!;
     }
 
-    public string Data { get; }
+    public string Data => _server.Data;
 
-    public Uri Http { get; }
+    public Uri Http => _server.Address;
 
     public Uri Tcp { get; }
 
     /// <summary>Starts a server; <paramref name="data"/> and <paramref name="tcpPort"/> given: a restart of an earlier one.</summary>
+    /// <remarks>On <see cref="InProcessServer.Shards"/> shards (WB_TEST_SHARDS), as the host's tests.</remarks>
     public static async Task<ProtocolServer> StartAsync(string? data = null, int tcpPort = 0, params string[] extra)
     {
-        var owns = data is null;
-        data ??= Directory.CreateTempSubdirectory("wb-proto-").FullName;
-        string[] args =
+        string[] options =
         [
-            "--urls", "http://127.0.0.1:0", "--tcp", $"tcp://127.0.0.1:{tcpPort}", "--data", data,
-            "--storefront-key", StorefrontKey, "--admin-key", AdminKey, "--webhook-secret", Secret,
-            "--Logging:LogLevel:Default", "Warning", "--Logging:LogLevel:Wildberries.Host.Protocol", "Warning",
-            // CI runs the suites a second time with WB_TEST_SHARDS=2, as it does the host's.
-            "--shards", Environment.GetEnvironmentVariable("WB_TEST_SHARDS") ?? "1", .. extra,
+            "--tcp", $"tcp://127.0.0.1:{tcpPort}", "--storefront-key", StorefrontKey, "--admin-key", AdminKey, "--webhook-secret", Secret,
+            "--Logging:LogLevel:Wildberries.Host.Protocol", "Warning", .. extra,
         ];
-        var app = ServerApp.Build(args);
-        var http = await ServerApp.StartAsync(app, TimeSpan.FromSeconds(60));
-        return new ProtocolServer(app, data, owns, http, ServerApp.TcpAddress(app)!);
+        return new ProtocolServer(await InProcessServer.StartAsync("wb-proto-", options, data: data));
     }
 
     /// <summary>A free loopback port, for a server that must come back on the same one.</summary>
@@ -60,26 +50,7 @@ public sealed class ProtocolServer : IAsyncDisposable
     public ReservationClient Client(string key, int connections = 2) =>
         new(new ReservationClientOptions { Endpoint = Tcp, ApiKey = key, Connections = connections, RequestTimeoutMs = 30_000 });
 
-    private bool _stopped;
+    public Task StopAsync() => _server.StopAsync();
 
-    public async Task StopAsync()
-    {
-        if (_stopped) return;
-        _stopped = true;
-        await _app.StopAsync();
-        await _app.DisposeAsync();
-    }
-
-    public async ValueTask DisposeAsync()
-    {
-        await StopAsync();
-        if (!_ownsData) return;
-        try
-        {
-            Directory.Delete(Data, recursive: true);
-        }
-        catch (IOException)
-        {
-        }
-    }
+    public ValueTask DisposeAsync() => _server.DisposeAsync();
 }
