@@ -27,6 +27,9 @@ public sealed class ProtocolServer : IAsyncDisposable
 
     public Uri Tcp { get; }
 
+    /// <summary>The engine inside the server.</summary>
+    public Engine.ReservationEngine Engine => _server.Engine;
+
     /// <summary>Starts a server; <paramref name="data"/> and <paramref name="tcpPort"/> given: a restart of an earlier one.</summary>
     /// <remarks>On <see cref="InProcessServer.Shards"/> shards (WB_TEST_SHARDS), as the host's tests.</remarks>
     public static async Task<ProtocolServer> StartAsync(string? data = null, int tcpPort = 0, params string[] extra)
