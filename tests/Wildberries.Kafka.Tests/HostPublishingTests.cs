@@ -58,26 +58,8 @@ public class HostPublishingTests(ITestOutputHelper output)
 
     private async Task<string[]> Kcat(string kcat, string bootstrap, CancellationToken cancellation)
     {
-        var start = new ProcessStartInfo(kcat)
-        {
-            ArgumentList = { "-b", bootstrap, "-t", "wb.events", "-C", "-e", "-o", "beginning", "-q", "-f", "%s\\n" },
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
-        };
-        using var process = Process.Start(start)!;
-        var stdout = process.StandardOutput.ReadToEndAsync(cancellation);
-        var stderr = process.StandardError.ReadToEndAsync(cancellation);
-        try
-        {
-            await process.WaitForExitAsync(cancellation).WaitAsync(TimeSpan.FromSeconds(20), cancellation);
-        }
-        finally
-        {
-            if (!process.HasExited) process.Kill();
-        }
-        var lines = (await stdout).Split('\n', StringSplitOptions.RemoveEmptyEntries);
-        output.WriteLine($"kcat: {lines.Length} events; stderr: {await stderr}");
+        var (_, lines, error) = await KafkaClients.KcatReadAllAsync(kcat, bootstrap, "wb.events", "%s\\n", TimeSpan.FromSeconds(20), cancellation);
+        output.WriteLine($"kcat: {lines.Length} events; stderr: {error}");
         return lines;
     }
 }

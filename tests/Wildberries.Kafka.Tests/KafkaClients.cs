@@ -13,6 +13,34 @@ internal sealed class KafkaClients(string bootstrap)
     private readonly ConcurrentQueue<string> log = new();
     private readonly Stopwatch clock = Stopwatch.StartNew();
 
+    /// <summary>
+    /// Reads <paramref name="topic"/> from the beginning to its end with kcat (a client that is not librdkafka under
+    /// .NET), each message as <paramref name="format"/> (kcat's -f); killed after <paramref name="bound"/>.
+    /// </summary>
+    public static async Task<(int ExitCode, string[] Lines, string Error)> KcatReadAllAsync(
+        string kcat, string bootstrap, string topic, string format, TimeSpan bound, CancellationToken cancellation)
+    {
+        var start = new ProcessStartInfo(kcat)
+        {
+            ArgumentList = { "-b", bootstrap, "-t", topic, "-C", "-e", "-o", "beginning", "-q", "-f", format },
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+        };
+        using var process = Process.Start(start)!;
+        var stdout = process.StandardOutput.ReadToEndAsync(cancellation);
+        var stderr = process.StandardError.ReadToEndAsync(cancellation);
+        try
+        {
+            await process.WaitForExitAsync(cancellation).WaitAsync(bound, cancellation);
+        }
+        finally
+        {
+            if (!process.HasExited) process.Kill();
+        }
+        return (process.ExitCode, (await stdout).Split('\n', StringSplitOptions.RemoveEmptyEntries), await stderr);
+    }
+
     public ProducerConfig IdempotentProducer() => new()
     {
         BootstrapServers = bootstrap,

@@ -161,27 +161,9 @@ public sealed class MockClusterTests(ITestOutputHelper output)
             var messages = Enumerable.Range(0, 20).Select(i => ($"sku-{i % 5}", $"level-{i}")).ToList();
             await KafkaClients.ProduceAllAsync(producer, "stock", messages, Bound);
 
-            var start = new ProcessStartInfo(kcat)
-            {
-                ArgumentList = { "-b", kafka.Bootstrap, "-t", "stock", "-C", "-e", "-o", "beginning", "-q", "-f", "%k=%s\\n" },
-                RedirectStandardOutput = true,
-                RedirectStandardError = true,
-                UseShellExecute = false,
-            };
-            using var process = Process.Start(start)!;
-            var stdout = process.StandardOutput.ReadToEndAsync(cancellation);
-            var stderr = process.StandardError.ReadToEndAsync(cancellation);
-            try
-            {
-                await process.WaitForExitAsync(cancellation).WaitAsync(Bound, cancellation);
-            }
-            finally
-            {
-                if (!process.HasExited) process.Kill();
-            }
-            var lines = (await stdout).Split('\n', StringSplitOptions.RemoveEmptyEntries);
-            output.WriteLine($"kcat exited {process.ExitCode}, {lines.Length} lines; stderr: {await stderr}");
-            Assert.Equal(0, process.ExitCode);
+            var (exitCode, lines, error) = await KafkaClients.KcatReadAllAsync(kcat, kafka.Bootstrap, "stock", "%k=%s\\n", Bound, cancellation);
+            output.WriteLine($"kcat exited {exitCode}, {lines.Length} lines; stderr: {error}");
+            Assert.Equal(0, exitCode);
             Assert.Equal(messages.Select(m => $"{m.Item1}={m.Item2}").Order(), lines.Order());
         }
         finally

@@ -2,6 +2,7 @@ using Wildberries.Core;
 using Wildberries.Engine;
 using Wildberries.Engine.Journal;
 using Wildberries.Engine.Postgres;
+using Wildberries.Testing;
 
 namespace Wildberries.Postgres.Tests;
 
@@ -62,12 +63,6 @@ public sealed class ProjectorOutageTests(PostgresFixture postgres) : IClassFixtu
         }
     }
 
-    private static async Task WaitUntil(Func<bool> condition, string failure)
-    {
-        for (var waited = 0; !condition(); waited += 20)
-        {
-            Assert.True(waited < 30_000, failure);
-            await Task.Delay(20);
-        }
-    }
+    private static Task WaitUntil(Func<bool> condition, string failure) =>
+        Eventually.UntilAsync(condition, TimeSpan.FromSeconds(30), () => failure, TestContext.Current.CancellationToken);
 }

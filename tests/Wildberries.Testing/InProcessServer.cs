@@ -74,9 +74,12 @@ public sealed class InProcessServer : IAsyncDisposable
     }
 
     /// <summary>A client of the HTTP address with <paramref name="key"/> as its bearer token (none: anonymous).</summary>
-    public HttpClient Client(string? key, TimeSpan? timeout = null)
+    public HttpClient Client(string? key, TimeSpan? timeout = null) => Client(Address, key, timeout);
+
+    /// <summary>A client of a server at <paramref name="address"/> with <paramref name="key"/> as its bearer token (none: anonymous).</summary>
+    public static HttpClient Client(Uri address, string? key, TimeSpan? timeout = null)
     {
-        var client = new HttpClient { BaseAddress = Address };
+        var client = new HttpClient { BaseAddress = address };
         if (timeout is { } t) client.Timeout = t;
         if (key is not null) client.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", key);
         return client;
