@@ -103,7 +103,7 @@ public static partial class ServerApp
                 // page, probes): one bucket per client address, hashed into a fixed number of buckets so that
                 // spoofed or rotating addresses cannot grow the table. Health probes are never limited.
                 var role = credentials.Authenticate(http.Request.Headers.Authorization);
-                if (role is not null) return RateLimitPartition.GetTokenBucketLimiter(role.Value.ToString(), _ => Bucket(options.RateLimitPerSecond, options.RateLimitPerSecond));
+                if (role is not null) return RateLimitPartition.GetTokenBucketLimiter(role == Role.Admin ? "admin" : "storefront", _ => Bucket(options.RateLimitPerSecond, options.RateLimitPerSecond));
                 if (http.Request.Path.StartsWithSegments("/health", StringComparison.Ordinal)) return RateLimitPartition.GetNoLimiter("probes");
                 return RateLimitPartition.GetTokenBucketLimiter(AnonymousPartition(http), _ => Bucket(options.AnonymousRateLimitPerSecond, options.AnonymousBurstEffective));
             });
@@ -137,11 +137,6 @@ public static partial class ServerApp
                 context.Response.Clear();
                 context.Response.Headers.RetryAfter = "1";
                 await Problems.Of(unavailable).ExecuteAsync(context).ConfigureAwait(false);
-            }
-            finally
-            {
-                var route = (context.GetEndpoint() as RouteEndpoint)?.RoutePattern.RawText ?? "unmatched";
-                context.RequestServices.GetRequiredService<Metrics>().Request(route, context.Response.StatusCode);
             }
         });
         app.UseRateLimiter();

@@ -114,8 +114,8 @@ public static class Api
         return refused ?? await next(context).ConfigureAwait(false);
     }
 
-    /// <summary>The role of the request's API key, or the 401 that refuses it: one check for every keyed endpoint.</summary>
-    private static (Role? Role, IResult? Refused) Authenticate(HttpContext http)
+    /// <summary>The role of the request's API key, or the 401 that refuses it: one check for every keyed endpoint (and <c>/metrics</c>).</summary>
+    internal static (Role? Role, IResult? Refused) Authenticate(HttpContext http)
     {
         var role = http.RequestServices.GetRequiredService<Credentials>().Authenticate(http.Request.Headers.Authorization);
         if (role is not null) return (role, null);
@@ -206,27 +206,36 @@ public static class Api
     {
         var key = http.Request.Headers["Idempotency-Key"].ToString();
         // Before the body is read: a request without a usable key costs nothing more.
-        if (CheckoutFlow.KeyProblem(Engine(http), key) is { } badKey) return Problems.Of(badKey);
-        var (raw, problem) = await Json.ReadBodyAsync(http.Request);
-        if (problem is not null) return problem;
-        var (body, invalid) = Json.Parse<CheckoutBody>(raw!);
+        var engine = Engine(http);
+        if (CheckoutFlow.KeyProblem(engine, key) is { } badKey) return Problems.Of(badKey);
+        var (body, invalid) = await Json.ReadAsync(http.Request, ApiJson.Default.CheckoutBody);
         if (invalid is not null) return invalid;
         if (body!.Lines is null) return Problems.Invalid("lines", "lines is required.");
         if (body.CustomerId is null) return Problems.Invalid("customerId", "customerId is required.");
 
-        var lines = body.Lines.Select(l => l is null ? default : new CheckoutLine(l.Sku, l.Qty)).ToArray();
-        var (order, failed) = await flow.CheckoutAsync(Engine(http), key, body.CustomerId, lines, body.Warehouses, body.PaymentMethod, http.RequestAborted);
-        return failed is not null ? Problems.Of(failed) : Results.Json(order, Json.Options, statusCode: 201);
+        var lines = new CheckoutLine[body.Lines.Length];
+        for (var i = 0; i < lines.Length; i++) lines[i] = body.Lines[i] is { } l ? new CheckoutLine(l.Sku, l.Qty) : default;
+        var (order, failed) = await flow.CheckoutAsync(engine, key, body.CustomerId, lines, body.Warehouses, body.PaymentMethod, http.RequestAborted);
+        return failed is not null ? Problems.Of(failed) : Results.Json(order, ApiJson.Default.OrderBody, statusCode: StatusCodes.Status201Created);
     }
 
-    internal static OrderBody ToBody(OrderView o, string? paymentUrl) => new(
-        o.OrderId.ToString(),
-        OrderTransitions.ToWire(o.Status),
-        o.Amount,
-        o.Currency,
-        o.Status == OrderStatus.PendingPayment ? DateTimeOffset.FromUnixTimeMilliseconds(o.ReservedUntilMs) : null,
-        paymentUrl,
-        [.. o.Lines.Select(l => new OrderLineBody(l.Sku, l.Quantity, l.UnitPrice, [.. l.Allocations.Select(a => new AllocationBody(a.WarehouseId, a.Quantity))]))]);
+    internal static OrderBody ToBody(OrderView o, string? paymentUrl) =>
+        ToBody(o, paymentUrl, o.Status, o.Status == OrderStatus.PendingPayment ? DateTimeOffset.FromUnixTimeMilliseconds(o.ReservedUntilMs) : null);
+
+    /// <summary>The answer body of an order, with the status and reservation deadline to show (a checkout's replay shows its first answer's).</summary>
+    internal static OrderBody ToBody(OrderView o, string? paymentUrl, OrderStatus status, DateTimeOffset? reservedUntil)
+    {
+        ArgumentNullException.ThrowIfNull(o);
+        var lines = new OrderLineBody[o.Lines.Length];
+        for (var i = 0; i < lines.Length; i++)
+        {
+            var l = o.Lines[i];
+            var allocations = new AllocationBody[l.Allocations.Length];
+            for (var a = 0; a < allocations.Length; a++) allocations[a] = new AllocationBody(l.Allocations[a].WarehouseId, l.Allocations[a].Quantity);
+            lines[i] = new OrderLineBody(l.Sku, l.Quantity, l.UnitPrice, allocations);
+        }
+        return new OrderBody(o.OrderId.ToString(), OrderTransitions.ToWire(status), o.Amount, o.Currency, reservedUntil, paymentUrl, lines);
+    }
 
     private static async Task<IResult> GetOrder(HttpContext http, string orderId, CheckoutFlow flow)
     {
@@ -295,10 +304,16 @@ public static class Api
         var engine = Engine(http);
         var item = await engine.GetItemAsync(s);
         if (item is null) return Problems.Of(404, "unknown_sku", "The SKU is not in the catalog.");
+        return Results.Json(ItemBody(engine, item), ApiJson.Default.CatalogItemBody);
+    }
+
+    private static CatalogItemBody ItemBody(ReservationEngine engine, ItemView item)
+    {
         Span<WarehouseAvailability> rows = stackalloc WarehouseAvailability[64];
-        engine.Availability.TryRead(s, rows, out var total, out var count);
-        return Results.Json(new CatalogItemBody(item.Sku, item.Name, item.Price, engine.Options.StateMachine.Currency, item.MaxPerOrder, item.Active, total,
-            [.. rows[..Math.Min(count, rows.Length)].ToArray().Select(w => new WarehouseAvailableBody(w.WarehouseId, w.Available))]), Json.Options);
+        engine.Availability.TryRead(item.Sku, rows, out var total, out var count);
+        var warehouses = new WarehouseAvailableBody[Math.Min(count, rows.Length)];
+        for (var i = 0; i < warehouses.Length; i++) warehouses[i] = new WarehouseAvailableBody(rows[i].WarehouseId, rows[i].Available);
+        return new CatalogItemBody(item.Sku, item.Name, item.Price, engine.Options.StateMachine.Currency, item.MaxPerOrder, item.Active, total, warehouses);
     }
 
     private static IResult GetAvailability(HttpContext http, string? skus)
