@@ -106,12 +106,13 @@ public static class Api
     }
 
     /// <summary>Any valid API key, of either role: for the operational endpoints (metrics, the OpenAPI document).</summary>
-    public static async ValueTask<object?> RequireAnyKey(EndpointFilterInvocationContext context, EndpointFilterDelegate next)
+    public static ValueTask<object?> RequireAnyKey(EndpointFilterInvocationContext context, EndpointFilterDelegate next)
     {
         ArgumentNullException.ThrowIfNull(context);
         ArgumentNullException.ThrowIfNull(next);
         var (_, refused) = Authenticate(context.HttpContext);
-        return refused ?? await next(context).ConfigureAwait(false);
+        // Not awaited here: the endpoint's own task goes through, with no state machine of this filter per request.
+        return refused is null ? next(context) : ValueTask.FromResult<object?>(refused);
     }
 
     /// <summary>The role of the request's API key, or the 401 that refuses it: one check for every keyed endpoint (and <c>/metrics</c>).</summary>
@@ -124,14 +125,15 @@ public static class Api
     }
 
     private static Func<EndpointFilterInvocationContext, EndpointFilterDelegate, ValueTask<object?>> RequireRole(Role role) =>
-        async (context, next) =>
+        (context, next) =>
         {
             var (presented, refused) = Authenticate(context.HttpContext);
-            if (refused is not null) return refused;
-            if (presented != role) return Problems.Of(403, "forbidden", $"This endpoint needs the {role.ToString().ToLowerInvariant()} role.");
+            if (refused is not null) return ValueTask.FromResult<object?>(refused);
+            if (presented != role) return ValueTask.FromResult<object?>(Problems.Of(403, "forbidden", $"This endpoint needs the {role.ToString().ToLowerInvariant()} role."));
             var engine = context.HttpContext.RequestServices.GetRequiredService<EngineService>().Engine;
-            if (engine is null) return Problems.Of(503, "not_ready", "The engine is recovering; retry shortly.");
-            return await next(context).ConfigureAwait(false);
+            if (engine is null) return ValueTask.FromResult<object?>(Problems.Of(503, "not_ready", "The engine is recovering; retry shortly."));
+            // Not awaited here: the endpoint's own task goes through, with no state machine of this filter per request.
+            return next(context);
         };
 
     private static async Task<IResult> Promote(HttpContext http, EngineService service)
