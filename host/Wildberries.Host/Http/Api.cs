@@ -246,7 +246,7 @@ public static class Api
         if (!OrderId.TryParse(orderId, out var id)) return Problems.Of(404, "order_not_found", "No such order.");
         var order = await Engine(http).GetOrderAsync(id);
         if (order is null || !string.Equals(order.CustomerId, customer, StringComparison.Ordinal)) return Problems.Of(404, "order_not_found", "No such order.");
-        return Results.Json(ToBody(order, await flow.PaymentUrlAsync(order, http.RequestAborted)), Json.Options);
+        return Results.Json(ToBody(order, await flow.PaymentUrlAsync(order, http.RequestAborted)), ApiJson.Default.OrderBody);
     }
 
     /// <summary>20 orders per history page unless <c>limit</c> says otherwise: a screen of them.</summary>
@@ -297,7 +297,7 @@ public static class Api
         if (!OrderId.TryParse(orderId, out var id)) return Problems.Of(404, "order_not_found", "No such order.");
         var (r, order) = await Engine(http).SubmitWithOrderAsync(Command.Cancel(id, customer));
         if (!r.IsOk) return Problems.FromResult(r);
-        return Results.Json(ToBody(order!, null), Json.Options);
+        return Results.Json(ToBody(order!, null), ApiJson.Default.OrderBody);
     }
 
     private static async Task<IResult> GetItem(HttpContext http, string sku)
@@ -331,7 +331,7 @@ public static class Api
             if (!long.TryParse(parts[i], NumberStyles.None, CultureInfo.InvariantCulture, out var s) || s <= 0) return Problems.Invalid($"skus[{i}]", "Each SKU must be a positive integer.");
             items[i] = new SkuAvailableBody(s, engine.Availability.GetAvailable(s));
         }
-        return Results.Json(new AvailabilityBody(items), Json.Options);
+        return Results.Json(new AvailabilityBody(items), ApiJson.Default.AvailabilityBody);
     }
 
     private static async Task<IResult> ListItems(HttpContext http, string? after, string? limit)
@@ -343,7 +343,9 @@ public static class Api
         var engine = Engine(http);
         var items = await engine.ListItemsAsync(afterSku, pageSize);
         var next = items.Length == pageSize ? items[^1].Sku.ToString(CultureInfo.InvariantCulture) : null;
-        return Results.Json(new CatalogPageBody([.. items.Select(i => new CatalogListItemBody(i.Sku, i.Name, i.Price, i.MaxPerOrder, i.Active, engine.Availability.GetAvailable(i.Sku)))], next), Json.Options);
+        var page = new CatalogListItemBody[items.Length];
+        for (var i = 0; i < page.Length; i++) page[i] = new CatalogListItemBody(items[i].Sku, items[i].Name, items[i].Price, items[i].MaxPerOrder, items[i].Active, engine.Availability.GetAvailable(items[i].Sku));
+        return Results.Json(new CatalogPageBody(page, next), ApiJson.Default.CatalogPageBody);
     }
 
     private static async Task<IResult> PutItem(HttpContext http, string sku)
@@ -406,7 +408,7 @@ public static class Api
         if (!OrderId.TryParse(orderId, out var id)) return Problems.Of(404, "order_not_found", "No such order.");
         var (r, order) = await Engine(http).SubmitWithOrderAsync(Command.Ship(id));
         if (!r.IsOk) return Problems.FromResult(r);
-        return Results.Json(ToBody(order!, null), Json.Options);
+        return Results.Json(ToBody(order!, null), ApiJson.Default.OrderBody);
     }
 
     private static async Task<IResult> PaymentCallback(HttpContext http, Credentials credentials, EngineService service, TimeProvider time, Metrics metrics)
@@ -432,7 +434,7 @@ public static class Api
         if (r.Code is ResultCode.Ok or ResultCode.AlreadyPaid or ResultCode.RefundRequired)
         {
             var status = r.Status == OrderStatus.None ? null : OrderTransitions.ToWire(r.Status);
-            return Results.Json(new PaymentCallbackResultBody(ResultCodes.ToWire(r.Code), body.OrderId, status, r.Replayed), Json.Options);
+            return Results.Json(new PaymentCallbackResultBody(ResultCodes.ToWire(r.Code), body.OrderId, status, r.Replayed), ApiJson.Default.PaymentCallbackResultBody);
         }
         return Problems.FromResult(r);
     }
