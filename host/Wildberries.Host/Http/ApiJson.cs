@@ -5,10 +5,11 @@ namespace Wildberries.Host.Http;
 
 /// <summary>
 /// The API's bodies, serialized by code the System.Text.Json source generator writes at build time (no reflection, and
-/// the fast path that writes straight to the response), with the same rules as <see cref="Json.Options"/>: camelCase,
-/// unknown fields rejected, numbers only as numbers, nulls left out. <see cref="Json.Options"/> resolves these types
-/// through it first, so every endpoint answers with the same code; the hot endpoints (checkout, catalog reads,
-/// problem documents) use its type information directly.
+/// the fast path that writes straight to the response), and the API's JSON rules, declared here once: camelCase,
+/// unknown (and server-owned) fields rejected with their path, numbers only as numbers, nulls left out, no comments or
+/// trailing commas, 16 levels at most. <see cref="Json.Options"/> copies these rules and resolves these types through
+/// it first, so every endpoint answers with the same code; the hot endpoints (checkout, catalog reads, problem
+/// documents) use its type information directly.
 /// </summary>
 [JsonSourceGenerationOptions(JsonSerializerDefaults.Web,
     UnmappedMemberHandling = JsonUnmappedMemberHandling.Disallow,

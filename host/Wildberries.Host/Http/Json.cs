@@ -16,20 +16,12 @@ public static class Json
     public const int BodyBytesMax = 64 * 1024;
 
     /// <summary>
-    /// The serializer options of the API (the same rules as <see cref="ApiJson"/>'s, whose generated code they use for
-    /// the API's own bodies; other types, such as a test's anonymous objects, by reflection).
+    /// The serializer options of the API: <see cref="ApiJson"/>'s rules (declared once, on it), its generated code for
+    /// the API's own bodies, and reflection for other types (a test's anonymous objects, the operator's output).
     /// </summary>
-    public static readonly JsonSerializerOptions Options = new(JsonSerializerDefaults.Web)
+    public static readonly JsonSerializerOptions Options = new(ApiJson.Default.Options)
     {
         TypeInfoResolver = JsonTypeInfoResolver.Combine(ApiJson.Default, new DefaultJsonTypeInfoResolver()),
-        UnmappedMemberHandling = JsonUnmappedMemberHandling.Disallow,
-        NumberHandling = JsonNumberHandling.Strict,
-        DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
-        AllowTrailingCommas = false,
-        ReadCommentHandling = JsonCommentHandling.Disallow,
-        MaxDepth = 16,
-        RespectNullableAnnotations = true,
-        RespectRequiredConstructorParameters = true,
     };
 
     /// <summary>
