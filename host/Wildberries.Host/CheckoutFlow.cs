@@ -69,11 +69,8 @@ public sealed partial class CheckoutFlow(IPaymentProvider payments, Metrics metr
         }
 
         // The same key and body get the same answer: the order as this checkout created it, whatever happened since.
-        var answer = Api.ToBody(order, paymentUrl) with
-        {
-            Status = OrderTransitions.ToWire(OrderStatus.PendingPayment),
-            ReservedUntil = DateTimeOffset.FromUnixTimeMilliseconds(order.CreatedAtMs + engine.Options.StateMachine.ReservationTtlMs),
-        };
+        var answer = Api.ToBody(order, paymentUrl, OrderStatus.PendingPayment,
+            DateTimeOffset.FromUnixTimeMilliseconds(order.CreatedAtMs + engine.Options.StateMachine.ReservationTtlMs));
         return (answer, null);
     }
 
@@ -109,7 +106,12 @@ public sealed partial class CheckoutFlow(IPaymentProvider payments, Metrics metr
         }
     }
 
-    private async Task<PaymentSession> OpenSessionAsync(OrderView order, CancellationToken cancellation)
+    // A session computed from the order id (the sandbox) is made at once, with nothing to time out: no timer per
+    // checkout. A real provider gets ProviderTimeout.
+    private Task<PaymentSession> OpenSessionAsync(OrderView order, CancellationToken cancellation) =>
+        payments.SessionsAreDerived ? payments.CreateSessionAsync(order.OrderId, order.Amount, order.Currency, cancellation) : OpenRemoteSessionAsync(order, cancellation);
+
+    private async Task<PaymentSession> OpenRemoteSessionAsync(OrderView order, CancellationToken cancellation)
     {
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellation);
         timeout.CancelAfter(ProviderTimeout);

@@ -97,13 +97,16 @@ public static partial class ServerApp
         builder.Services.AddOpenApi(OpenApiContract.Configure);
         builder.Services.AddRateLimiter(r =>
         {
+            // The keyed partitions are made once: nothing allocated per request to name a request's bucket.
+            var storefrontPartition = RateLimitPartition.GetTokenBucketLimiter("storefront", _ => Bucket(options.RateLimitPerSecond, options.RateLimitPerSecond));
+            var adminPartition = RateLimitPartition.GetTokenBucketLimiter("admin", _ => Bucket(options.RateLimitPerSecond, options.RateLimitPerSecond));
             r.GlobalLimiter = PartitionedRateLimiter.Create<HttpContext, string>(http =>
             {
                 // Keyed requests: one bucket per role. Everything else (no key, a wrong key, webhooks, the sandbox
                 // page, probes): one bucket per client address, hashed into a fixed number of buckets so that
                 // spoofed or rotating addresses cannot grow the table. Health probes are never limited.
                 var role = credentials.Authenticate(http.Request.Headers.Authorization);
-                if (role is not null) return RateLimitPartition.GetTokenBucketLimiter(role.Value.ToString(), _ => Bucket(options.RateLimitPerSecond, options.RateLimitPerSecond));
+                if (role is not null) return role == Role.Admin ? adminPartition : storefrontPartition;
                 if (http.Request.Path.StartsWithSegments("/health", StringComparison.Ordinal)) return RateLimitPartition.GetNoLimiter("probes");
                 return RateLimitPartition.GetTokenBucketLimiter(AnonymousPartition(http), _ => Bucket(options.AnonymousRateLimitPerSecond, options.AnonymousBurstEffective));
             });
@@ -119,30 +122,20 @@ public static partial class ServerApp
         builder.Services.AddSystemd();
 
         var app = builder.Build();
-        app.Use(async (context, next) =>
+        app.Use((context, next) =>
         {
+            // A request already finished when the pipeline returns costs nothing more here; one still running is
+            // awaited, so that its failure can be answered (AnswerFailureAsync).
+            Task pending;
             try
             {
-                await next(context).ConfigureAwait(false);
+                pending = next(context);
             }
-            catch (BadHttpRequestException ex) when (!context.Response.HasStarted)
+            catch (Exception ex)
             {
-                context.Response.Clear();
-                await Problems.Of(ex.StatusCode, ex.StatusCode == 413 ? "body_too_large" : "bad_request", "The request could not be read.", ex.Message).ExecuteAsync(context).ConfigureAwait(false);
+                pending = Task.FromException(ex);
             }
-            catch (Exception ex) when (Problems.Unavailable(ex) is { } unavailable && !context.Response.HasStarted)
-            {
-                // A standby, a fenced primary, Kafka not acknowledging, a dead journal or a stopping engine: nothing
-                // was acknowledged; the code says which, the detail what to do.
-                context.Response.Clear();
-                context.Response.Headers.RetryAfter = "1";
-                await Problems.Of(unavailable).ExecuteAsync(context).ConfigureAwait(false);
-            }
-            finally
-            {
-                var route = (context.GetEndpoint() as RouteEndpoint)?.RoutePattern.RawText ?? "unmatched";
-                context.RequestServices.GetRequiredService<Metrics>().Request(route, context.Response.StatusCode);
-            }
+            return pending.IsCompletedSuccessfully ? Task.CompletedTask : AnswerFailureAsync(context, pending);
         });
         app.UseRateLimiter();
         Api.Map(app);
@@ -162,6 +155,31 @@ public static partial class ServerApp
             if (credentials.GeneratedFile is not null) LogKeys(log, credentials.GeneratedFile);
         });
         return app;
+    }
+
+    /// <summary>
+    /// Waits for a request still running and answers the failures that have a problem document of their own: a body
+    /// that cannot be read, an engine that cannot take the request.
+    /// </summary>
+    private static async Task AnswerFailureAsync(HttpContext context, Task pending)
+    {
+        try
+        {
+            await pending.ConfigureAwait(false);
+        }
+        catch (BadHttpRequestException ex) when (!context.Response.HasStarted)
+        {
+            context.Response.Clear();
+            await Problems.Of(ex.StatusCode, ex.StatusCode == 413 ? "body_too_large" : "bad_request", "The request could not be read.", ex.Message).ExecuteAsync(context).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (Problems.Unavailable(ex) is { } unavailable && !context.Response.HasStarted)
+        {
+            // A standby, a fenced primary, Kafka not acknowledging, a dead journal or a stopping engine: nothing
+            // was acknowledged; the code says which, the detail what to do.
+            context.Response.Clear();
+            context.Response.Headers.RetryAfter = "1";
+            await Problems.Of(unavailable).ExecuteAsync(context).ConfigureAwait(false);
+        }
     }
 
     /// <summary>

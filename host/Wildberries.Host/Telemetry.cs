@@ -71,12 +71,9 @@ internal static class Telemetry
 
     private static async Task RequireAnyKey(HttpContext http, RequestDelegate next)
     {
-        if (http.RequestServices.GetRequiredService<Security.Credentials>().Authenticate(http.Request.Headers.Authorization) is not null)
-        {
-            await next(http).ConfigureAwait(false);
-            return;
-        }
-        http.Response.Headers.WWWAuthenticate = "Bearer";
-        await Problems.Of(401, "unauthorized", "A valid API key is required (Authorization: Bearer ...).").ExecuteAsync(http).ConfigureAwait(false);
+        // The same check and the same 401 as every keyed endpoint.
+        var (_, refused) = Api.Authenticate(http);
+        if (refused is null) await next(http).ConfigureAwait(false);
+        else await refused.ExecuteAsync(http).ConfigureAwait(false);
     }
 }

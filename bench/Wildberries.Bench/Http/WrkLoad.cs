@@ -18,7 +18,8 @@ namespace Wildberries.Bench.Http;
 /// <c>bench/wrk/</c>: durable checkouts, catalog reads on the same server, and a bare Kestrel endpoint in this
 /// process that reads the same checkout bodies with the server's JSON rules and answers a small JSON object (the
 /// ceiling HTTP and JSON set on this machine). The three alternate round by round in one run, so their ratios are
-/// measured side by side.
+/// measured side by side. Each measurement also prints what this process (the server and the bare endpoint; wrk runs
+/// apart) spent per request: bytes allocated and CPU time, the costs the hot path's code controls.
 /// Run: <c>dotnet run -c Release --project bench/Wildberries.Bench -- http-wrk [--seconds 10] [--connections 64] [--rounds 3]</c>.
 /// </summary>
 public static partial class WrkLoad
@@ -68,20 +69,20 @@ public static partial class WrkLoad
                     var r = await WrkAsync(Path.Combine(scripts, targets[i].Script), targets[i].Url, connections, seconds, targets[i].Args);
                     results[i].Add(r);
                     Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                        $"round {round}: {targets[i].Name,-48} {r.PerSecond,10:N0}/s  p50 {r.P50Us / 1000.0:F2} ms  p99 {r.P99Us / 1000.0:F2} ms  non-2xx {r.Errors}"));
+                        $"round {round}: {targets[i].Name,-48} {r.PerSecond,10:N0}/s  p50 {r.P50Us / 1000.0:F2} ms  p99 {r.P99Us / 1000.0:F2} ms  non-2xx {r.Errors}  {r.BytesPerRequest / 1024.0:F2} KB/request  {r.CpuUsPerRequest:F1} CPU µs/request"));
                 }
             }
 
             Console.WriteLine();
-            Console.WriteLine("| measure | requests/s (median of rounds) | spread | p99 (median) | checkouts are |");
-            Console.WriteLine("|---|---|---|---|---|");
+            Console.WriteLine("| measure | requests/s (median of rounds) | spread | p99 (median) | checkouts are | KB allocated/request | CPU µs/request |");
+            Console.WriteLine("|---|---|---|---|---|---|---|");
             var checkout = Median(results[2].Select(r => r.PerSecond));
             for (var i = 0; i < targets.Length; i++)
             {
                 var rate = Median(results[i].Select(r => r.PerSecond));
                 var ratio = i == 2 ? "" : string.Create(CultureInfo.InvariantCulture, $"{checkout / rate:F2} of it");
                 Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                    $"| {targets[i].Name} | {rate:N0} | {results[i].Min(r => r.PerSecond):N0}-{results[i].Max(r => r.PerSecond):N0} | {Median(results[i].Select(r => (double)r.P99Us)) / 1000.0:F2} ms | {ratio} |"));
+                    $"| {targets[i].Name} | {rate:N0} | {results[i].Min(r => r.PerSecond):N0}-{results[i].Max(r => r.PerSecond):N0} | {Median(results[i].Select(r => (double)r.P99Us)) / 1000.0:F2} ms | {ratio} | {Median(results[i].Select(r => r.BytesPerRequest)) / 1024.0:F2} | {Median(results[i].Select(r => r.CpuUsPerRequest)):F1} |"));
             }
         }
         finally
@@ -94,9 +95,9 @@ public static partial class WrkLoad
         }
     }
 
-    private sealed record WrkResult(double PerSecond, long P50Us, long P99Us, long Errors);
+    private sealed record WrkResult(double PerSecond, long P50Us, long P99Us, long Errors, double BytesPerRequest, double CpuUsPerRequest);
 
-    /// <summary>The bare endpoint: Kestrel, the server's body reader and JSON options, a small JSON answer.</summary>
+    /// <summary>The bare endpoint: Kestrel, the server's body reader and generated JSON code (as the checkout's), a small JSON answer.</summary>
     private static WebApplication BuildBare()
     {
         var builder = WebApplication.CreateSlimBuilder();
@@ -105,13 +106,11 @@ public static partial class WrkLoad
         var app = builder.Build();
         app.MapPost("/bare/checkout", async (HttpContext http) =>
         {
-            var (raw, problem) = await Json.ReadBodyAsync(http.Request);
-            if (problem is not null) return problem;
-            var (body, invalid) = Json.Parse<CheckoutBody>(raw!);
+            var (body, invalid) = await Json.ReadAsync(http.Request, ApiJson.Default.CheckoutBody);
             if (invalid is not null) return invalid;
             var answer = new OrderBody("1", "PENDING_PAYMENT", 100, "RUB", null, null,
                 [new OrderLineBody(body!.Lines[0].Sku, body.Lines[0].Qty, 100, [new AllocationBody(1, body.Lines[0].Qty)])]);
-            return Results.Json(answer, Json.Options, statusCode: 201);
+            return Results.Json(answer, ApiJson.Default.OrderBody, statusCode: 201);
         });
         return app;
     }
@@ -120,19 +119,29 @@ public static partial class WrkLoad
     {
         var start = new ProcessStartInfo("wrk") { RedirectStandardOutput = true, RedirectStandardError = true };
         foreach (var a in new[] { "-t1", $"-c{connections}", $"-d{seconds}s", "--timeout", "10s", "-s", script, url, "--" }.Concat(scriptArgs)) start.ArgumentList.Add(a);
+        using var self = Process.GetCurrentProcess();
+        var allocated = GC.GetTotalAllocatedBytes(precise: true);
+        var cpu = self.TotalProcessorTime;
         using var wrk = Process.Start(start)!;
         var output = await wrk.StandardOutput.ReadToEndAsync();
         var error = await wrk.StandardError.ReadToEndAsync();
         await wrk.WaitForExitAsync();
+        allocated = GC.GetTotalAllocatedBytes(precise: true) - allocated;
+        self.Refresh();
+        var cpuUs = (self.TotalProcessorTime - cpu).TotalMicroseconds;
         var rate = RatePattern().Match(output);
         var latency = LatencyPattern().Match(output);
         if (wrk.ExitCode != 0 || !rate.Success || !latency.Success) throw new InvalidOperationException($"wrk failed ({wrk.ExitCode}): {output}{error}");
         var errors = OtherPattern().Match(output);
+        var count = CountPattern().Match(output);
+        var requests = count.Success ? Math.Max(1, double.Parse(count.Groups[1].Value, CultureInfo.InvariantCulture)) : double.NaN;
         return new WrkResult(
             double.Parse(rate.Groups[1].Value, CultureInfo.InvariantCulture),
             long.Parse(latency.Groups[1].Value, CultureInfo.InvariantCulture),
             long.Parse(latency.Groups[2].Value, CultureInfo.InvariantCulture),
-            errors.Success ? long.Parse(errors.Groups[1].Value, CultureInfo.InvariantCulture) : 0);
+            errors.Success ? long.Parse(errors.Groups[1].Value, CultureInfo.InvariantCulture) : 0,
+            allocated / requests,
+            cpuUs / requests);
     }
 
     private static double Median(IEnumerable<double> values)
@@ -156,6 +165,9 @@ public static partial class WrkLoad
 
     [GeneratedRegex(@"LATENCY p50_us=(\d+) p99_us=(\d+)")]
     private static partial Regex LatencyPattern();
+
+    [GeneratedRegex(@"(\d+) requests in ")]
+    private static partial Regex CountPattern();
 
     [GeneratedRegex(@"other=(\d+)")]
     private static partial Regex OtherPattern();

@@ -106,16 +106,17 @@ public static class Api
     }
 
     /// <summary>Any valid API key, of either role: for the operational endpoints (metrics, the OpenAPI document).</summary>
-    public static async ValueTask<object?> RequireAnyKey(EndpointFilterInvocationContext context, EndpointFilterDelegate next)
+    public static ValueTask<object?> RequireAnyKey(EndpointFilterInvocationContext context, EndpointFilterDelegate next)
     {
         ArgumentNullException.ThrowIfNull(context);
         ArgumentNullException.ThrowIfNull(next);
         var (_, refused) = Authenticate(context.HttpContext);
-        return refused ?? await next(context).ConfigureAwait(false);
+        // Not awaited here: the endpoint's own task goes through, with no state machine of this filter per request.
+        return refused is null ? next(context) : ValueTask.FromResult<object?>(refused);
     }
 
-    /// <summary>The role of the request's API key, or the 401 that refuses it: one check for every keyed endpoint.</summary>
-    private static (Role? Role, IResult? Refused) Authenticate(HttpContext http)
+    /// <summary>The role of the request's API key, or the 401 that refuses it: one check for every keyed endpoint (and <c>/metrics</c>).</summary>
+    internal static (Role? Role, IResult? Refused) Authenticate(HttpContext http)
     {
         var role = http.RequestServices.GetRequiredService<Credentials>().Authenticate(http.Request.Headers.Authorization);
         if (role is not null) return (role, null);
@@ -124,14 +125,15 @@ public static class Api
     }
 
     private static Func<EndpointFilterInvocationContext, EndpointFilterDelegate, ValueTask<object?>> RequireRole(Role role) =>
-        async (context, next) =>
+        (context, next) =>
         {
             var (presented, refused) = Authenticate(context.HttpContext);
-            if (refused is not null) return refused;
-            if (presented != role) return Problems.Of(403, "forbidden", $"This endpoint needs the {role.ToString().ToLowerInvariant()} role.");
+            if (refused is not null) return ValueTask.FromResult<object?>(refused);
+            if (presented != role) return ValueTask.FromResult<object?>(Problems.Of(403, "forbidden", $"This endpoint needs the {role.ToString().ToLowerInvariant()} role."));
             var engine = context.HttpContext.RequestServices.GetRequiredService<EngineService>().Engine;
-            if (engine is null) return Problems.Of(503, "not_ready", "The engine is recovering; retry shortly.");
-            return await next(context).ConfigureAwait(false);
+            if (engine is null) return ValueTask.FromResult<object?>(Problems.Of(503, "not_ready", "The engine is recovering; retry shortly."));
+            // Not awaited here: the endpoint's own task goes through, with no state machine of this filter per request.
+            return next(context);
         };
 
     private static async Task<IResult> Promote(HttpContext http, EngineService service)
@@ -206,27 +208,36 @@ public static class Api
     {
         var key = http.Request.Headers["Idempotency-Key"].ToString();
         // Before the body is read: a request without a usable key costs nothing more.
-        if (CheckoutFlow.KeyProblem(Engine(http), key) is { } badKey) return Problems.Of(badKey);
-        var (raw, problem) = await Json.ReadBodyAsync(http.Request);
-        if (problem is not null) return problem;
-        var (body, invalid) = Json.Parse<CheckoutBody>(raw!);
+        var engine = Engine(http);
+        if (CheckoutFlow.KeyProblem(engine, key) is { } badKey) return Problems.Of(badKey);
+        var (body, invalid) = await Json.ReadAsync(http.Request, ApiJson.Default.CheckoutBody);
         if (invalid is not null) return invalid;
         if (body!.Lines is null) return Problems.Invalid("lines", "lines is required.");
         if (body.CustomerId is null) return Problems.Invalid("customerId", "customerId is required.");
 
-        var lines = body.Lines.Select(l => l is null ? default : new CheckoutLine(l.Sku, l.Qty)).ToArray();
-        var (order, failed) = await flow.CheckoutAsync(Engine(http), key, body.CustomerId, lines, body.Warehouses, body.PaymentMethod, http.RequestAborted);
-        return failed is not null ? Problems.Of(failed) : Results.Json(order, Json.Options, statusCode: 201);
+        var lines = new CheckoutLine[body.Lines.Length];
+        for (var i = 0; i < lines.Length; i++) lines[i] = body.Lines[i] is { } l ? new CheckoutLine(l.Sku, l.Qty) : default;
+        var (order, failed) = await flow.CheckoutAsync(engine, key, body.CustomerId, lines, body.Warehouses, body.PaymentMethod, http.RequestAborted);
+        return failed is not null ? Problems.Of(failed) : Results.Json(order, ApiJson.Default.OrderBody, statusCode: StatusCodes.Status201Created);
     }
 
-    internal static OrderBody ToBody(OrderView o, string? paymentUrl) => new(
-        o.OrderId.ToString(),
-        OrderTransitions.ToWire(o.Status),
-        o.Amount,
-        o.Currency,
-        o.Status == OrderStatus.PendingPayment ? DateTimeOffset.FromUnixTimeMilliseconds(o.ReservedUntilMs) : null,
-        paymentUrl,
-        [.. o.Lines.Select(l => new OrderLineBody(l.Sku, l.Quantity, l.UnitPrice, [.. l.Allocations.Select(a => new AllocationBody(a.WarehouseId, a.Quantity))]))]);
+    internal static OrderBody ToBody(OrderView o, string? paymentUrl) =>
+        ToBody(o, paymentUrl, o.Status, o.Status == OrderStatus.PendingPayment ? DateTimeOffset.FromUnixTimeMilliseconds(o.ReservedUntilMs) : null);
+
+    /// <summary>The answer body of an order, with the status and reservation deadline to show (a checkout's replay shows its first answer's).</summary>
+    internal static OrderBody ToBody(OrderView o, string? paymentUrl, OrderStatus status, DateTimeOffset? reservedUntil)
+    {
+        ArgumentNullException.ThrowIfNull(o);
+        var lines = new OrderLineBody[o.Lines.Length];
+        for (var i = 0; i < lines.Length; i++)
+        {
+            var l = o.Lines[i];
+            var allocations = new AllocationBody[l.Allocations.Length];
+            for (var a = 0; a < allocations.Length; a++) allocations[a] = new AllocationBody(l.Allocations[a].WarehouseId, l.Allocations[a].Quantity);
+            lines[i] = new OrderLineBody(l.Sku, l.Quantity, l.UnitPrice, allocations);
+        }
+        return new OrderBody(o.OrderId.ToString(), OrderTransitions.ToWire(status), o.Amount, o.Currency, reservedUntil, paymentUrl, lines);
+    }
 
     private static async Task<IResult> GetOrder(HttpContext http, string orderId, CheckoutFlow flow)
     {
@@ -235,7 +246,7 @@ public static class Api
         if (!OrderId.TryParse(orderId, out var id)) return Problems.Of(404, "order_not_found", "No such order.");
         var order = await Engine(http).GetOrderAsync(id);
         if (order is null || !string.Equals(order.CustomerId, customer, StringComparison.Ordinal)) return Problems.Of(404, "order_not_found", "No such order.");
-        return Results.Json(ToBody(order, await flow.PaymentUrlAsync(order, http.RequestAborted)), Json.Options);
+        return Results.Json(ToBody(order, await flow.PaymentUrlAsync(order, http.RequestAborted)), ApiJson.Default.OrderBody);
     }
 
     /// <summary>20 orders per history page unless <c>limit</c> says otherwise: a screen of them.</summary>
@@ -286,7 +297,7 @@ public static class Api
         if (!OrderId.TryParse(orderId, out var id)) return Problems.Of(404, "order_not_found", "No such order.");
         var (r, order) = await Engine(http).SubmitWithOrderAsync(Command.Cancel(id, customer));
         if (!r.IsOk) return Problems.FromResult(r);
-        return Results.Json(ToBody(order!, null), Json.Options);
+        return Results.Json(ToBody(order!, null), ApiJson.Default.OrderBody);
     }
 
     private static async Task<IResult> GetItem(HttpContext http, string sku)
@@ -295,10 +306,16 @@ public static class Api
         var engine = Engine(http);
         var item = await engine.GetItemAsync(s);
         if (item is null) return Problems.Of(404, "unknown_sku", "The SKU is not in the catalog.");
+        return Results.Json(ItemBody(engine, item), ApiJson.Default.CatalogItemBody);
+    }
+
+    private static CatalogItemBody ItemBody(ReservationEngine engine, ItemView item)
+    {
         Span<WarehouseAvailability> rows = stackalloc WarehouseAvailability[64];
-        engine.Availability.TryRead(s, rows, out var total, out var count);
-        return Results.Json(new CatalogItemBody(item.Sku, item.Name, item.Price, engine.Options.StateMachine.Currency, item.MaxPerOrder, item.Active, total,
-            [.. rows[..Math.Min(count, rows.Length)].ToArray().Select(w => new WarehouseAvailableBody(w.WarehouseId, w.Available))]), Json.Options);
+        engine.Availability.TryRead(item.Sku, rows, out var total, out var count);
+        var warehouses = new WarehouseAvailableBody[Math.Min(count, rows.Length)];
+        for (var i = 0; i < warehouses.Length; i++) warehouses[i] = new WarehouseAvailableBody(rows[i].WarehouseId, rows[i].Available);
+        return new CatalogItemBody(item.Sku, item.Name, item.Price, engine.Options.StateMachine.Currency, item.MaxPerOrder, item.Active, total, warehouses);
     }
 
     private static IResult GetAvailability(HttpContext http, string? skus)
@@ -314,7 +331,7 @@ public static class Api
             if (!long.TryParse(parts[i], NumberStyles.None, CultureInfo.InvariantCulture, out var s) || s <= 0) return Problems.Invalid($"skus[{i}]", "Each SKU must be a positive integer.");
             items[i] = new SkuAvailableBody(s, engine.Availability.GetAvailable(s));
         }
-        return Results.Json(new AvailabilityBody(items), Json.Options);
+        return Results.Json(new AvailabilityBody(items), ApiJson.Default.AvailabilityBody);
     }
 
     private static async Task<IResult> ListItems(HttpContext http, string? after, string? limit)
@@ -326,7 +343,9 @@ public static class Api
         var engine = Engine(http);
         var items = await engine.ListItemsAsync(afterSku, pageSize);
         var next = items.Length == pageSize ? items[^1].Sku.ToString(CultureInfo.InvariantCulture) : null;
-        return Results.Json(new CatalogPageBody([.. items.Select(i => new CatalogListItemBody(i.Sku, i.Name, i.Price, i.MaxPerOrder, i.Active, engine.Availability.GetAvailable(i.Sku)))], next), Json.Options);
+        var page = new CatalogListItemBody[items.Length];
+        for (var i = 0; i < page.Length; i++) page[i] = new CatalogListItemBody(items[i].Sku, items[i].Name, items[i].Price, items[i].MaxPerOrder, items[i].Active, engine.Availability.GetAvailable(items[i].Sku));
+        return Results.Json(new CatalogPageBody(page, next), ApiJson.Default.CatalogPageBody);
     }
 
     private static async Task<IResult> PutItem(HttpContext http, string sku)
@@ -389,7 +408,7 @@ public static class Api
         if (!OrderId.TryParse(orderId, out var id)) return Problems.Of(404, "order_not_found", "No such order.");
         var (r, order) = await Engine(http).SubmitWithOrderAsync(Command.Ship(id));
         if (!r.IsOk) return Problems.FromResult(r);
-        return Results.Json(ToBody(order!, null), Json.Options);
+        return Results.Json(ToBody(order!, null), ApiJson.Default.OrderBody);
     }
 
     private static async Task<IResult> PaymentCallback(HttpContext http, Credentials credentials, EngineService service, TimeProvider time, Metrics metrics)
@@ -415,7 +434,7 @@ public static class Api
         if (r.Code is ResultCode.Ok or ResultCode.AlreadyPaid or ResultCode.RefundRequired)
         {
             var status = r.Status == OrderStatus.None ? null : OrderTransitions.ToWire(r.Status);
-            return Results.Json(new PaymentCallbackResultBody(ResultCodes.ToWire(r.Code), body.OrderId, status, r.Replayed), Json.Options);
+            return Results.Json(new PaymentCallbackResultBody(ResultCodes.ToWire(r.Code), body.OrderId, status, r.Replayed), ApiJson.Default.PaymentCallbackResultBody);
         }
         return Problems.FromResult(r);
     }

@@ -22,7 +22,7 @@ public static class Problems
     public static IResult Of(Problem problem)
     {
         ArgumentNullException.ThrowIfNull(problem);
-        return Results.Json(problem, Json.Options, ContentType, problem.Status);
+        return Results.Json(problem, ApiJson.Default.Problem, ContentType, problem.Status);
     }
 
     /// <summary>A problem with the given status and stable code, as a value (the binary protocol sends the same fields).</summary>
@@ -42,7 +42,13 @@ public static class Problems
     public static Problem Describe(CommandResult r)
     {
         var p = Wildberries.Engine.Embedded.ResultProblems.Describe(r);
-        return Describe(p.Status, p.Code, p.Title, p.Detail, p.Field, p.Shortages?.Select(s => new ShortageBody(s.Sku, s.Requested, s.Available)).ToArray());
+        ShortageBody[]? shortages = null;
+        if (p.Shortages is { } shorts)
+        {
+            shortages = new ShortageBody[shorts.Count];
+            for (var i = 0; i < shortages.Length; i++) shortages[i] = new ShortageBody(shorts[i].Sku, shorts[i].Requested, shorts[i].Available);
+        }
+        return Describe(p.Status, p.Code, p.Title, p.Detail, p.Field, shortages);
     }
 
     /// <summary>

@@ -68,8 +68,34 @@ public sealed class SandboxPaymentProvider : IPaymentProvider
     /// <inheritdoc />
     public Task<PaymentSession> CreateSessionAsync(OrderId orderId, long amount, string currency, CancellationToken cancellation)
     {
-        var session = $"{Prefix}{orderId}_{Mac(orderId)}";
-        return Task.FromResult(new PaymentSession(session, $"{_publicUrl().TrimEnd('/')}/sandbox/pay/{session}"));
+        // Built in a stack buffer: ps_, the id, _, the MAC's hex; then the page's URL in one concatenation.
+        var id = orderId.ToString();
+        Span<char> text = stackalloc char[Prefix.Length + IdLengthMax + 1 + MacHexLength];
+        Prefix.CopyTo(text);
+        id.CopyTo(text[Prefix.Length..]);
+        text[Prefix.Length + id.Length] = '_';
+        var length = Prefix.Length + id.Length + 1 + MacHexLength;
+        WriteMac(id, text[(Prefix.Length + id.Length + 1)..length]);
+        var session = new string(text[..length]);
+        return Task.FromResult(new PaymentSession(session, string.Concat(PagePrefix(), session)));
+    }
+
+    /// <summary>The longest text form of an order id (13 base-32 digits of 64 bits).</summary>
+    private const int IdLengthMax = 13;
+
+    // One reference, so a reader never pairs one URL with another's prefix.
+    private sealed record Page(string Url, string Prefix);
+
+    private Page? _page;
+
+    /// <summary>The payment pages' common prefix, <c>{public URL}/sandbox/pay/</c>, made again only when the public URL changes.</summary>
+    private string PagePrefix()
+    {
+        var url = _publicUrl();
+        if (_page is { } page && ReferenceEquals(page.Url, url)) return page.Prefix;
+        var prefix = url.TrimEnd('/') + "/sandbox/pay/";
+        _page = new Page(url, prefix);
+        return prefix;
     }
 
     /// <summary>The order a sandbox session belongs to, when its MAC holds (compared in constant time).</summary>
@@ -80,13 +106,24 @@ public sealed class SandboxPaymentProvider : IPaymentProvider
         var separator = sessionId.LastIndexOf('_');
         if (separator <= Prefix.Length || sessionId.Length - separator - 1 != MacHexLength) return false;
         if (!OrderId.TryParse(sessionId[Prefix.Length..separator], out var id)) return false;
-        var expected = System.Text.Encoding.ASCII.GetBytes(Mac(id));
-        var presented = System.Text.Encoding.ASCII.GetBytes(sessionId[(separator + 1)..]);
-        if (!System.Security.Cryptography.CryptographicOperations.FixedTimeEquals(expected, presented)) return false;
+        Span<char> expected = stackalloc char[MacHexLength];
+        WriteMac(sessionId.AsSpan(Prefix.Length, separator - Prefix.Length), expected);
+        if (!System.Security.Cryptography.CryptographicOperations.FixedTimeEquals(
+            System.Runtime.InteropServices.MemoryMarshal.AsBytes(expected), System.Runtime.InteropServices.MemoryMarshal.AsBytes(sessionId.AsSpan(separator + 1))))
+        {
+            return false;
+        }
         orderId = id;
         return true;
     }
 
-    private string Mac(OrderId orderId) =>
-        Convert.ToHexStringLower(System.Security.Cryptography.HMACSHA256.HashData(_key, System.Text.Encoding.ASCII.GetBytes(orderId.ToString())))[..MacHexLength];
+    /// <summary>The MAC of an order id's text form, as <see cref="MacHexLength"/> lower-case hex digits into <paramref name="destination"/>.</summary>
+    private void WriteMac(ReadOnlySpan<char> orderId, Span<char> destination)
+    {
+        Span<byte> ascii = stackalloc byte[IdLengthMax];
+        var length = System.Text.Encoding.ASCII.GetBytes(orderId, ascii);
+        Span<byte> mac = stackalloc byte[System.Security.Cryptography.HMACSHA256.HashSizeInBytes];
+        System.Security.Cryptography.HMACSHA256.HashData(_key, ascii[..length], mac);
+        Convert.TryToHexStringLower(mac[..(MacHexLength / 2)], destination, out _);
+    }
 }

@@ -99,11 +99,21 @@ public static class Sandbox
 }
 
 /// <summary>Resolves the public base URL once Kestrel has bound its addresses (port 0 in tests).</summary>
-public sealed class ServerOptionsAccessor(ServerOptions options, Microsoft.AspNetCore.Hosting.Server.IServer server)
+public sealed class ServerOptionsAccessor(ServerOptions options, Microsoft.AspNetCore.Hosting.Server.IServer server, IHostApplicationLifetime lifetime)
 {
+    // The bound address, kept once the server has started (its addresses do not change after that): every checkout
+    // of the sandbox asks for it.
+    private string? _bound;
+
     /// <summary>The configured public URL, or the first address Kestrel listens on.</summary>
-    public string PublicUrl =>
-        options.PublicUrl
-        ?? server.Features.Get<Microsoft.AspNetCore.Hosting.Server.Features.IServerAddressesFeature>()?.Addresses.FirstOrDefault()
-        ?? options.Urls.Split(';')[0];
+    public string PublicUrl => options.PublicUrl ?? _bound ?? Bound() ?? options.Urls.Split(';')[0];
+
+    private string? Bound()
+    {
+        var addresses = server.Features.Get<Microsoft.AspNetCore.Hosting.Server.Features.IServerAddressesFeature>()?.Addresses;
+        var first = addresses?.FirstOrDefault();
+        // Before the start, the list may hold the configured URLs (port 0) rather than the bound ones.
+        if (first is not null && lifetime.ApplicationStarted.IsCancellationRequested) _bound = first;
+        return first;
+    }
 }

@@ -92,10 +92,25 @@ public sealed class Credentials
     {
         const string Prefix = "Bearer ";
         if (authorization is null || !authorization.StartsWith(Prefix, StringComparison.Ordinal)) return null;
-        var presented = Encoding.UTF8.GetBytes(authorization[Prefix.Length..].Trim());
-        // Both comparisons always run, so timing does not say which role was close.
-        var isAdmin = CryptographicOperations.FixedTimeEquals(presented, _admin);
-        var isStorefront = CryptographicOperations.FixedTimeEquals(presented, _storefront);
-        return isAdmin ? Role.Admin : isStorefront ? Role.Storefront : null;
+        // Every request is authenticated (twice: by the rate limiter and the endpoint), so without allocating: a
+        // token longer than both keys matches neither, and the rest is encoded into a stack (or pooled) buffer.
+        var token = authorization.AsSpan(Prefix.Length).Trim();
+        var longest = Math.Max(_admin.Length, _storefront.Length);
+        var length = Encoding.UTF8.GetByteCount(token);
+        if (length > longest) return null;
+        byte[]? rented = null;
+        var presented = length <= 256 ? stackalloc byte[256] : (rented = System.Buffers.ArrayPool<byte>.Shared.Rent(length));
+        try
+        {
+            presented = presented[..Encoding.UTF8.GetBytes(token, presented)];
+            // Both comparisons always run, so timing does not say which role was close.
+            var isAdmin = CryptographicOperations.FixedTimeEquals(presented, _admin);
+            var isStorefront = CryptographicOperations.FixedTimeEquals(presented, _storefront);
+            return isAdmin ? Role.Admin : isStorefront ? Role.Storefront : null;
+        }
+        finally
+        {
+            if (rented is not null) System.Buffers.ArrayPool<byte>.Shared.Return(rented);
+        }
     }
 }
