@@ -34,7 +34,10 @@ public static class DurableLoad
         var rows = CommandLine.Option(args, "--rows", quick ? 300_000 : 10_000_000);
         var orders = CommandLine.Option(args, "--orders", quick ? 30_000 : 1_000_000);
         var repeat = CommandLine.Option(args, "--repeat", 1);
-        var compare = args.Contains("--compare");
+        // --compare: the same run also with FASTER's own device (the commit path before SyncFileDevice: the write on
+        // a pool thread, the commit completed on FASTER's commit worker); --compare-legacy: the path before issue 15.
+        var compare = args.Contains("--compare") || args.Contains("--compare-legacy");
+        s_legacyBaseline = args.Contains("--compare-legacy");
         var onlyAt = Array.IndexOf(args, "--only");
         var only = onlyAt >= 0 && onlyAt + 1 < args.Length ? args[onlyAt + 1].Split(',') : null;
         bool Run(string part) => only is null || only.Contains(part);
@@ -56,7 +59,7 @@ public static class DurableLoad
             if (Run("commit"))
             {
                 using var device = new DeviceProbe(Path.GetTempPath());
-                var (now, before) = CommitProbe.Measure(device, compare, quick ? 1_000 : 3_000);
+                var (now, before) = CommitProbe.Measure(device, compare, quick ? 1_000 : 3_000, dir => Journal(dir, legacy: true));
                 Console.WriteLine("journal alone, 1 entry per commit, " + device.Describe());
                 foreach (var (legacy, c) in before is { } b ? new[] { (true, b), (false, now) } : [(false, now)])
                 {
@@ -125,7 +128,9 @@ public static class DurableLoad
         }
     }
 
-    private static string PathName(bool legacy) => legacy ? "before (2 fsyncs/batch)" : "now (1 fsync/batch)";
+    private static bool s_legacyBaseline;
+
+    private static string PathName(bool legacy) => !legacy ? "now (write on the journal thread)" : s_legacyBaseline ? "before issue 15 (2 fsyncs/batch)" : "FASTER's device (pool write, commit worker)";
 
     private static string Ratio(double micros, double deviceMicros) =>
         deviceMicros > 0 ? string.Create(CultureInfo.InvariantCulture, $" = {micros / deviceMicros:F2}x the device") : "";
@@ -137,7 +142,13 @@ public static class DurableLoad
         GC.WaitForPendingFinalizers();
     }
 
-    private static JournalOptions Journal(string dir, bool legacy) => new() { Directory = dir, SnapshotEveryEntries = 0, LegacyCommitPath = legacy };
+    private static JournalOptions Journal(string dir, bool legacy) => new()
+    {
+        Directory = dir,
+        SnapshotEveryEntries = 0,
+        LegacyCommitPath = legacy && s_legacyBaseline,
+        FasterManagedDevice = legacy && !s_legacyBaseline,
+    };
 
     private sealed record Result(long Count, double PerSecond, LongHistogram Latency, long Commits, long[]? CommitBuckets = null, long CommitSumMicros = 0);
 
