@@ -16,11 +16,13 @@ namespace Wildberries.Bench.Durable;
 /// open loop at 10/25/50 % of the peak (with what happened meanwhile: GC pauses, thread pool, commit times),
 /// journal replay speed, and recovery of a large state from a snapshot.
 /// Run: <c>dotnet run -c Release --project bench/Wildberries.Bench -- durable [--quick] [--seconds 5] [--repeat 1]
-/// [--compare] [--only commit,closed,open,replay,snapshot] [--rows 10000000] [--orders 1000000] [--trace]</c>.
+/// [--compare | --compare-legacy] [--only commit,closed,open,replay,snapshot] [--rows 10000000] [--orders 1000000] [--trace]</c>.
 /// <c>--quick</c>: 2-second loads at 1 and 4,096 callers and a small snapshot, under a minute. <c>--compare</c>:
-/// every load and the single commit also with the commit path before issue 15 (commit mark fsynced on every
-/// batch, FASTER's commit file on every commit, a Thread.Yield spin through the write), side by side in the same
-/// run (the open loops offer the same rate to both: a fraction of the new path's peak). <c>--repeat N</c>: everything N
+/// every load and the single commit also with FASTER's own log device (the write issued on a thread-pool thread, the
+/// commit completed on FASTER's commit worker) instead of <c>SyncFileDevice</c>; <c>--compare-legacy</c>: with the
+/// commit path before issue 15 (commit mark fsynced on every batch, FASTER's commit file on every commit, a
+/// Thread.Yield spin through the write). Side by side in the same run (the open loops offer the same rate to both: a
+/// fraction of the new path's peak). Every load also prints the bytes the process allocated per checkout. <c>--repeat N</c>: everything N
 /// times, for the spread.
 /// </summary>
 public static class DurableLoad
@@ -150,7 +152,11 @@ public static class DurableLoad
         FasterManagedDevice = legacy && !s_legacyBaseline,
     };
 
-    private sealed record Result(long Count, double PerSecond, LongHistogram Latency, long Commits, long[]? CommitBuckets = null, long CommitSumMicros = 0);
+    private sealed record Result(long Count, double PerSecond, LongHistogram Latency, long Commits, long[]? CommitBuckets = null, long CommitSumMicros = 0)
+    {
+        /// <summary>Bytes the whole process allocated per checkout while it was measured (the load's own included).</summary>
+        public double AllocatedPerCheckout { get; init; }
+    }
 
     // The engine's commit histogram has coarse buckets: name the bucket holding the median and the 99th percentile.
     private static string DescribeCommits(Result r)
@@ -173,7 +179,7 @@ public static class DurableLoad
 
     private static string Describe(string what, Result r) =>
         string.Create(CultureInfo.InvariantCulture,
-            $"{what}: {r.PerSecond,10:N0} checkouts/s, p50 {Ms(r.Latency, 50)} ms, p99 {Ms(r.Latency, 99)} ms, p99.9 {Ms(r.Latency, 99.9)} ms, max {r.Latency.GetMaxValue() / 1000.0:F2} ms; {r.Count / Math.Max(1, r.Commits):N0} checkouts per commit");
+            $"{what}: {r.PerSecond,10:N0} checkouts/s, p50 {Ms(r.Latency, 50)} ms, p99 {Ms(r.Latency, 99)} ms, p99.9 {Ms(r.Latency, 99.9)} ms, max {r.Latency.GetMaxValue() / 1000.0:F2} ms; {r.Count / Math.Max(1, r.Commits):N0} checkouts per commit; {r.AllocatedPerCheckout:N0} B allocated per checkout");
 
     private static string Ms(LongHistogram h, double percentile) =>
         (h.GetValueAtPercentile(percentile) / 1000.0).ToString("F2", CultureInfo.InvariantCulture);
@@ -188,6 +194,7 @@ public static class DurableLoad
         var histograms = Enumerable.Range(0, callers).Select(_ => new LongHistogram(60_000_000, 3)).ToArray();
         var counts = new long[callers];
         long probeTicks = 0;
+        var allocatedBefore = GC.GetTotalAllocatedBytes();
         var start = Stopwatch.GetTimestamp();
         var end = start + (long)(duration.TotalSeconds * Stopwatch.Frequency);
 
@@ -215,7 +222,7 @@ public static class DurableLoad
         var all = new LongHistogram(60_000_000, 3);
         foreach (var h in histograms) all.Add(h);
         var total = counts.Sum();
-        return new Result(total, total / elapsed, all, CountCommits(engine) - commitsBefore);
+        return new Result(total, total / elapsed, all, CountCommits(engine) - commitsBefore) { AllocatedPerCheckout = (GC.GetTotalAllocatedBytes() - allocatedBefore) / (double)Math.Max(1, total) };
     }
 
     /// <summary>
@@ -233,6 +240,7 @@ public static class DurableLoad
         var histogram = new LongHistogram(60_000_000, 3);
         var inflight = new List<Task>();
         var interval = Stopwatch.Frequency / ratePerSecond;
+        var allocatedBefore = GC.GetTotalAllocatedBytes();
         var start = Stopwatch.GetTimestamp();
         var count = (long)(duration.TotalSeconds * ratePerSecond);
         var pacer = new Thread(() =>
@@ -254,7 +262,7 @@ public static class DurableLoad
         var elapsed = Stopwatch.GetElapsedTime(start).TotalSeconds;
         var (bucketsAfter, sumAfter) = engine.CommitLatency[0].Read();
         var buckets = bucketsAfter.Select((c, i) => c - bucketsBefore[i]).ToArray();
-        return new Result(count, count / elapsed, histogram, CountCommits(engine) - commitsBefore, buckets, sumAfter - sumBefore);
+        return new Result(count, count / elapsed, histogram, CountCommits(engine) - commitsBefore, buckets, sumAfter - sumBefore) { AllocatedPerCheckout = (GC.GetTotalAllocatedBytes() - allocatedBefore) / (double)Math.Max(1, count) };
 
         static async Task Record(ValueTask<CommandResult> answer, long scheduled, LongHistogram histogram)
         {
