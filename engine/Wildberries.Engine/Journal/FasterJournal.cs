@@ -94,7 +94,13 @@ public sealed class FasterJournal : ICommandJournal
         if (_readOnly) return;
         // A new journal gets its mark before the first append, so a crash before the first background write
         // never leaves segments without a mark (which is a refusal).
-        if (_mark.Current is null && DataLoss is null) _mark.Write(0, _log.BeginAddress, _log.CommittedUntilAddress);
+        if (_mark.Current is null && DataLoss is null)
+        {
+            _mark.Write(0, _log.BeginAddress, _log.CommittedUntilAddress);
+            // The new files' names (the mark, the commit file and its directory) are durable before the first commit.
+            if (System.IO.Directory.Exists(commits)) Snapshots.DirectorySync.Fsync(commits);
+            Snapshots.DirectorySync.Fsync(directory);
+        }
         if (!_legacyCommitPath)
         {
             _deferredMark = new DeferredCommitMark(_mark, options.CommitMarkInterval, $"journal mark {Path.GetFileName(directory)}", commitFile!.Sync);

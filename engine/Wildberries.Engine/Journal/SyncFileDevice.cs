@@ -33,7 +33,11 @@ internal sealed class SyncFileDevice : StorageDeviceBase
     /// <summary>How many writes were made (for tests).</summary>
     public long WriteCount => Volatile.Read(ref _writes);
 
+    /// <summary>How many times the directory was fsynced after a segment file was created (for tests).</summary>
+    public long DirectorySyncs => Volatile.Read(ref _directorySyncs);
+
     private long _writes;
+    private long _directorySyncs;
 
     public override void WriteAsync(IntPtr sourceAddress, int segmentId, ulong destinationAddress, uint numBytesToWrite, DeviceIOCompletionCallback callback, object context)
     {
@@ -130,12 +134,23 @@ internal sealed class SyncFileDevice : StorageDeviceBase
         ObjectDisposedException.ThrowIf(_disposed, this);
         var path = GetSegmentFilename(FileName, segment);
         if (_readOnly && !File.Exists(path)) return null;
-        var opened = _readOnly
-            ? File.OpenHandle(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete)
-            : File.OpenHandle(path, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.ReadWrite | FileShare.Delete, FileOptions.WriteThrough);
-        if (_handles.TryAdd(segment, opened)) return opened;
-        opened.Dispose();
-        return _handles[segment];
+        lock (_handles)
+        {
+            if (_handles.TryGetValue(segment, out handle)) return handle;
+            var created = !_readOnly && !File.Exists(path);
+            var opened = _readOnly
+                ? File.OpenHandle(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete)
+                : File.OpenHandle(path, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.ReadWrite | FileShare.Delete, FileOptions.WriteThrough);
+            if (created)
+            {
+                // O_SYNC makes the file's data and size durable, not its name: a new segment's directory entry
+                // is synced before anything written to it can be acknowledged.
+                Snapshots.DirectorySync.Fsync(Path.GetDirectoryName(Path.GetFullPath(path))!);
+                Interlocked.Increment(ref _directorySyncs);
+            }
+            _handles[segment] = opened;
+            return opened;
+        }
     }
 
     private static uint ErrorCode(Exception ex) => ex.HResult is var h && (h & 0xFFFF) != 0 ? (uint)(h & 0xFFFF) : uint.MaxValue;

@@ -191,4 +191,37 @@ public sealed class CommitPathTests : IDisposable
         Assert.Equal(before.Keys.Order(StringComparer.Ordinal), after.Keys.Order(StringComparer.Ordinal));
         foreach (var (name, bytes) in before) Assert.True(bytes.AsSpan().SequenceEqual(after[name]), $"{name} changed");
     }
+
+    [Fact]
+    public unsafe void The_device_writes_and_reads_on_the_calling_thread_and_syncs_the_directory_of_a_new_segment()
+    {
+        using var device = new SyncFileDevice(Path.Combine(_dir.Path, "log"));
+        device.Initialize(1 << 16);
+        var data = new byte[512];
+        data.AsSpan().Fill(7);
+        var completions = new List<(uint Error, uint Bytes, int Thread)>();
+        void Done(uint error, uint bytes, object context) => completions.Add((error, bytes, Environment.CurrentManagedThreadId));
+        fixed (byte* p = data)
+        {
+            device.WriteAsync((IntPtr)p, 0, 512, 512, Done, null!);
+            device.WriteAsync((IntPtr)p, 1, 0, 512, Done, null!);
+            device.WriteAsync((IntPtr)p, 0, 1024, 512, Done, null!);
+        }
+        // Completed before WriteAsync returned, on this thread, without error.
+        Assert.Equal([(0u, 512u, Environment.CurrentManagedThreadId), (0u, 512u, Environment.CurrentManagedThreadId), (0u, 512u, Environment.CurrentManagedThreadId)], completions);
+        // Two segment files were created: each one's name made durable once.
+        Assert.Equal(2, device.DirectorySyncs);
+
+        // What was never written reads as zeros; a missing segment too.
+        var read = new byte[2048];
+        completions.Clear();
+        fixed (byte* p = read)
+        {
+            device.ReadAsync(0, 0, (IntPtr)p, 2048, Done, null!);
+        }
+        Assert.Equal((0u, 2048u), (completions[0].Error, completions[0].Bytes));
+        Assert.True(read.AsSpan(0, 512).IndexOfAnyExcept((byte)0) < 0);
+        Assert.True(read.AsSpan(512, 512).SequenceEqual(data));
+        Assert.True(read.AsSpan(1536).IndexOfAnyExcept((byte)0) < 0);
+    }
 }
