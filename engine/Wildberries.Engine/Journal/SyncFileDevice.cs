@@ -39,6 +39,9 @@ internal sealed class SyncFileDevice : StorageDeviceBase
     private long _writes;
     private long _directorySyncs;
 
+    /// <summary>Test hook: every write fails with an I/O error (a full or dead disk).</summary>
+    internal bool FailWrites { get; set; }
+
     public override void WriteAsync(IntPtr sourceAddress, int segmentId, ulong destinationAddress, uint numBytesToWrite, DeviceIOCompletionCallback callback, object context)
     {
         HandleCapacity(segmentId);
@@ -46,6 +49,7 @@ internal sealed class SyncFileDevice : StorageDeviceBase
         try
         {
             if (_readOnly) throw new InvalidOperationException($"{FileName} was opened read-only.");
+            if (FailWrites) throw new IOException($"Writing {FileName} failed (injected).");
             var handle = Handle(segmentId) ?? throw new IOException($"No segment file {segmentId} of {FileName}.");
             unsafe
             {

@@ -224,4 +224,24 @@ public sealed class CommitPathTests : IDisposable
         Assert.True(read.AsSpan(512, 512).SequenceEqual(data));
         Assert.True(read.AsSpan(1536).IndexOfAnyExcept((byte)0) < 0);
     }
+
+    [Fact]
+    public void A_failed_device_write_fails_the_commit_and_the_batch_is_not_recovered()
+    {
+        SyncFileDevice? device = null;
+        var options = DurabilityTests.Small(_dir.Path);
+        using (var journal = new FasterJournal(_dir.Shard0, options, path => device = new SyncFileDevice(path)))
+        {
+            Recover(journal);
+            journal.Append(Entry(1));
+            journal.Commit();
+            device!.FailWrites = true;
+            journal.Append(Entry(2));
+            // FASTER records the failed flush and its commit request throws it: no hang, no acknowledgement.
+            Assert.ThrowsAny<Exception>(journal.Commit);
+            Assert.Equal(1, journal.LastLsn);
+        }
+        using var reopened = new FasterJournal(_dir.Shard0, options);
+        Assert.Equal([1L], reopened.ReadAfter(0).Select(e => e.Command.Lsn));
+    }
 }
