@@ -16,11 +16,13 @@ namespace Wildberries.Bench.Durable;
 /// open loop at 10/25/50 % of the peak (with what happened meanwhile: GC pauses, thread pool, commit times),
 /// journal replay speed, and recovery of a large state from a snapshot.
 /// Run: <c>dotnet run -c Release --project bench/Wildberries.Bench -- durable [--quick] [--seconds 5] [--repeat 1]
-/// [--compare] [--only commit,closed,open,replay,snapshot] [--rows 10000000] [--orders 1000000] [--trace]</c>.
+/// [--compare | --compare-legacy] [--only commit,closed,open,replay,snapshot] [--rows 10000000] [--orders 1000000] [--trace]</c>.
 /// <c>--quick</c>: 2-second loads at 1 and 4,096 callers and a small snapshot, under a minute. <c>--compare</c>:
-/// every load and the single commit also with the commit path before issue 15 (commit mark fsynced on every
-/// batch, FASTER's commit file on every commit, a Thread.Yield spin through the write), side by side in the same
-/// run (the open loops offer the same rate to both: a fraction of the new path's peak). <c>--repeat N</c>: everything N
+/// every load and the single commit also with FASTER's own log device (the write issued on a thread-pool thread, the
+/// commit completed on FASTER's commit worker) instead of <c>SyncFileDevice</c>; <c>--compare-legacy</c>: with the
+/// commit path before issue 15 (commit mark fsynced on every batch, FASTER's commit file on every commit, a
+/// Thread.Yield spin through the write). Side by side in the same run (the open loops offer the same rate to both: a
+/// fraction of the new path's peak). Every load also prints the bytes the process allocated per checkout. <c>--repeat N</c>: everything N
 /// times, for the spread.
 /// </summary>
 public static class DurableLoad
@@ -34,7 +36,11 @@ public static class DurableLoad
         var rows = CommandLine.Option(args, "--rows", quick ? 300_000 : 10_000_000);
         var orders = CommandLine.Option(args, "--orders", quick ? 30_000 : 1_000_000);
         var repeat = CommandLine.Option(args, "--repeat", 1);
-        var compare = args.Contains("--compare");
+        // --compare: the same run also with FASTER's own device (the commit path before SyncFileDevice: the write on
+        // a pool thread, the commit completed on FASTER's commit worker); --compare-legacy: the path before issue 15.
+        var compare = args.Contains("--compare") || args.Contains("--compare-legacy");
+        s_legacyBaseline = args.Contains("--compare-legacy");
+        s_taskPerCheckout = args.Contains("--task-per-checkout");
         var onlyAt = Array.IndexOf(args, "--only");
         var only = onlyAt >= 0 && onlyAt + 1 < args.Length ? args[onlyAt + 1].Split(',') : null;
         bool Run(string part) => only is null || only.Contains(part);
@@ -56,7 +62,7 @@ public static class DurableLoad
             if (Run("commit"))
             {
                 using var device = new DeviceProbe(Path.GetTempPath());
-                var (now, before) = CommitProbe.Measure(device, compare, quick ? 1_000 : 3_000);
+                var (now, before) = CommitProbe.Measure(device, compare, quick ? 1_000 : 3_000, dir => Journal(dir, legacy: true));
                 Console.WriteLine("journal alone, 1 entry per commit, " + device.Describe());
                 foreach (var (legacy, c) in before is { } b ? new[] { (true, b), (false, now) } : [(false, now)])
                 {
@@ -125,7 +131,10 @@ public static class DurableLoad
         }
     }
 
-    private static string PathName(bool legacy) => legacy ? "before (2 fsyncs/batch)" : "now (1 fsync/batch)";
+    private static bool s_legacyBaseline;
+    private static bool s_taskPerCheckout;
+
+    private static string PathName(bool legacy) => !legacy ? "now (write on the journal thread)" : s_legacyBaseline ? "before issue 15 (2 fsyncs/batch)" : "FASTER's device (pool write, commit worker)";
 
     private static string Ratio(double micros, double deviceMicros) =>
         deviceMicros > 0 ? string.Create(CultureInfo.InvariantCulture, $" = {micros / deviceMicros:F2}x the device") : "";
@@ -137,9 +146,19 @@ public static class DurableLoad
         GC.WaitForPendingFinalizers();
     }
 
-    private static JournalOptions Journal(string dir, bool legacy) => new() { Directory = dir, SnapshotEveryEntries = 0, LegacyCommitPath = legacy };
+    private static JournalOptions Journal(string dir, bool legacy) => new()
+    {
+        Directory = dir,
+        SnapshotEveryEntries = 0,
+        LegacyCommitPath = legacy && s_legacyBaseline,
+        FasterManagedDevice = legacy && !s_legacyBaseline,
+    };
 
-    private sealed record Result(long Count, double PerSecond, LongHistogram Latency, long Commits, long[]? CommitBuckets = null, long CommitSumMicros = 0);
+    private sealed record Result(long Count, double PerSecond, LongHistogram Latency, long Commits, long[]? CommitBuckets = null, long CommitSumMicros = 0)
+    {
+        /// <summary>Bytes the whole process allocated per checkout while it was measured (the load's own included).</summary>
+        public double AllocatedPerCheckout { get; init; }
+    }
 
     // The engine's commit histogram has coarse buckets: name the bucket holding the median and the 99th percentile.
     private static string DescribeCommits(Result r)
@@ -162,7 +181,7 @@ public static class DurableLoad
 
     private static string Describe(string what, Result r) =>
         string.Create(CultureInfo.InvariantCulture,
-            $"{what}: {r.PerSecond,10:N0} checkouts/s, p50 {Ms(r.Latency, 50)} ms, p99 {Ms(r.Latency, 99)} ms, p99.9 {Ms(r.Latency, 99.9)} ms, max {r.Latency.GetMaxValue() / 1000.0:F2} ms; {r.Count / Math.Max(1, r.Commits):N0} checkouts per commit");
+            $"{what}: {r.PerSecond,10:N0} checkouts/s, p50 {Ms(r.Latency, 50)} ms, p99 {Ms(r.Latency, 99)} ms, p99.9 {Ms(r.Latency, 99.9)} ms, max {r.Latency.GetMaxValue() / 1000.0:F2} ms; {r.AllocatedPerCheckout:N0} B allocated per checkout; {r.Count / Math.Max(1, r.Commits):N0} checkouts per commit");
 
     private static string Ms(LongHistogram h, double percentile) =>
         (h.GetValueAtPercentile(percentile) / 1000.0).ToString("F2", CultureInfo.InvariantCulture);
@@ -177,6 +196,7 @@ public static class DurableLoad
         var histograms = Enumerable.Range(0, callers).Select(_ => new LongHistogram(60_000_000, 3)).ToArray();
         var counts = new long[callers];
         long probeTicks = 0;
+        var allocatedBefore = GC.GetTotalAllocatedBytes();
         var start = Stopwatch.GetTimestamp();
         var end = start + (long)(duration.TotalSeconds * Stopwatch.Frequency);
 
@@ -204,7 +224,7 @@ public static class DurableLoad
         var all = new LongHistogram(60_000_000, 3);
         foreach (var h in histograms) all.Add(h);
         var total = counts.Sum();
-        return new Result(total, total / elapsed, all, CountCommits(engine) - commitsBefore);
+        return new Result(total, total / elapsed, all, CountCommits(engine) - commitsBefore) { AllocatedPerCheckout = (GC.GetTotalAllocatedBytes() - allocatedBefore) / (double)Math.Max(1, total) };
     }
 
     /// <summary>
@@ -221,7 +241,11 @@ public static class DurableLoad
         var (bucketsBefore, sumBefore) = engine.CommitLatency[0].Read();
         var histogram = new LongHistogram(60_000_000, 3);
         var inflight = new List<Task>();
+        // The load's own garbage is not the engine's: answers are recorded by pooled continuations, not a Task each
+        // (--task-per-checkout: the way before, an async Task per checkout).
+        var recorder = s_taskPerCheckout ? null : new PacedRecorder(histogram);
         var interval = Stopwatch.Frequency / ratePerSecond;
+        var allocatedBefore = GC.GetTotalAllocatedBytes();
         var start = Stopwatch.GetTimestamp();
         var count = (long)(duration.TotalSeconds * ratePerSecond);
         var pacer = new Thread(() =>
@@ -231,7 +255,13 @@ public static class DurableLoad
                 var scheduled = start + (long)(i * interval);
                 // Sleep while more than a millisecond ahead, then issue everything due: the pacer must not take a core.
                 while (scheduled - Stopwatch.GetTimestamp() > Stopwatch.Frequency / 1000) Thread.Sleep(1);
-                var task = Record(engine.CheckoutAsync($"p-{i}", "customer", carts[i & 0xFFFF]), scheduled, histogram);
+                var answer = engine.CheckoutAsync($"p-{i}", "customer", carts[i & 0xFFFF]);
+                if (recorder is not null)
+                {
+                    recorder.Track(answer, scheduled);
+                    continue;
+                }
+                var task = Record(answer, scheduled, histogram);
                 if (!task.IsCompleted) lock (inflight) inflight.Add(task);
             }
         }) { IsBackground = true, Name = "pacer" };
@@ -240,10 +270,11 @@ public static class DurableLoad
         Task[] pending;
         lock (inflight) pending = [.. inflight];
         await Task.WhenAll(pending);
+        if (recorder is not null) await recorder.Drain();
         var elapsed = Stopwatch.GetElapsedTime(start).TotalSeconds;
         var (bucketsAfter, sumAfter) = engine.CommitLatency[0].Read();
         var buckets = bucketsAfter.Select((c, i) => c - bucketsBefore[i]).ToArray();
-        return new Result(count, count / elapsed, histogram, CountCommits(engine) - commitsBefore, buckets, sumAfter - sumBefore);
+        return new Result(count, count / elapsed, histogram, CountCommits(engine) - commitsBefore, buckets, sumAfter - sumBefore) { AllocatedPerCheckout = (GC.GetTotalAllocatedBytes() - allocatedBefore) / (double)Math.Max(1, count) };
 
         static async Task Record(ValueTask<CommandResult> answer, long scheduled, LongHistogram histogram)
         {
@@ -303,6 +334,87 @@ public static class DurableLoad
         finally
         {
             Directory.Delete(dir, recursive: true);
+        }
+    }
+
+    /// <summary>
+    /// Records the open loop's answers with pooled continuations (no Task, closure or state machine per checkout):
+    /// the latency from the scheduled instant to the answer, as the awaiting Task did.
+    /// </summary>
+    private sealed class PacedRecorder(LongHistogram histogram)
+    {
+        private readonly System.Collections.Concurrent.ConcurrentQueue<Pending> _pool = new();
+        private readonly TaskCompletionSource _drained = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        private long _outstanding = 1; // the pacer's own hold, released by Drain
+        private Exception? _error;
+
+        public void Track(ValueTask<CommandResult> answer, long scheduled)
+        {
+            if (answer.IsCompleted)
+            {
+                Record(answer.Result, scheduled);
+                return;
+            }
+            Interlocked.Increment(ref _outstanding);
+            if (!_pool.TryDequeue(out var pending)) pending = new Pending(this);
+            pending.Start(answer, scheduled);
+        }
+
+        public Task Drain()
+        {
+            Release();
+            return _drained.Task;
+        }
+
+        private void Release()
+        {
+            if (Interlocked.Decrement(ref _outstanding) != 0) return;
+            if (Volatile.Read(ref _error) is { } error) _drained.TrySetException(error);
+            else _drained.TrySetResult();
+        }
+
+        private void Record(CommandResult r, long scheduled)
+        {
+            if (!r.IsOk) throw new InvalidOperationException($"checkout failed: {r.Code}");
+            var micros = (Stopwatch.GetTimestamp() - scheduled) * 1_000_000 / Stopwatch.Frequency;
+            lock (histogram) histogram.RecordValue(Math.Max(0, micros));
+        }
+
+        private sealed class Pending
+        {
+            private readonly PacedRecorder _owner;
+            private readonly Action _completed;
+            private System.Runtime.CompilerServices.ValueTaskAwaiter<CommandResult> _awaiter;
+            private long _scheduled;
+
+            public Pending(PacedRecorder owner)
+            {
+                _owner = owner;
+                _completed = Completed;
+            }
+
+            public void Start(ValueTask<CommandResult> answer, long scheduled)
+            {
+                _scheduled = scheduled;
+                _awaiter = answer.GetAwaiter();
+                _awaiter.UnsafeOnCompleted(_completed);
+            }
+
+            private void Completed()
+            {
+                var (awaiter, scheduled) = (_awaiter, _scheduled);
+                _awaiter = default;
+                try
+                {
+                    _owner.Record(awaiter.GetResult(), scheduled);
+                }
+                catch (Exception ex)
+                {
+                    Interlocked.CompareExchange(ref _owner._error, ex, null);
+                }
+                _owner._pool.Enqueue(this);
+                _owner.Release();
+            }
         }
     }
 }

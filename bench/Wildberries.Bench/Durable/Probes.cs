@@ -96,7 +96,7 @@ internal sealed class DeviceProbe : IDisposable
 /// </summary>
 internal static class CommitProbe
 {
-    public static (ProbeResult Now, ProbeResult? Before) Measure(DeviceProbe device, bool compare, int commits)
+    public static (ProbeResult Now, ProbeResult? Before) Measure(DeviceProbe device, bool compare, int commits, Func<string, JournalOptions> baseline)
     {
         var directories = new List<string>();
         var journals = new List<(FasterJournal Journal, LongHistogram Latency)>();
@@ -106,7 +106,7 @@ internal static class CommitProbe
             {
                 var directory = Directory.CreateTempSubdirectory("wb-commit-probe-").FullName;
                 directories.Add(directory);
-                var journal = new FasterJournal(directory, new JournalOptions { Directory = directory, LegacyCommitPath = legacy });
+                var journal = new FasterJournal(directory, legacy ? baseline(directory) : new JournalOptions { Directory = directory });
                 journals.Add((journal, new LongHistogram(10_000_000, 3)));
                 foreach (var _ in journal.ReadAfter(0))
                 {

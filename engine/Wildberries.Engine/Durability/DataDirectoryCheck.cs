@@ -54,7 +54,7 @@ public static class DataDirectoryCheck
             string? damage = null;
             try
             {
-                using var journal = new FasterJournal(shardDirectory, (journalOptions ?? new JournalOptions()) with { Directory = directory });
+                using var journal = new FasterJournal(shardDirectory, (journalOptions ?? new JournalOptions()) with { Directory = directory, ReadOnly = true });
                 (_, report) = ShardRecovery.Recover(shard, machine with { ShardId = shard, ShardCount = shards }, journal, store, TimeProvider.System);
             }
             catch (Exception ex) when (ex is JournalCorruptException or InvalidDataException or IOException or InvariantViolationException)
@@ -74,7 +74,7 @@ public static class DataDirectoryCheck
     {
         var shardDirectory = Path.Combine(directory, $"shard-{shard}");
         if (!Directory.Exists(shardDirectory)) throw new DirectoryNotFoundException($"{Path.GetFullPath(shardDirectory)} does not exist.");
-        using var journal = new FasterJournal(shardDirectory, new JournalOptions { Directory = directory });
+        using var journal = new FasterJournal(shardDirectory, new JournalOptions { Directory = directory, ReadOnly = true });
         var yielded = 0;
         // A journal truncated behind a snapshot begins later: list from its first entry.
         var first = journal.FirstLsn();

@@ -20,11 +20,11 @@ internal sealed class CommitMark : IDisposable
     private const int SlotSize = 64;
     private const int SlotStride = 4096;
 
-    private readonly SafeFileHandle _file;
+    private readonly SafeFileHandle? _file;
     private readonly byte[] _slot = new byte[SlotSize];
     private long _sequence;
 
-    private CommitMark(SafeFileHandle file, Record? current)
+    private CommitMark(SafeFileHandle? file, Record? current)
     {
         _file = file;
         Current = current;
@@ -43,10 +43,17 @@ internal sealed class CommitMark : IDisposable
     /// <summary>Whether the file existed but neither slot was valid.</summary>
     public bool Damaged { get; private init; }
 
-    public static CommitMark Open(string path)
+    /// <summary>Opened for an offline check: <see cref="Write"/> refuses.</summary>
+    public bool ReadOnly { get; private init; }
+
+    /// <summary>Opens (or creates) the mark; <paramref name="readOnly"/> (an offline check) creates nothing and refuses writes.</summary>
+    public static CommitMark Open(string path, bool readOnly = false)
     {
         var existed = File.Exists(path) && new FileInfo(path).Length > 0;
-        var file = File.OpenHandle(path, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.Read, FileOptions.None);
+        if (readOnly && !File.Exists(path)) return new CommitMark(null, null);
+        var file = readOnly
+            ? File.OpenHandle(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite, FileOptions.None)
+            : File.OpenHandle(path, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.Read, FileOptions.None);
         Record? best = null;
         var buffer = new byte[SlotSize];
         for (var i = 0; i < 2; i++)
@@ -54,12 +61,13 @@ internal sealed class CommitMark : IDisposable
             var read = RandomAccess.Read(file, buffer, i * SlotStride);
             if (read == SlotSize && TryParse(buffer, out var r) && (best is null || r.Sequence > best.Value.Sequence)) best = r;
         }
-        return new CommitMark(file, best) { Existed = existed, Damaged = existed && best is null };
+        return new CommitMark(file, best) { Existed = existed, Damaged = existed && best is null, ReadOnly = readOnly };
     }
 
     /// <summary>Durably records a commit; returns after the slot is on disk.</summary>
     public void Write(long lsn, long beginAddress, long untilAddress)
     {
+        if (ReadOnly || _file is null) throw new InvalidOperationException($"{FileName} was opened read-only.");
         var r = new Record(++_sequence, lsn, beginAddress, untilAddress);
         var s = _slot.AsSpan();
         s.Clear();
@@ -74,7 +82,7 @@ internal sealed class CommitMark : IDisposable
         Current = r;
     }
 
-    public void Dispose() => _file.Dispose();
+    public void Dispose() => _file?.Dispose();
 
     private static bool TryParse(ReadOnlySpan<byte> s, out Record record)
     {

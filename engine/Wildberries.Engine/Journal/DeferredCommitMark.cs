@@ -10,8 +10,9 @@ namespace Wildberries.Engine.Journal;
 /// or shorter log" (commit file or segments lost) into a refusal for everything older than the last interval.
 /// The newest batches are covered by FASTER's own commit records, which sit in the log beside the entries they
 /// commit (fast-commit mode) and are read back with FASTER's per-entry checksum and our own, plus our check that
-/// log sequence numbers follow on. A failed mark write is reported by the next <see cref="Post"/>, which faults
-/// the journal as a failed commit would.
+/// log sequence numbers follow on. A failed mark write is reported by <see cref="ThrowIfFailed"/>, which the
+/// journal calls before it commits the next batch: the batches acknowledged before are durable (FASTER's commit
+/// records hold them), so the failure belongs to the next batch, which is then never committed.
 /// </remarks>
 internal sealed class DeferredCommitMark : IDisposable
 {
@@ -39,12 +40,33 @@ internal sealed class DeferredCommitMark : IDisposable
     /// <summary>How many marks the background thread wrote (for tests and the benchmark).</summary>
     public long Written => Volatile.Read(ref _written);
 
-    /// <summary>Records a commit point to be written soon; throws when an earlier mark write failed.</summary>
+    /// <summary>Test hook: runs on the writer thread before each mark write (a test throws from it).</summary>
+    internal Action? BeforeWrite { get; set; }
+
+    /// <summary>Why the background writer stopped, if a mark write failed.</summary>
+    public Exception? Failure
+    {
+        get
+        {
+            lock (_gate) return _error;
+        }
+    }
+
+    /// <summary>Throws when a mark write failed: the journal calls it before each commit, so that batch fails uncommitted.</summary>
+    public void ThrowIfFailed()
+    {
+        lock (_gate)
+        {
+            if (_error is not null) throw new IOException($"Writing {CommitMark.FileName} failed after the last acknowledged batch: {_error.Message}", _error);
+        }
+    }
+
+    /// <summary>Records a commit point to be written soon (nothing happens once a write failed).</summary>
     public void Post(long lsn, long beginAddress, long untilAddress)
     {
         lock (_gate)
         {
-            if (_error is not null) throw new IOException($"Writing {CommitMark.FileName} failed: {_error.Message}", _error);
+            if (_error is not null) return;
             _pending = (lsn, beginAddress, untilAddress);
             if (_hasPending) return;
             _hasPending = true;
@@ -77,6 +99,7 @@ internal sealed class DeferredCommitMark : IDisposable
             }
             try
             {
+                BeforeWrite?.Invoke();
                 _alsoSync?.Invoke();
                 _mark.Write(next.Lsn, next.Begin, next.Until);
                 Interlocked.Increment(ref _written);

@@ -25,24 +25,51 @@ internal sealed class FasterCommitFile : ILogCommitManager
     private const int SlotStride = 4096;
     private const int HeaderSize = 20;
 
-    private readonly SafeFileHandle _file;
+    private readonly SafeFileHandle? _file;
     private readonly byte[] _slot = new byte[SlotStride];
     private readonly object _gate = new();
+    private readonly bool _readOnly;
     private long _writes;
     private bool _dirty;
 
-    public FasterCommitFile(string directory)
+    /// <summary>
+    /// Opens (or creates) the file in <paramref name="directory"/>; <paramref name="readOnly"/> (an offline check)
+    /// creates nothing, opens it for reading only, and refuses commits.
+    /// </summary>
+    public FasterCommitFile(string directory, bool readOnly = false)
     {
+        var path = Path.Combine(directory, FileName);
+        _readOnly = readOnly;
+        if (readOnly)
+        {
+            _file = File.Exists(path) ? File.OpenHandle(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite, FileOptions.None) : null;
+            return;
+        }
         Directory.CreateDirectory(directory);
-        _file = File.OpenHandle(Path.Combine(directory, FileName), FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.Read, FileOptions.None);
+        _file = File.OpenHandle(path, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.Read, FileOptions.None);
         var newest = Slots().Select(s => s.CommitNum).DefaultIfEmpty(0).Max();
         // Continue alternating from the slot after the newest, so the newest survives the next write.
         _writes = Slots().Where(s => s.CommitNum == newest).Select(s => (long)s.Index + 1).FirstOrDefault();
     }
 
+    /// <summary>
+    /// Test hook: called after each sync with the file's bytes as they are then on disk (a power loss after it
+    /// leaves at least these).
+    /// </summary>
+    internal Action<byte[]>? Synced { get; set; }
+
+    /// <summary>How many syncs reached the disk (for tests).</summary>
+    internal long SyncCount { get; private set; }
+
+    /// <remarks>
+    /// FASTER 2.6.5 (<c>FasterLog.WriteCommitMetadata</c>) passes <paramref name="forceWriteMetadata"/> in fast-commit
+    /// mode exactly when the commit moves the begin address, before it deletes the segments below it: that slot is
+    /// synced here at once, since an older one would send recovery into a deleted segment.
+    /// </remarks>
     public void Commit(long beginAddress, long untilAddress, byte[] commitMetadata, long commitNum, bool forceWriteMetadata)
     {
         ArgumentNullException.ThrowIfNull(commitMetadata);
+        if (_readOnly || _file is null) throw new InvalidOperationException("The commit file was opened read-only.");
         if (commitMetadata.Length > SlotStride - HeaderSize) throw new InvalidOperationException($"FASTER commit metadata of {commitMetadata.Length} bytes does not fit a slot.");
         lock (_gate)
         {
@@ -82,6 +109,7 @@ internal sealed class FasterCommitFile : ILogCommitManager
     {
         lock (_gate)
         {
+            if (_readOnly || _file is null) return;
             foreach (var slot in Slots().Where(s => s.CommitNum == commitNum)) RandomAccess.Write(_file, new byte[HeaderSize], slot.Index * SlotStride);
         }
     }
@@ -90,6 +118,7 @@ internal sealed class FasterCommitFile : ILogCommitManager
     {
         lock (_gate)
         {
+            if (_readOnly || _file is null) return;
             RandomAccess.Write(_file, new byte[SlotStride + HeaderSize], 0);
         }
     }
@@ -102,6 +131,7 @@ internal sealed class FasterCommitFile : ILogCommitManager
     {
         lock (_gate)
         {
+            if (_file is null) return;
             if (!_file.IsClosed) SyncLocked();
             _file.Dispose();
         }
@@ -109,14 +139,22 @@ internal sealed class FasterCommitFile : ILogCommitManager
 
     private void SyncLocked()
     {
-        if (!_dirty || _file.IsClosed) return;
+        if (!_dirty || _file is null || _file.IsClosed) return;
         RandomAccess.FlushToDisk(_file);
         _dirty = false;
+        SyncCount++;
+        if (Synced is { } synced)
+        {
+            var image = new byte[RandomAccess.GetLength(_file)];
+            RandomAccess.Read(_file, image, 0);
+            synced(image);
+        }
     }
 
     private List<(int Index, long CommitNum, byte[] Metadata)> Slots()
     {
         var found = new List<(int, long, byte[])>(2);
+        if (_file is null) return found;
         var buffer = new byte[SlotStride];
         for (var i = 0; i < 2; i++)
         {

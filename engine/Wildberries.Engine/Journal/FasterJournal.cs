@@ -31,6 +31,7 @@ public sealed class FasterJournal : ICommandJournal
     private readonly ManualResetEventSlim _committed = new(false, spinCount: 20);
     private readonly Action _onCommitted;
     private readonly bool _legacyCommitPath;
+    private readonly bool _readOnly;
     private readonly int _epoch;
     private readonly int _segmentSizeBits;
     private readonly bool _acceptDataLoss;
@@ -49,15 +50,21 @@ public sealed class FasterJournal : ICommandJournal
         _epoch = epoch;
         _segmentSizeBits = options.SegmentSizeBits;
         _acceptDataLoss = options.AcceptDataLoss;
-        _legacyCommitPath = options.LegacyCommitPath;
+        _legacyCommitPath = options.LegacyCommitPath && !options.ReadOnly;
+        _readOnly = options.ReadOnly;
         _onCommitted = _committed.Set;
-        System.IO.Directory.CreateDirectory(directory);
+        if (!_readOnly) System.IO.Directory.CreateDirectory(directory);
         var logPath = Path.Combine(directory, LogFileName);
         var dataExisted = System.IO.Directory.EnumerateFiles(directory, LogFileName + ".*").Any(f => new FileInfo(f).Length > 0);
         // Devices.CreateLogDevice picks the managed Linux device; LocalStorageDevice is Windows-only.
-        _device = deviceFactory?.Invoke(logPath) ?? Devices.CreateLogDevice(logPath, preallocateFile: false, deleteOnClose: false);
+        // By default our device, which writes on the committing thread (SyncFileDevice); FASTER's managed device
+        // (Devices.CreateLogDevice: LocalStorageDevice is Windows-only) is kept for the benchmark's comparison.
+        _device = deviceFactory?.Invoke(logPath)
+            ?? (options.FasterManagedDevice || _legacyCommitPath
+                ? Devices.CreateLogDevice(logPath, preallocateFile: false, deleteOnClose: false)
+                : new SyncFileDevice(logPath, _readOnly));
         var commits = Path.Combine(directory, "commits");
-        var commitFile = options.LegacyCommitPath ? null : new FasterCommitFile(commits);
+        var commitFile = _legacyCommitPath ? null : new FasterCommitFile(commits, _readOnly);
         _commitManager = commitFile ?? (ILogCommitManager)new DeviceLogCommitCheckpointManager(
             new LocalStorageNamedDeviceFactory(), new DefaultCheckpointNamingScheme(commits), removeOutdated: true);
         _settings = new FasterLogSettings
@@ -80,13 +87,21 @@ public sealed class FasterJournal : ICommandJournal
             _commitManager.Dispose();
             throw new JournalCorruptException($"FASTER could not recover the journal in {directory}: {ex.Message}", ex);
         }
-        _mark = CommitMark.Open(Path.Combine(directory, CommitMark.FileName));
+        _mark = CommitMark.Open(Path.Combine(directory, CommitMark.FileName), _readOnly);
+        CommitFile = commitFile;
         DataExisted = dataExisted;
         CheckCommitPoint(options.AcceptDataLoss);
+        if (_readOnly) return;
         // A new journal gets its mark before the first append, so a crash before the first background write
         // never leaves segments without a mark (which is a refusal).
-        if (_mark.Current is null && DataLoss is null) _mark.Write(0, _log.BeginAddress, _log.CommittedUntilAddress);
-        if (!options.LegacyCommitPath)
+        if (_mark.Current is null && DataLoss is null)
+        {
+            _mark.Write(0, _log.BeginAddress, _log.CommittedUntilAddress);
+            // The new files' names (the mark, the commit file and its directory) are durable before the first commit.
+            if (System.IO.Directory.Exists(commits)) Snapshots.DirectorySync.Fsync(commits);
+            Snapshots.DirectorySync.Fsync(directory);
+        }
+        if (!_legacyCommitPath)
         {
             _deferredMark = new DeferredCommitMark(_mark, options.CommitMarkInterval, $"journal mark {Path.GetFileName(directory)}", commitFile!.Sync);
         }
@@ -113,9 +128,16 @@ public sealed class FasterJournal : ICommandJournal
     /// <summary>How many commits were made since open (one per batch).</summary>
     public long CommitCount { get; private set; }
 
+    /// <summary>FASTER's commit metadata file (null on the legacy path), for tests.</summary>
+    internal FasterCommitFile? CommitFile { get; }
+
+    /// <summary>The background mark writer (null on the legacy path and read-only), for tests.</summary>
+    internal DeferredCommitMark? DeferredMark => _deferredMark;
+
     /// <inheritdoc />
     public void Append(in Command command)
     {
+        if (_readOnly) throw new InvalidOperationException($"The journal in {_directory} was opened read-only.");
         if (!_recovered) throw new InvalidOperationException("Read the journal (recovery) before appending to it.");
         if (command.Lsn != _appendedLsn + 1) throw new InvalidOperationException($"Journal entries must be contiguous: got {command.Lsn} after {_appendedLsn}.");
         CommandCodec.Encode(command, _epoch, _buffer);
@@ -127,33 +149,44 @@ public sealed class FasterJournal : ICommandJournal
     public void Commit()
     {
         if (_appendedLsn == LastLsn) return;
+        // A failed background mark write is this batch's failure, before anything of it is committed: the
+        // batches acknowledged before it are durable (FASTER's commit records hold them).
+        _deferredMark?.ThrowIfFailed();
         if (_legacyCommitPath)
         {
             _log.Commit(spinWait: true);
         }
         else
         {
-            // Sleep until FASTER's commit worker calls back (it does, in fast-commit mode, as soon as the flush
-            // holding the commit record is done) instead of spinning with Thread.Yield for the whole write: on
-            // two cores that spin took the core the I/O completion and the replies needed.
+            // In fast-commit mode the batch is durable once the flush holding its commit record is done. With
+            // SyncFileDevice that flush runs on this thread inside CommitStrongly (FlushedUntilAddress has passed
+            // the commit record when it returns); otherwise sleep until FASTER's commit worker calls back instead
+            // of spinning with Thread.Yield for the whole write (on two cores that spin took the core the I/O
+            // completion and the replies needed).
             _committed.Reset();
-            if (!_log.CommitStrongly(out _, out _, spinWait: false, callback: _onCommitted))
+            if (!_log.CommitStrongly(out var commitTail, out _, spinWait: false, callback: _onCommitted))
             {
                 _log.Commit(spinWait: true);
             }
             else
             {
-                // FASTER never calls back after a failed write; a plain commit request throws its failure.
-                while (!_committed.Wait(50)) _log.Commit(spinWait: false);
+                // A late callback of an earlier commit may set the event: the addresses decide. FASTER never calls
+                // back after a failed write; a plain commit request throws its failure.
+                while (_log.FlushedUntilAddress < commitTail && _log.CommittedUntilAddress < commitTail)
+                {
+                    if (_committed.Wait(50)) _committed.Reset();
+                    else _log.Commit(spinWait: false);
+                }
             }
         }
-        if (_log.CommittedUntilAddress < _log.TailAddress)
+        var durableUntil = Math.Max(_log.CommittedUntilAddress, _log.FlushedUntilAddress);
+        if (durableUntil < _log.TailAddress)
         {
-            throw new IOException($"The journal commit in {_directory} did not reach the tail ({_log.CommittedUntilAddress} < {_log.TailAddress}).");
+            throw new IOException($"The journal commit in {_directory} did not reach the tail ({durableUntil} < {_log.TailAddress}).");
         }
         // FASTER's commit record is on disk: the batch is acknowledged. The mark follows in the background.
-        if (_deferredMark is null) _mark.Write(_appendedLsn, _log.BeginAddress, _log.CommittedUntilAddress);
-        else _deferredMark.Post(_appendedLsn, _log.BeginAddress, _log.CommittedUntilAddress);
+        if (_deferredMark is null) _mark.Write(_appendedLsn, _log.BeginAddress, durableUntil);
+        else _deferredMark.Post(_appendedLsn, _log.BeginAddress, durableUntil);
         LastLsn = _appendedLsn;
         CommitCount++;
     }

@@ -49,6 +49,18 @@ public sealed record JournalOptions
     /// </summary>
     internal bool LegacyCommitPath { get; init; }
 
+    /// <summary>
+    /// FASTER's managed log device (writes through the thread pool, completes on FASTER's commit worker) instead of
+    /// <see cref="SyncFileDevice"/>: the commit path before it, for the durable benchmark's same-run comparison.
+    /// </summary>
+    internal bool FasterManagedDevice { get; init; }
+
+    /// <summary>
+    /// Open for an offline check: nothing in the directory is created or written (no mark, no commit file, no
+    /// appends or commits).
+    /// </summary>
+    internal bool ReadOnly { get; init; }
+
     /// <summary>How often, at most, the background writer rewrites the commit mark (100 ms).</summary>
     internal TimeSpan CommitMarkInterval { get; init; } = TimeSpan.FromMilliseconds(100);
 

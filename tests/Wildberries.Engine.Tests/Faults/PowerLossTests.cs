@@ -26,7 +26,7 @@ public class PowerLossTests(ITestOutputHelper output)
         using var dir = new TempDirectory("power");
         RecordingDevice? device = null;
         var markers = new List<(int Writes, long AckLsn, Dictionary<string, byte[]> Meta)>();
-        using (var journal = new FasterJournal(dir.Shard0, FaultWorkload.Tiny, path => device = new RecordingDevice(Devices.CreateLogDevice(path))))
+        using (var journal = new FasterJournal(dir.Shard0, FaultWorkload.Tiny, path => device = new RecordingDevice(new SyncFileDevice(path))))
         {
             foreach (var _ in journal.ReadAfter(0))
             {
