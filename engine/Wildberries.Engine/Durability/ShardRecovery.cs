@@ -17,7 +17,10 @@ internal static class ShardRecovery
         var events = new EventBuffer();
         long replayed = 0;
         var replayStarted = time.GetTimestamp();
-        foreach (var entry in journal.ReadAfter(machine.LastLsn, loaded?.File.JournalAddress ?? 0))
+        var after = machine.LastLsn;
+        var from = loaded?.File.JournalAddress ?? 0;
+        // Each command is applied before the next is read: the journal may reuse its arrays.
+        foreach (var entry in journal is FasterJournal faster ? faster.ReadForReplay(after, from) : journal.ReadAfter(after, from))
         {
             events.Clear();
             machine.Apply(entry.Command, events);
@@ -30,8 +33,10 @@ internal static class ShardRecovery
         }
         // O(state), once per start: a recovered state that breaks an invariant must not serve a single request.
         machine.VerifyInvariants();
+        // A snapshot with nothing replayed after it was hashed as it loaded and matched the recorded hash: not again.
+        var hash = loaded is { File: var file } && replayed == 0 ? file.StateHash : machine.ComputeStateHash();
         var dataLoss = journal.DataLoss;
-        var report = new RecoveryReport(shard, loaded?.File.Path, loaded?.File.Lsn ?? 0, replayed, machine.LastLsn, machine.ComputeStateHash(),
+        var report = new RecoveryReport(shard, loaded?.File.Path, loaded?.File.Lsn ?? 0, replayed, machine.LastLsn, hash,
             time.GetElapsedTime(started), replayDuration, dataLoss, rejected);
         return (machine, report);
     }
