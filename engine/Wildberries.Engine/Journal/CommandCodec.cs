@@ -119,8 +119,8 @@ public static class CommandCodec
             command.Value = reader.ReadInt64();
             command.Expected = reader.ReadInt64();
             command.Text = reader.ReadString();
-            command.Customer = reader.ReadString();
-            command.Extra = reader.ReadString();
+            command.Customer = scratch is null ? reader.ReadString() : scratch.Intern(ref reader);
+            command.Extra = scratch is null ? reader.ReadString() : scratch.Intern(ref reader);
             if (!reader.TryReadNil())
             {
                 var n = reader.ReadArrayHeader() / 2;
@@ -170,16 +170,38 @@ public static class CommandCodec
         return true;
     }
 
-    /// <summary>Line and warehouse arrays reused from one decoded entry to the next (small lengths only).</summary>
+    /// <summary>
+    /// Line and warehouse arrays reused from one decoded entry to the next (small lengths only), and the strings that
+    /// repeat across entries (customers, payment methods) kept once: a replayed journal allocates only what its
+    /// state keeps.
+    /// </summary>
     internal sealed class DecodeScratch
     {
         private const int Largest = 16;
+        private const int InternedLengthMax = 64;
         private readonly CheckoutLine[]?[] _lines = new CheckoutLine[]?[Largest + 1];
         private readonly int[]?[] _warehouses = new int[]?[Largest + 1];
+        private readonly string?[] _strings = new string?[1024];
 
         public CheckoutLine[] Lines(int n) => n > Largest ? new CheckoutLine[n] : _lines[n] ??= new CheckoutLine[n];
 
         public int[] Warehouses(int n) => n > Largest ? new int[n] : _warehouses[n] ??= new int[n];
+
+        /// <summary>Reads a string; a short ASCII one seen before is the same instance again.</summary>
+        public string? Intern<TReader>(ref TReader reader)
+            where TReader : IPackReader, allows ref struct
+        {
+            if (!reader.TryReadStringBytes(out var bytes)) return null;
+            if (bytes.Length > InternedLengthMax) return System.Text.Encoding.UTF8.GetString(bytes);
+            // FNV-1a over the bytes picks one slot of a direct-mapped table; a different string there is replaced.
+            var hash = 2166136261u;
+            foreach (var b in bytes) hash = (hash ^ b) * 16777619u;
+            ref var slot = ref _strings[hash & (uint)(_strings.Length - 1)];
+            if (slot is not null && System.Text.Ascii.Equals(bytes, slot)) return slot;
+            var text = System.Text.Encoding.UTF8.GetString(bytes);
+            if (System.Text.Ascii.IsValid(bytes)) slot = text;
+            return text;
+        }
     }
 
     /// <summary>
