@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using Wildberries.Core;
 using Wildberries.Engine.Journal;
 using Wildberries.Engine.Snapshots;
@@ -14,18 +15,8 @@ internal static class ShardRecovery
         var rejected = new List<string>();
         var loaded = store?.LoadLatest(options, rejected);
         var machine = loaded?.Machine ?? new ReservationStateMachine(options);
-        var events = new EventBuffer();
-        long replayed = 0;
         var replayStarted = time.GetTimestamp();
-        var after = machine.LastLsn;
-        var from = loaded?.File.JournalAddress ?? 0;
-        // Each command is applied before the next is read: the journal may reuse its arrays.
-        foreach (var entry in journal is FasterJournal faster ? faster.ReadForReplay(after, from) : journal.ReadAfter(after, from))
-        {
-            events.Clear();
-            machine.Apply(entry.Command, events);
-            replayed++;
-        }
+        var replayed = Replay(journal, machine, loaded?.File.JournalAddress ?? 0, ahead: true);
         var replayDuration = time.GetElapsedTime(replayStarted);
         if (journal.LastLsn != machine.LastLsn)
         {
@@ -39,6 +30,91 @@ internal static class ShardRecovery
         var report = new RecoveryReport(shard, loaded?.File.Path, loaded?.File.Lsn ?? 0, replayed, machine.LastLsn, hash,
             time.GetElapsedTime(started), replayDuration, dataLoss, rejected);
         return (machine, report);
+    }
+
+    /// <summary>
+    /// Applies the journal after the machine's state to it; returns how many entries. A FASTER journal is read and
+    /// decoded on a thread of its own, batches of commands ahead of the applying one, when <paramref name="ahead"/>;
+    /// else (and for other journals) read and applied in turn with the decode's arrays reused.
+    /// </summary>
+    internal static long Replay(ICommandJournal journal, ReservationStateMachine machine, long fromAddress, bool ahead)
+    {
+        var after = machine.LastLsn;
+        var events = new EventBuffer();
+        long replayed = 0;
+        if (journal is FasterJournal faster && ahead) return ReplayAhead(faster, machine, fromAddress);
+        // Each command is applied before the next is read: the journal may reuse its arrays.
+        foreach (var entry in journal is FasterJournal f ? f.ReadForReplay(after, fromAddress) : journal.ReadAfter(after, fromAddress))
+        {
+            events.Clear();
+            machine.Apply(entry.Command, events);
+            replayed++;
+        }
+        return replayed;
+    }
+
+    private static long ReplayAhead(FasterJournal journal, ReservationStateMachine machine, long fromAddress)
+    {
+        const int BatchSize = 1024;
+        var after = machine.LastLsn;
+        using var stop = new CancellationTokenSource();
+        using var full = new BlockingCollection<(Command[] Batch, int Count)>(boundedCapacity: 4);
+        var spare = new ConcurrentQueue<Command[]>();
+        // Its own thread, not the pool's: shards open in parallel on pool threads, each waiting for its reader.
+        var reader = Task.Factory.StartNew(() =>
+        {
+            try
+            {
+                var batch = new Command[BatchSize];
+                var n = 0;
+                foreach (var entry in journal.Read(after, fromAddress, JournalReadMode.ReplayAhead))
+                {
+                    batch[n++] = entry.Command;
+                    if (n < BatchSize) continue;
+                    full.Add((batch, n), stop.Token);
+                    batch = spare.TryDequeue(out var reused) ? reused : new Command[BatchSize];
+                    n = 0;
+                }
+                if (n > 0) full.Add((batch, n), stop.Token);
+            }
+            finally
+            {
+                full.CompleteAdding();
+            }
+        }, stop.Token, TaskCreationOptions.LongRunning, TaskScheduler.Default);
+        var events = new EventBuffer();
+        long replayed = 0;
+        try
+        {
+            foreach (var (batch, count) in full.GetConsumingEnumerable())
+            {
+                for (var i = 0; i < count; i++)
+                {
+                    events.Clear();
+                    machine.Apply(batch[i], events);
+                }
+                replayed += count;
+                Array.Clear(batch, 0, count);
+                spare.Enqueue(batch);
+            }
+        }
+        catch
+        {
+            // The reader must be done with the journal before the caller closes it.
+            stop.Cancel();
+            try
+            {
+                reader.Wait(CancellationToken.None);
+            }
+            catch (AggregateException)
+            {
+                // Its cancellation, or its own failure: the apply's is the one thrown.
+            }
+            throw;
+        }
+        // The reader's damage (a refusal) after everything before it was applied, as a read in turn would throw it.
+        reader.GetAwaiter().GetResult();
+        return replayed;
     }
 
     /// <summary>

@@ -171,11 +171,12 @@ public static class CommandCodec
     }
 
     /// <summary>
-    /// Line and warehouse arrays reused from one decoded entry to the next (small lengths only), and the strings that
+    /// Line and warehouse arrays reused from one decoded entry to the next (small lengths only; when
+    /// <c>reuseArrays</c>), and the strings that
     /// repeat across entries (customers, payment methods) kept once: a replayed journal allocates only what its
     /// state keeps.
     /// </summary>
-    internal sealed class DecodeScratch
+    internal sealed class DecodeScratch(bool reuseArrays)
     {
         private const int Largest = 16;
         private const int InternedLengthMax = 64;
@@ -183,9 +184,9 @@ public static class CommandCodec
         private readonly int[]?[] _warehouses = new int[]?[Largest + 1];
         private readonly string?[] _strings = new string?[1024];
 
-        public CheckoutLine[] Lines(int n) => n > Largest ? new CheckoutLine[n] : _lines[n] ??= new CheckoutLine[n];
+        public CheckoutLine[] Lines(int n) => n > Largest || !reuseArrays ? new CheckoutLine[n] : _lines[n] ??= new CheckoutLine[n];
 
-        public int[] Warehouses(int n) => n > Largest ? new int[n] : _warehouses[n] ??= new int[n];
+        public int[] Warehouses(int n) => n > Largest || !reuseArrays ? new int[n] : _warehouses[n] ??= new int[n];
 
         /// <summary>Reads a string; a short ASCII one seen before is the same instance again.</summary>
         public string? Intern<TReader>(ref TReader reader)

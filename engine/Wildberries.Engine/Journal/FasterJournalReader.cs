@@ -18,6 +18,12 @@ internal enum JournalReadMode
     /// </summary>
     Replay,
 
+    /// <summary>
+    /// As <see cref="InPlace"/> (every command its own arrays), with repeated strings kept once: for recovery's
+    /// replay that decodes ahead on another thread, a batch of commands ahead of the one applying them.
+    /// </summary>
+    ReplayAhead,
+
     /// <summary>The read before issue 15: FASTER copies each entry into a new array, MessagePack's reader decodes it.</summary>
     Copying,
 }
@@ -40,7 +46,12 @@ public sealed partial class FasterJournal
         var start = Math.Max(_log.BeginAddress, fromAddress);
         var end = _log.CommittedUntilAddress;
         var previous = -1L;
-        var scratch = mode == JournalReadMode.Replay ? new CommandCodec.DecodeScratch() : null;
+        var scratch = mode switch
+        {
+            JournalReadMode.Replay => new CommandCodec.DecodeScratch(reuseArrays: true),
+            JournalReadMode.ReplayAhead => new CommandCodec.DecodeScratch(reuseArrays: false),
+            _ => null,
+        };
         var buffer = new byte[512];
         using var iterator = _log.Scan(start, end);
         while (true)
