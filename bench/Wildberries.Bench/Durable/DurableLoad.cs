@@ -262,7 +262,7 @@ public static class DurableLoad
     /// <summary>
     /// Where replay's time goes, on the same journal: FASTER's scan alone, the read (scan, checksum, decode) and the
     /// read with every command applied to a fresh state machine, for the read before issue 15 (FASTER's copy,
-    /// MessagePack's reader) and the current ones; 3 rounds alternating, the best of each printed (a shared machine).
+    /// MessagePack's reader) and the current ones; 5 rounds alternating, the best of each printed (a shared machine).
     /// </summary>
     private static void ReplayBreakdown(JournalOptions options, StateMachineOptions machineOptions)
     {
@@ -279,7 +279,7 @@ public static class DurableLoad
             ("read+apply, decoded ahead on a 2nd thread (recovery now)", m => ShardRecovery.Replay(journal, m!, 0, ahead: true)),
         ];
         var best = new (double PerSecond, double Bytes)[ways.Length];
-        for (var round = 0; round < 3; round++)
+        for (var round = 0; round < 5; round++)
         {
             for (var w = 0; w < ways.Length; w++)
             {

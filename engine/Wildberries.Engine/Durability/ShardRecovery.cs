@@ -8,15 +8,19 @@ namespace Wildberries.Engine.Durability;
 /// <summary>Rebuilds a shard's state: the newest valid snapshot, then the journal after it, verified all the way.</summary>
 internal static class ShardRecovery
 {
+    /// <summary>
+    /// Recovers one shard. <paramref name="decodeAhead"/>: the journal is decoded on a second thread while this one
+    /// applies it; worth it when a core is free for it (the default: fewer shards open at once than half the cores).
+    /// </summary>
     public static (ReservationStateMachine Machine, RecoveryReport Report) Recover(
-        int shard, StateMachineOptions options, ICommandJournal journal, SnapshotStore? store, TimeProvider time)
+        int shard, StateMachineOptions options, ICommandJournal journal, SnapshotStore? store, TimeProvider time, bool? decodeAhead = null)
     {
         var started = time.GetTimestamp();
         var rejected = new List<string>();
         var loaded = store?.LoadLatest(options, rejected);
         var machine = loaded?.Machine ?? new ReservationStateMachine(options);
         var replayStarted = time.GetTimestamp();
-        var replayed = Replay(journal, machine, loaded?.File.JournalAddress ?? 0, ahead: true);
+        var replayed = Replay(journal, machine, loaded?.File.JournalAddress ?? 0, decodeAhead ?? Environment.ProcessorCount >= 2);
         var replayDuration = time.GetElapsedTime(replayStarted);
         if (journal.LastLsn != machine.LastLsn)
         {
