@@ -167,7 +167,9 @@ public sealed class SnapshotStore(string directory)
             {
                 decoded = SnapshotCodec.Read(body);
             }
-            catch (Exception ex) when (ex is MessagePack.MessagePackSerializationException or EndOfStreamException or InvalidOperationException or OverflowException or ArgumentException)
+            // A damaged count in a large body can ask for an array larger than memory before the checksum is known:
+            // that too is reported as the checksum's failure when the checksum fails.
+            catch (Exception ex) when (ex is MessagePack.MessagePackSerializationException or EndOfStreamException or InvalidOperationException or OverflowException or ArgumentException or OutOfMemoryException)
             {
                 failure = ex;
             }

@@ -28,4 +28,22 @@ public class SnapshotCodecTests
         Assert.Same(decoded.Items[0].Name, decoded.Items[1].Name);
         Assert.Same(decoded.Orders[0].CustomerId, decoded.Orders[1].CustomerId);
     }
+
+    [Fact]
+    public void A_body_that_does_not_decode_and_fails_its_checksum_is_reported_as_the_checksum()
+    {
+        using var dir = new TempDirectory("snapcodec");
+        var machine = new ReservationStateMachine();
+        var events = new EventBuffer();
+        var upsert = Command.UpsertItem(1, "item", 100, 10, true);
+        upsert.Lsn = 1;
+        machine.Apply(upsert, events);
+        var file = new SnapshotStore(dir.Path).Save(machine.CaptureSnapshot(), 0, machine.ComputeStateHash());
+        var bytes = File.ReadAllBytes(file.Path);
+        bytes[64] = 0xc1; // the body's first byte (its array header): a code MessagePack never writes
+        File.WriteAllBytes(file.Path, bytes);
+
+        var ex = Assert.Throws<InvalidDataException>(() => SnapshotStore.Read(file.Path));
+        Assert.Equal("body checksum mismatch", ex.Message);
+    }
 }
