@@ -18,7 +18,7 @@ internal static class ShardOpener
             var journal = journalFactory(shard);
             try
             {
-                var (machine, report) = ShardRecovery.Recover(shard, options.ShardOptions(shard), journal, null, time, DecodeAhead(options.ShardCount));
+                var (machine, report) = ShardRecovery.Recover(shard, options.ShardOptions(shard), journal, null, time);
                 return new OpenedShard(machine, journal, report, null, null, Events.FeedSlots.Load(null));
             }
             catch
@@ -35,17 +35,17 @@ internal static class ShardOpener
     public static OpenedShard[] Open(EngineOptions options, JournalOptions journal, TimeProvider time)
     {
         DataDirectoryLayout.Claim(journal.Directory, options.ShardCount);
-        return OpenAll(options.ShardCount, shard => OpenDurable(shard, options.ShardOptions(shard), journal, time, DecodeAhead(options.ShardCount)));
+        return OpenAll(options.ShardCount, shard => OpenDurable(shard, options.ShardOptions(shard), journal, time));
     }
 
-    private static OpenedShard OpenDurable(int shard, StateMachineOptions machineOptions, JournalOptions journal, TimeProvider time, bool decodeAhead)
+    private static OpenedShard OpenDurable(int shard, StateMachineOptions machineOptions, JournalOptions journal, TimeProvider time)
     {
         var directory = journal.ShardDirectory(shard);
         var store = new SnapshotStore(directory);
         var faster = new FasterJournal(directory, journal);
         try
         {
-            var (machine, report) = ShardRecovery.Recover(shard, machineOptions, faster, store, time, decodeAhead);
+            var (machine, report) = ShardRecovery.Recover(shard, machineOptions, faster, store, time);
             if (report.DataLoss is not null)
             {
                 (faster, var quarantine) = ShardRecovery.StartOver(directory, faster, machine, journal);
@@ -62,9 +62,6 @@ internal static class ShardOpener
             throw;
         }
     }
-
-    // Shards recover in parallel, one a core: a second thread for each one's decode only where cores are left for it.
-    private static bool DecodeAhead(int shards) => Environment.ProcessorCount >= 2 * shards;
 
     /// <summary>Opens every shard in parallel; if any fails, closes the others and throws the first failure.</summary>
     private static OpenedShard[] OpenAll(int count, Func<int, OpenedShard> open)
