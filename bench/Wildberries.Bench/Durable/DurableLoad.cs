@@ -3,6 +3,7 @@ using System.Globalization;
 using HdrHistogram;
 using Wildberries.Core;
 using Wildberries.Engine;
+using Wildberries.Engine.Durability;
 using Wildberries.Engine.Journal;
 using Wildberries.Engine.Reads;
 using Wildberries.Engine.Snapshots;
@@ -119,11 +120,15 @@ public static class DurableLoad
             {
                 // Replay: reopen the 4096-caller journal; no snapshot exists there, so every entry is replayed.
                 var hinted = new EngineOptions { StateMachine = new StateMachineOptions { OrdersCapacityHint = 1 << 22, SkusCapacityHint = Skus } };
-                await using (var reopened = ReservationEngine.Open(hinted, Journal(replayDirectory, legacy: false)))
+                // Twice: the first start also pays for the first JIT of the read and apply code; the breakdown after it.
+                for (var start = 1; start <= 2; start++)
                 {
+                    Settle();
+                    await using var reopened = ReservationEngine.Open(hinted, Journal(replayDirectory, legacy: false));
                     var report = reopened.Recovery[0];
-                    Console.WriteLine($"journal replay: {report.ReplayedEntries:N0} entries in {report.ReplayDuration.TotalMilliseconds:N0} ms = {report.ReplayedEntries / report.ReplayDuration.TotalSeconds:N0} entries/s; recovery in all (with hash and invariant checks) {report.Duration.TotalMilliseconds:N0} ms");
+                    Console.WriteLine($"journal replay, start {start}: {report.ReplayedEntries:N0} entries in {report.ReplayDuration.TotalMilliseconds:N0} ms = {report.ReplayedEntries / report.ReplayDuration.TotalSeconds:N0} entries/s; recovery in all (with hash and invariant checks) {report.Duration.TotalMilliseconds:N0} ms");
                 }
+                ReplayBreakdown(Journal(replayDirectory, legacy: false), hinted.StateMachine);
             }
             if (replayDirectory is not null) Directory.Delete(replayDirectory, recursive: true);
 
@@ -288,6 +293,66 @@ public static class DurableLoad
     // Every commit is one observation in the commit-latency histogram.
     private static long CountCommits(ReservationEngine engine) => engine.CommitLatency.Sum(h => h.Read().Counts.Sum());
 
+    /// <summary>
+    /// Where replay's time goes, on the same journal: FASTER's scan alone, the read (scan, checksum, decode) and the
+    /// read with every command applied to a fresh state machine, for the read before issue 15 (FASTER's copy,
+    /// MessagePack's reader) and the current ones; 5 rounds alternating, the best of each printed (a shared machine).
+    /// </summary>
+    private static void ReplayBreakdown(JournalOptions options, StateMachineOptions machineOptions)
+    {
+        using var journal = new FasterJournal(options.ShardDirectory(0), options);
+        foreach (var _ in journal.ReadAfter(0)) break; // recovery's first read: the journal's end is known after it
+        (string Name, Func<ReservationStateMachine?, long> Run)[] ways =
+        [
+            ("scan alone (FASTER, in place)", _ => journal.CountEntries()),
+            ("read, before (copy + MessagePack)", _ => Count(journal.Read(0, 0, JournalReadMode.Copying))),
+            ("read, in place + span reader", _ => Count(journal.Read(0, 0, JournalReadMode.InPlace))),
+            ("read, recovery's (arrays reused)", _ => Count(journal.Read(0, 0, JournalReadMode.Replay))),
+            ("read+apply, before", m => Apply(journal.Read(0, 0, JournalReadMode.Copying), m!)),
+            ("read+apply, in turn (recovery now)", m => ShardRecovery.Replay(journal, m!, 0, ahead: false)),
+            ("read+apply, decoded ahead on a 2nd thread", m => ShardRecovery.Replay(journal, m!, 0, ahead: true)),
+        ];
+        var best = new (double PerSecond, double Bytes)[ways.Length];
+        for (var round = 0; round < 5; round++)
+        {
+            for (var w = 0; w < ways.Length; w++)
+            {
+                Settle();
+                var machine = ways[w].Name.StartsWith("read+apply", StringComparison.Ordinal) ? new ReservationStateMachine(machineOptions) : null;
+                var allocated = GC.GetTotalAllocatedBytes(precise: true);
+                var t = Stopwatch.GetTimestamp();
+                var n = ways[w].Run(machine);
+                var perSecond = n / Stopwatch.GetElapsedTime(t).TotalSeconds;
+                var bytes = (GC.GetTotalAllocatedBytes(precise: true) - allocated) / (double)Math.Max(1, n);
+                if (perSecond > best[w].PerSecond) best[w] = (perSecond, bytes);
+            }
+        }
+        for (var w = 0; w < ways.Length; w++)
+        {
+            Console.WriteLine($"    {ways[w].Name,-58} {best[w].PerSecond,12:N0} entries/s, {best[w].Bytes,5:N0} B allocated an entry");
+        }
+
+        static long Count(IEnumerable<JournalEntry> entries)
+        {
+            long n = 0;
+            foreach (var _ in entries) n++;
+            return n;
+        }
+
+        static long Apply(IEnumerable<JournalEntry> entries, ReservationStateMachine machine)
+        {
+            var events = new EventBuffer();
+            long n = 0;
+            foreach (var entry in entries)
+            {
+                events.Clear();
+                machine.Apply(entry.Command, events);
+                n++;
+            }
+            return n;
+        }
+    }
+
     /// <summary>Recovery of a large state: rows stock rows and orders pending orders, saved as a snapshot and loaded back.</summary>
     private static void SnapshotRecovery(int rows, int orders)
     {
@@ -325,11 +390,17 @@ public static class DurableLoad
             machine = null;
             GC.Collect();
 
-            t = Stopwatch.GetTimestamp();
-            var loaded = store.LoadLatest(options, []) ?? throw new InvalidOperationException("snapshot did not load");
-            var load = Stopwatch.GetElapsedTime(t);
             Console.WriteLine($"snapshot of {skus * 3:N0} rows + {orders:N0} orders: capture {capture.TotalMilliseconds:N0} ms (off the writer: the snapshotter's own copy), write {save.TotalMilliseconds:N0} ms, {size / 1048576.0:N0} MiB");
-            Console.WriteLine($"recovery from it (read, verify, restore, rebuild indexes, check hash and invariants): {load.TotalMilliseconds:N0} ms; state hash {loaded.Machine.ComputeStateHash():x16}");
+            // The load before issue 15's change (read, then checksum, then decode) and the current one, on the same file.
+            foreach (var sequential in new[] { true, false })
+            {
+                GC.Collect(2, GCCollectionMode.Forced, blocking: true, compacting: true);
+                var phases = new SnapshotLoadPhases { Sequential = sequential };
+                t = Stopwatch.GetTimestamp();
+                var loaded = store.LoadLatest(options, [], phases: phases) ?? throw new InvalidOperationException("snapshot did not load");
+                var load = Stopwatch.GetElapsedTime(t);
+                Console.WriteLine($"recovery from it, {(sequential ? "before (read, verify, decode in turn)" : "now (verify beside the decode)")}: {load.TotalMilliseconds:N0} ms; {phases}; state hash {loaded.Machine.ComputeStateHash():x16}");
+            }
         }
         finally
         {

@@ -77,26 +77,41 @@ public static class CommandCodec
     /// Reads an entry; false (with the reason) when its checksum or its body does not hold, which in the committed
     /// part of a journal means damage.
     /// </summary>
-    public static bool TryDecode(ReadOnlyMemory<byte> memory, out Command command, out int epoch, out string? error)
+    public static bool TryDecode(ReadOnlyMemory<byte> memory, out Command command, out int epoch, out string? error) =>
+        TryDecode(memory.Span, out command, out epoch, out error, null);
+
+    /// <summary>
+    /// Reads an entry from a span. With <paramref name="scratch"/>, the command's line and warehouse arrays are the
+    /// scratch's, reused by the next entry decoded with it (recovery applies each command before reading the next).
+    /// </summary>
+    internal static bool TryDecode(ReadOnlySpan<byte> entry, out Command command, out int epoch, out string? error, DecodeScratch? scratch)
     {
-        var entry = memory.Span;
         command = default;
         epoch = 0;
-        if (entry.Length < HeaderSize + 1)
-        {
-            error = $"entry of {entry.Length} bytes is shorter than its header";
-            return false;
-        }
-        var stored = BinaryPrimitives.ReadUInt32LittleEndian(entry);
-        var actual = Crc32C(entry[4..]);
-        if (stored != actual)
-        {
-            error = $"checksum mismatch (stored {stored:x8}, computed {actual:x8})";
-            return false;
-        }
+        if (!TryCheck(entry, out error)) return false;
+        var reader = new PackReader(entry[HeaderSize..]);
+        return TryDecodeBody(ref reader, entry, ref command, out epoch, out error, scratch);
+    }
+
+    /// <summary>
+    /// The decode before issue 15, through MessagePack's own reader (every array new); kept so the benchmark can
+    /// measure the two side by side.
+    /// </summary>
+    internal static bool TryDecodeWithMessagePack(ReadOnlyMemory<byte> memory, out Command command, out int epoch, out string? error)
+    {
+        command = default;
+        epoch = 0;
+        if (!TryCheck(memory.Span, out error)) return false;
+        var reader = new MessagePackPackReader(memory[HeaderSize..]);
+        return TryDecodeBody(ref reader, memory.Span, ref command, out epoch, out error, null);
+    }
+
+    private static bool TryDecodeBody<TReader>(ref TReader reader, ReadOnlySpan<byte> entry, ref Command command, out int epoch, out string? error, DecodeScratch? scratch)
+        where TReader : IPackReader, allows ref struct
+    {
+        epoch = 0;
         try
         {
-            var reader = new MessagePackReader(memory[HeaderSize..]);
             if (reader.ReadArrayHeader() < FieldCount) throw new MessagePackSerializationException("too few fields");
             command.Kind = (CommandKind)reader.ReadByte();
             command.Sku = reader.ReadInt64();
@@ -104,19 +119,19 @@ public static class CommandCodec
             command.Value = reader.ReadInt64();
             command.Expected = reader.ReadInt64();
             command.Text = reader.ReadString();
-            command.Customer = reader.ReadString();
-            command.Extra = reader.ReadString();
+            command.Customer = scratch is null ? reader.ReadString() : scratch.Intern(ref reader);
+            command.Extra = scratch is null ? reader.ReadString() : scratch.Intern(ref reader);
             if (!reader.TryReadNil())
             {
                 var n = reader.ReadArrayHeader() / 2;
-                var lines = new CheckoutLine[n];
+                var lines = scratch?.Lines(n) ?? new CheckoutLine[n];
                 for (var i = 0; i < n; i++) lines[i] = new CheckoutLine(reader.ReadInt64(), reader.ReadInt32());
                 command.Lines = lines;
             }
             if (!reader.TryReadNil())
             {
                 var n = reader.ReadArrayHeader();
-                var warehouses = new int[n];
+                var warehouses = scratch?.Warehouses(n) ?? new int[n];
                 for (var i = 0; i < n; i++) warehouses[i] = reader.ReadInt32();
                 command.Warehouses = warehouses;
             }
@@ -135,6 +150,59 @@ public static class CommandCodec
         epoch = BinaryPrimitives.ReadInt32LittleEndian(entry[20..]);
         error = null;
         return true;
+    }
+
+    private static bool TryCheck(ReadOnlySpan<byte> entry, out string? error)
+    {
+        if (entry.Length < HeaderSize + 1)
+        {
+            error = $"entry of {entry.Length} bytes is shorter than its header";
+            return false;
+        }
+        var stored = BinaryPrimitives.ReadUInt32LittleEndian(entry);
+        var actual = Crc32C(entry[4..]);
+        if (stored != actual)
+        {
+            error = $"checksum mismatch (stored {stored:x8}, computed {actual:x8})";
+            return false;
+        }
+        error = null;
+        return true;
+    }
+
+    /// <summary>
+    /// Line and warehouse arrays reused from one decoded entry to the next (small lengths only; when
+    /// <c>reuseArrays</c>), and the strings that
+    /// repeat across entries (customers, payment methods) kept once: a replayed journal allocates only what its
+    /// state keeps.
+    /// </summary>
+    internal sealed class DecodeScratch(bool reuseArrays)
+    {
+        private const int Largest = 16;
+        private const int InternedLengthMax = 64;
+        private readonly CheckoutLine[]?[] _lines = new CheckoutLine[]?[Largest + 1];
+        private readonly int[]?[] _warehouses = new int[]?[Largest + 1];
+        private readonly string?[] _strings = new string?[1024];
+
+        public CheckoutLine[] Lines(int n) => n > Largest || !reuseArrays ? new CheckoutLine[n] : _lines[n] ??= new CheckoutLine[n];
+
+        public int[] Warehouses(int n) => n > Largest || !reuseArrays ? new int[n] : _warehouses[n] ??= new int[n];
+
+        /// <summary>Reads a string; a short ASCII one seen before is the same instance again.</summary>
+        public string? Intern<TReader>(ref TReader reader)
+            where TReader : IPackReader, allows ref struct
+        {
+            if (!reader.TryReadStringBytes(out var bytes)) return null;
+            if (bytes.Length > InternedLengthMax) return System.Text.Encoding.UTF8.GetString(bytes);
+            // FNV-1a over the bytes picks one slot of a direct-mapped table; a different string there is replaced.
+            var hash = 2166136261u;
+            foreach (var b in bytes) hash = (hash ^ b) * 16777619u;
+            ref var slot = ref _strings[hash & (uint)(_strings.Length - 1)];
+            if (slot is not null && System.Text.Ascii.Equals(bytes, slot)) return slot;
+            var text = System.Text.Encoding.UTF8.GetString(bytes);
+            if (System.Text.Ascii.IsValid(bytes)) slot = text;
+            return text;
+        }
     }
 
     /// <summary>

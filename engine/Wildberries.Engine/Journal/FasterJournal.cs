@@ -15,7 +15,7 @@ namespace Wildberries.Engine.Journal;
 /// every <see cref="JournalOptions.CommitMarkInterval"/> (<see cref="DeferredCommitMark"/>), which also syncs the
 /// commit metadata.
 /// </remarks>
-public sealed class FasterJournal : ICommandJournal
+public sealed partial class FasterJournal : ICommandJournal
 {
     /// <summary>The file-name prefix of the log segments (<c>journal.log.0</c>, <c>journal.log.1</c>, ...).</summary>
     public const string LogFileName = "journal.log";
@@ -189,77 +189,6 @@ public sealed class FasterJournal : ICommandJournal
         else _deferredMark.Post(_appendedLsn, _log.BeginAddress, durableUntil);
         LastLsn = _appendedLsn;
         CommitCount++;
-    }
-
-    /// <inheritdoc />
-    public IEnumerable<JournalEntry> ReadAfter(long afterLsn, long fromAddress = 0)
-    {
-        var start = Math.Max(_log.BeginAddress, fromAddress);
-        var end = _log.CommittedUntilAddress;
-        var previous = -1L;
-        using var iterator = _log.Scan(start, end);
-        while (true)
-        {
-            byte[] entry;
-            int length;
-            long address, next;
-            JournalCorruptException? damage = null;
-            Command command = default;
-            try
-            {
-                if (!iterator.GetNext(out entry, out length, out address, out next)) break;
-            }
-            catch (Exception ex) when (ex is not JournalCorruptException)
-            {
-                damage = Corrupt(previous + 1, iterator.NextAddress, "FASTER could not read the entry: " + ex.Message, ex);
-                entry = [];
-                (length, address, next) = (0, iterator.NextAddress, 0);
-            }
-            if (damage is null && !CommandCodec.TryDecode(entry.AsMemory(0, length), out command, out _, out var error))
-            {
-                damage = Corrupt(previous + 1, address, error!);
-            }
-            else if (damage is null && previous < 0 && command.Lsn - 1 > afterLsn)
-            {
-                damage = Corrupt(afterLsn + 1, address, $"the journal begins at log sequence number {command.Lsn}, after a gap from {afterLsn}: a snapshot that covers it is missing");
-            }
-            else if (damage is null && previous >= 0 && command.Lsn != previous + 1)
-            {
-                damage = Corrupt(previous + 1, address, $"found log sequence number {command.Lsn} where {previous + 1} belongs");
-            }
-            if (damage is not null)
-            {
-                if (!_acceptDataLoss) throw damage;
-                DataLoss = damage.Message;
-                break;
-            }
-            previous = command.Lsn;
-            if (command.Lsn > afterLsn) yield return new JournalEntry(command, address, next);
-        }
-        if (_recovered) yield break;
-
-        // The first read is recovery: it must reach everything acknowledged, and it sets where appends continue.
-        var last = Math.Max(previous, afterLsn);
-        if (_mark.Current is { } mark && last < mark.Lsn && DataLoss is null)
-        {
-            var lost = Corrupt(last + 1, end, $"the journal ends at log sequence number {last} but {mark.Lsn} was acknowledged ({CommitMark.FileName})");
-            if (!_acceptDataLoss) throw lost;
-            DataLoss = lost.Message;
-        }
-        LastLsn = _appendedLsn = last;
-        _recovered = true;
-    }
-
-    /// <summary>
-    /// The log sequence number of the first entry still kept (0 for an empty journal): where a reader of a truncated
-    /// journal can begin. Reads one entry; throws <see cref="JournalCorruptException"/> when it does not decode.
-    /// </summary>
-    public long FirstLsn()
-    {
-        using var iterator = _log.Scan(_log.BeginAddress, _log.CommittedUntilAddress);
-        if (!iterator.GetNext(out var entry, out var length, out var address, out _)) return 0;
-        if (!CommandCodec.TryDecode(entry.AsMemory(0, length), out var command, out _, out var error)) throw Corrupt(0, address, error!);
-        return command.Lsn;
     }
 
     /// <inheritdoc />

@@ -1,6 +1,7 @@
 using System.Buffers;
 using MessagePack;
 using Wildberries.Core;
+using Wildberries.Engine.Journal;
 
 namespace Wildberries.Engine.Snapshots;
 
@@ -106,9 +107,26 @@ internal static class SnapshotCodec
         w.Flush();
     }
 
+    /// <summary>Decodes a body with the span reader.</summary>
     public static StateSnapshot Read(ReadOnlyMemory<byte> body)
     {
-        var r = new MessagePackReader(body);
+        var r = new PackReader(body.Span);
+        return Read(ref r);
+    }
+
+    /// <summary>Decodes a body with MessagePack's own reader, as before issue 15 (the benchmark's side by side).</summary>
+    public static StateSnapshot ReadWithMessagePack(ReadOnlyMemory<byte> body)
+    {
+        var r = new MessagePackPackReader(body);
+        return Read(ref r);
+    }
+
+    private static StateSnapshot Read<TReader>(ref TReader r)
+        where TReader : IPackReader, allows ref struct
+    {
+        // Names and customers repeat from one record to the next: the same string is kept instead of a new one each.
+        var names = new RepeatedString();
+        var customers = new RepeatedString();
         Expect(ref r, 9);
         var shard = r.ReadInt32();
         var lsn = r.ReadInt64();
@@ -119,7 +137,7 @@ internal static class SnapshotCodec
         for (var i = 0; i < items.Length; i++)
         {
             Expect(ref r, 6);
-            items[i] = new SnapshotItem(r.ReadInt64(), r.ReadBoolean(), r.ReadString()!, r.ReadInt64(), r.ReadInt32(), r.ReadBoolean());
+            items[i] = new SnapshotItem(r.ReadInt64(), r.ReadBoolean(), names.Read(ref r)!, r.ReadInt64(), r.ReadInt32(), r.ReadBoolean());
         }
         var rows = new SnapshotRow[r.ReadArrayHeader()];
         for (var i = 0; i < rows.Length; i++)
@@ -137,7 +155,7 @@ internal static class SnapshotCodec
             var id = new OrderId(r.ReadUInt64());
             var status = (OrderStatus)r.ReadByte();
             var held = r.ReadBoolean();
-            var customer = r.ReadString()!;
+            var customer = customers.Read(ref r)!;
             var key = r.ReadString()!;
             var method = r.ReadString();
             var session = r.ReadString();
@@ -186,16 +204,33 @@ internal static class SnapshotCodec
         return new StateSnapshot(shard, lsn, now, sequence, items, rows, orders, keys, transactions);
     }
 
-    private static int ExpectOneOf(ref MessagePackReader r, int older, int current)
+    private static int ExpectOneOf<TReader>(ref TReader r, int older, int current)
+        where TReader : IPackReader, allows ref struct
     {
         var n = r.ReadArrayHeader();
         if (n != older && n != current) throw new MessagePackSerializationException($"expected {older} or {current} fields, found {n}");
         return n;
     }
 
-    private static void Expect(ref MessagePackReader r, int fields)
+    private static void Expect<TReader>(ref TReader r, int fields)
+        where TReader : IPackReader, allows ref struct
     {
         var n = r.ReadArrayHeader();
         if (n != fields) throw new MessagePackSerializationException($"expected {fields} fields, found {n}");
+    }
+
+    /// <summary>The last string read in one field, returned again while its bytes repeat.</summary>
+    private sealed class RepeatedString
+    {
+        private string? _last;
+
+        public string? Read<TReader>(ref TReader r)
+            where TReader : IPackReader, allows ref struct
+        {
+            if (!r.TryReadStringBytes(out var bytes)) return null;
+            // ASCII only (what names and customer ids are in practice); anything else is decoded every time.
+            if (_last is not null && System.Text.Ascii.Equals(bytes, _last)) return _last;
+            return _last = System.Text.Encoding.UTF8.GetString(bytes);
+        }
     }
 }

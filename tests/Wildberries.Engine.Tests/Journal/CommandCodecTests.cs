@@ -150,6 +150,43 @@ public class CommandCodecTests
     }
 
     [Fact]
+    public void Recovery_decode_reusing_arrays_and_strings_reads_every_entry_as_the_plain_decode()
+    {
+        var scratch = new CommandCodec.DecodeScratch(reuseArrays: true);
+        // Every sample three times in two orders: each decode reuses arrays and strings the entries before it left.
+        foreach (var name in Samples.Keys.Concat(Samples.Keys).Concat(Samples.Keys.Reverse()))
+        {
+            var entry = Encode(Samples[name]);
+            Assert.True(CommandCodec.TryDecode(entry, out var reused, out _, out var error, scratch), $"{name}: {error}");
+            Assert.True(CommandCodec.TryDecodeWithMessagePack(entry, out var plain, out _, out error), $"{name}: {error}");
+            Assert.Equal(Describe(plain), Describe(reused));
+        }
+    }
+
+    [Fact]
+    public void Recovery_decode_keeps_a_repeated_customer_once_and_reuses_the_line_array()
+    {
+        var scratch = new CommandCodec.DecodeScratch(reuseArrays: true);
+        Assert.True(CommandCodec.TryDecode(Encode(Command.Checkout("k1", "customer-7", [new CheckoutLine(1, 1)])), out var first, out _, out _, scratch));
+        var firstLines = first.Lines;
+        Assert.True(CommandCodec.TryDecode(Encode(Command.Checkout("k2", "customer-7", [new CheckoutLine(2, 3)])), out var second, out _, out _, scratch));
+        Assert.Same(first.Customer, second.Customer);
+        Assert.Same(firstLines, second.Lines);
+        Assert.Equal([new CheckoutLine(2, 3)], second.Lines!);
+        Assert.Equal("k2", second.Text);
+        // More customers than the table has slots: ones that share a slot still decode as themselves.
+        for (var round = 0; round < 2; round++)
+        {
+            for (var i = 0; i < 5_000; i++)
+            {
+                var customer = $"customer-{i}";
+                Assert.True(CommandCodec.TryDecode(Encode(Command.Checkout("k", customer, [new CheckoutLine(1, 1)])), out var decoded, out _, out _, scratch));
+                Assert.Equal(customer, decoded.Customer);
+            }
+        }
+    }
+
+    [Fact]
     public void Crc32C_matches_the_published_check_value() =>
         // The standard check value of CRC-32C (iSCSI): "123456789" -> E3069283.
         Assert.Equal(0xE3069283u, CommandCodec.Crc32C("123456789"u8));
