@@ -19,8 +19,10 @@ public sealed partial class ReservationStateMachine
     private CommandResult Checkout(in Command c)
     {
         var lines = c.Lines!;
+        var key = c.IdempotencyKey!;
+        var keyHash = KeyHash(key);
         var fingerprint = Fingerprint(c);
-        if (FindKey(c.IdempotencyKey!) is var seen and >= 0)
+        if (FindKey(key, keyHash) is var seen and >= 0)
         {
             if (_store[seen].Fingerprint != fingerprint)
             {
@@ -38,7 +40,7 @@ public sealed partial class ReservationStateMachine
         ref var order = ref _store[slot];
         order.Id = OrderId.Create(_options.ShardId, ++_orderSequence);
         order.CustomerId = c.CustomerId!;
-        order.IdempotencyKey = c.IdempotencyKey!;
+        _store.SetKey(ref order, key);
         order.PaymentMethod = c.PaymentMethod;
         order.CreatedAtMs = _nowMs;
         order.ReservedUntilMs = _nowMs + _options.ReservationTtlMs;
@@ -55,9 +57,11 @@ public sealed partial class ReservationStateMachine
         order.Held = true;
         IndexOrder(slot);
         var handle = _store.Handle(slot);
-        _expiries.Enqueue(handle, (order.ReservedUntilMs, order.Id.Value));
-        order.KeyExpiresAtMs = _nowMs + _options.IdempotencyWindowMs;
-        RememberKey(slot);
+        // now + the TTL: never earlier than any deadline queued before (see _checkoutExpiries).
+        order.InCheckoutQueue = true;
+        _checkoutExpiries.Enqueue(handle);
+        // The key expires at CreatedAtMs + the idempotency window (KeyExpiresAt).
+        RememberKey(slot, keyHash);
         // A cross-shard order is created (and announced) when its home confirms it, after every hold is in place.
         if (foreign == 0) Emit(EventKind.OrderCreated, order);
         return Describe(order);
@@ -82,7 +86,7 @@ public sealed partial class ReservationStateMachine
                 foreign++;
                 continue;
             }
-            if (!_skus.TryGetValue(line.Sku, out var item) || !item.InCatalog)
+            if (_skus.Find(line.Sku) is not { InCatalog: true } item)
             {
                 return new CommandResult { Code = ResultCode.UnknownSku, Field = CommandRules.LineField(i, "sku") };
             }
@@ -134,7 +138,7 @@ public sealed partial class ReservationStateMachine
         foreach (var line in lines)
         {
             if (!OwnsSku(line.Sku)) continue;
-            var available = AvailableFor(_skus[line.Sku], warehouses);
+            var available = AvailableFor(_skus.Find(line.Sku)!, warehouses);
             if (available < line.Quantity) shortages[k++] = new Shortage(line.Sku, line.Quantity, available);
         }
         return new CommandResult { Code = ResultCode.InsufficientStock, Shortages = shortages };

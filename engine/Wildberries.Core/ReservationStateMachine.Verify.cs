@@ -14,7 +14,7 @@ public sealed partial class ReservationStateMachine
         total.Add(_orderSequence);
         ulong sum = total.Value;
 
-        foreach (var s in _skus.Values)
+        foreach (var s in Skus)
         {
             var h = new StateHash(2);
             h.Add(s.Sku);
@@ -40,10 +40,10 @@ public sealed partial class ReservationStateMachine
         {
             ref var o = ref _store[slot];
             var h = new StateHash(5);
-            h.Add(o.IdempotencyKey);
+            h.AddAscii(_store.Key(o));
             h.Add((long)o.Id.Value);
             h.Add((long)o.Fingerprint);
-            h.Add(o.KeyExpiresAtMs);
+            h.Add(KeyExpiresAt(o));
             sum += h.Value;
         }
         foreach (var (tx, e) in _transactions)
@@ -67,7 +67,7 @@ public sealed partial class ReservationStateMachine
         h.Add((long)o.Id.Value);
         h.Add((long)o.Status);
         h.Add(o.CustomerId);
-        h.Add(o.IdempotencyKey);
+        h.AddAscii(_store.Key(o));
         h.Add(o.PaymentMethod);
         h.Add(o.PaymentSessionId);
         h.Add(o.PaidTransactionId);
@@ -128,7 +128,7 @@ public sealed partial class ReservationStateMachine
         foreach (var slot in _idempotency.Slots())
         {
             ref var o = ref _store[slot];
-            Invariant.That(FindKey(o.IdempotencyKey) == slot, "every remembered key finds its order");
+            Invariant.That(_idempotency.Find(KeyHash(_store.Key(o)), new SameKeyMatch(_store, slot)) == slot, "every remembered key finds its order");
             Invariant.That(o.Keyed, "an order a key remembers is marked keyed in the store");
             if (!o.Held) keyedOnly++;
         }
@@ -136,7 +136,7 @@ public sealed partial class ReservationStateMachine
         // Evicted orders are terminal and hold no stock, so the orders held in memory account for every unit.
         Invariant.That(pending == PendingOrderCount, "the pending-order count matches the orders");
         Int128 onHand = 0;
-        foreach (var s in _skus.Values)
+        foreach (var s in Skus)
         {
             for (var i = 0; i < s.RowCount; i++)
             {
@@ -151,5 +151,11 @@ public sealed partial class ReservationStateMachine
         }
         Invariant.That(expected.Count == 0, "every allocation points at an existing stock row");
         Invariant.That(onHand == _onHandLedger, "on-hand changes only through stock adjustments and shipments (invariant 6)");
+    }
+
+    // The first slot of the index with the key of the order in a given slot.
+    private readonly struct SameKeyMatch(OrderStore store, int slot) : ISlotMatch
+    {
+        public bool Matches(int other) => store.Key(store[other]).SequenceEqual(store.Key(store[slot]));
     }
 }

@@ -9,7 +9,7 @@ namespace Wildberries.Core;
 public sealed partial class ReservationStateMachine
 {
     private readonly StateMachineOptions _options;
-    private readonly Dictionary<long, SkuState> _skus;
+    private readonly SkuTable _skus;
 
     // Every SKU by its slot (allocations name SKUs by slot).
     private SkuState[] _skuSlots;
@@ -24,8 +24,12 @@ public sealed partial class ReservationStateMachine
     private readonly SlotTable _idempotency;
     private readonly Dictionary<string, TransactionEntry> _transactions;
 
-    // Pending reservations by deadline, as store handles. Extending pushes a new entry; the old one is skipped when it
-    // surfaces, as is one whose order has been freed since.
+    // Checkout deadlines (now + the fixed reservation TTL, with a clock that only grows) come in deadline order, then
+    // id order: a first-in first-out queue of store handles holds them, 8 bytes each; the deadline is the record's
+    // (while it is marked InCheckoutQueue). Every other deadline (extended orders, holds, some restored ones) is in a
+    // heap by (deadline, id); an extended order leaves the queue (its entry is skipped when it surfaces), as does
+    // one whose order has been freed since. Expiry takes from both in (deadline, id) order.
+    private readonly Queue<long> _checkoutExpiries;
     private readonly PriorityQueue<long, (long DeadlineMs, ulong Id)> _expiries;
 
     // Timestamps only grow, so first-in is first-out for fixed windows: eviction never scans.
@@ -46,20 +50,29 @@ public sealed partial class ReservationStateMachine
 
     /// <summary>Creates an empty shard state.</summary>
     public ReservationStateMachine(StateMachineOptions? options = null)
+        : this(options, 0, 0)
+    {
+    }
+
+    // Sized for at least the given orders and SKUs (a restore knows how many are coming), and for the options' hints.
+    private ReservationStateMachine(StateMachineOptions? options, int ordersAtLeast, int skusAtLeast)
     {
         _options = (options ?? new StateMachineOptions()).Validate();
-        // Sized up front so that steady traffic never pays for a rehash of millions of entries on the writer thread.
-        var orders = _options.OrdersCapacityHint;
-        _skus = new Dictionary<long, SkuState>(_options.SkusCapacityHint);
-        _skuSlots = new SkuState[Math.Max(16, _options.SkusCapacityHint)];
+        // What every pending order needs is sized up front, so that steady traffic never pays for a rehash of millions
+        // of entries on the writer thread; what only some orders need (payments, retention, extensions) grows as used.
+        var orders = Math.Max(_options.OrdersCapacityHint, ordersAtLeast);
+        var skus = Math.Max(_options.SkusCapacityHint, skusAtLeast);
+        _skus = new SkuTable(skus);
+        _skuSlots = new SkuState[Math.Max(16, skus)];
         _store = new OrderStore(orders);
         _orders = new SlotTable(orders);
         _idempotency = new SlotTable(orders);
-        _transactions = new Dictionary<string, TransactionEntry>(orders, StringComparer.Ordinal);
-        _expiries = new PriorityQueue<long, (long, ulong)>(orders);
-        _terminalOrders = new Queue<(long, long)>(orders);
+        _transactions = new Dictionary<string, TransactionEntry>(StringComparer.Ordinal);
+        _checkoutExpiries = new Queue<long>(orders);
+        _expiries = new PriorityQueue<long, (long, ulong)>();
+        _terminalOrders = new Queue<(long, long)>();
         _idempotencyKeys = new Queue<long>(orders);
-        _transactionIds = new Queue<(long, string)>(orders);
+        _transactionIds = new Queue<(long, string)>();
     }
 
     /// <summary>The options this state machine enforces.</summary>
@@ -81,18 +94,7 @@ public sealed partial class ReservationStateMachine
     public int IdempotencyKeyCount => _idempotency.Count;
 
     /// <summary>The earliest reservation deadline (Unix ms), or <see cref="long.MaxValue"/> when none is pending.</summary>
-    public long NextExpiryMs
-    {
-        get
-        {
-            while (_expiries.TryPeek(out var handle, out var key))
-            {
-                if (_store.TryResolve(handle, out var slot) && IsLiveDeadline(_store[slot], key.DeadlineMs)) return key.DeadlineMs;
-                _expiries.Dequeue();
-            }
-            return long.MaxValue;
-        }
-    }
+    public long NextExpiryMs => NextExpiry(out _, out _);
 
     /// <summary>
     /// Applies one command. <see cref="Command.Lsn"/> must be the next sequence number; events go to
@@ -180,6 +182,9 @@ public sealed partial class ReservationStateMachine
             _terminalOrders.Enqueue((_nowMs + _options.TerminalOrderRetentionMs, _store.Handle(slot)));
         }
     }
+
+    /// <summary>The SKUs the machine knows, in the order it first heard of them.</summary>
+    private ReadOnlySpan<SkuState> Skus => _skuSlots.AsSpan(0, _skus.Count);
 
     private bool OwnsSku(long sku) => ShardRouter.ShardOf(sku, _options.ShardCount) == _options.ShardId;
 
