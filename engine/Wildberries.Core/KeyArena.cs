@@ -13,11 +13,22 @@ internal sealed class KeyArena
     private const int ChunkShift = 18; // 2^18 units of 4 bytes: 1 MiB a chunk
     private const int ChunkUnits = 1 << ChunkShift;
 
-    private byte[][] _chunks = [];
+    private byte[][] _chunks;
     private int _top;
 
     // The first free range of each length in units; a free range links to the next of its length through its first unit.
     private int[] _free = [];
+
+    /// <summary>Makes the chunks for <paramref name="bytes"/> bytes of keys up front.</summary>
+    public KeyArena(long bytes)
+    {
+        var chunks = (int)Math.Min((bytes + (ChunkUnits * 4L) - 1) / (ChunkUnits * 4L), 1 << (31 - ChunkShift));
+        _chunks = new byte[chunks][];
+        for (var i = 0; i < chunks; i++) _chunks[i] = new byte[ChunkUnits * 4];
+    }
+
+    /// <summary>The bytes a key of <paramref name="length"/> characters takes (a whole number of 4-byte units).</summary>
+    public static long BytesOf(int length) => Units(length) * 4L;
 
     /// <summary>The bytes of the key of <paramref name="length"/> characters at <paramref name="start"/>.</summary>
     public Span<byte> this[int start, int length] =>

@@ -19,12 +19,15 @@ internal sealed class OrderStore
     // The first free range of each length; a free range links to the next of its length through its first Item.
     private int[] _freeRanges = [-1, -1, -1, -1, -1, -1, -1, -1];
 
-    private readonly KeyArena _keys = new();
+    private readonly KeyArena _keys;
 
-    public OrderStore(int capacity)
+    /// <summary>Room for <paramref name="capacity"/> orders, their allocations and key bytes (by default 2 and 16 an order).</summary>
+    public OrderStore(int capacity, int allocations = -1, long keyBytes = -1)
     {
-        _records = new OrderRecord[Math.Max(capacity, 16)];
-        _allocations = new Allocation[Math.Max(capacity, 16) * 2];
+        capacity = Math.Max(capacity, 16);
+        _records = new OrderRecord[capacity];
+        _allocations = new Allocation[allocations >= 0 ? Math.Max(allocations, 16) : capacity * 2];
+        _keys = new KeyArena(keyBytes >= 0 ? keyBytes : capacity * 16L);
     }
 
     /// <summary>The slots ever used (free ones included): slots are below this.</summary>

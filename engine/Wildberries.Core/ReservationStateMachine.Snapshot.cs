@@ -79,7 +79,14 @@ public sealed partial class ReservationStateMachine
     public static ReservationStateMachine Restore(StateSnapshot snapshot, StateMachineOptions? options = null)
     {
         ArgumentNullException.ThrowIfNull(snapshot);
-        var m = new ReservationStateMachine(options, snapshot.Orders.Length, snapshot.Items.Length);
+        var (allocations, keyBytes) = (0L, 0L);
+        foreach (var so in snapshot.Orders)
+        {
+            allocations += so.Allocations?.Length ?? 0;
+            keyBytes += KeyArena.BytesOf(so.IdempotencyKey?.Length ?? 0);
+        }
+        if (allocations > Array.MaxLength) throw new InvalidDataException("The snapshot's orders have more allocations than an array holds.");
+        var m = new ReservationStateMachine(options, snapshot.Orders.Length, snapshot.Items.Length, (int)allocations, keyBytes);
         if (snapshot.ShardId != m._options.ShardId)
         {
             throw new InvalidDataException($"The snapshot is of shard {snapshot.ShardId}, not {m._options.ShardId}.");
@@ -226,7 +233,7 @@ public sealed partial class ReservationStateMachine
     private static int FromSnapshot(ReservationStateMachine m, SnapshotOrder so)
     {
         m._allocationScratchCount = 0;
-        foreach (var a in so.Allocations)
+        foreach (var a in so.Allocations ?? throw new InvalidDataException($"Order {so.Id} has no allocation list."))
         {
             if (m._skus.Find(a.Sku) is not { } item || item.FindRow(a.WarehouseId) is var row && row < 0)
             {

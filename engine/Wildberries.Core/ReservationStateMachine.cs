@@ -50,12 +50,13 @@ public sealed partial class ReservationStateMachine
 
     /// <summary>Creates an empty shard state.</summary>
     public ReservationStateMachine(StateMachineOptions? options = null)
-        : this(options, 0, 0)
+        : this(options, 0, 0, -1, -1)
     {
     }
 
-    // Sized for at least the given orders and SKUs (a restore knows how many are coming), and for the options' hints.
-    private ReservationStateMachine(StateMachineOptions? options, int ordersAtLeast, int skusAtLeast)
+    // Sized for at least the given orders and SKUs, and exactly for the given allocations and key bytes when known
+    // (a restore knows what is coming), and for the options' hints.
+    private ReservationStateMachine(StateMachineOptions? options, int ordersAtLeast, int skusAtLeast, int allocations, long keyBytes)
     {
         _options = (options ?? new StateMachineOptions()).Validate();
         // What every pending order needs is sized up front, so that steady traffic never pays for a rehash of millions
@@ -64,7 +65,7 @@ public sealed partial class ReservationStateMachine
         var skus = Math.Max(_options.SkusCapacityHint, skusAtLeast);
         _skus = new SkuTable(skus);
         _skuSlots = new SkuState[Math.Max(16, skus)];
-        _store = new OrderStore(orders);
+        _store = allocations >= 0 ? new OrderStore(orders, allocations, keyBytes) : new OrderStore(orders);
         _orders = new SlotTable(orders);
         _idempotency = new SlotTable(orders);
         _transactions = new Dictionary<string, TransactionEntry>(StringComparer.Ordinal);
