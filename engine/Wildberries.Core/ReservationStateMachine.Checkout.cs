@@ -16,11 +16,10 @@ public sealed partial class ReservationStateMachine
     /// Reserves every line or none. Validates everything first, then checks every line's availability, and only
     /// then touches stock, so a failure never leaves a partial reservation behind (invariant 3).
     /// </summary>
-    private CommandResult Checkout(in Command c)
+    private CommandResult Checkout(in Command c, int keyHash)
     {
         var lines = c.Lines!;
         var key = c.IdempotencyKey!;
-        var keyHash = KeyHash(key);
         var fingerprint = Fingerprint(c);
         if (FindKey(key, keyHash) is var seen and >= 0)
         {

@@ -108,6 +108,7 @@ public sealed partial class ReservationStateMachine
         _lsn = command.Lsn;
         _events = events;
         _eventIndex = 0;
+        var keyHash = command.Kind == CommandKind.Checkout ? PrefetchCheckout(command) : 0;
         AdvanceClock(command.TimestampMs);
 
         // The edge checked these rules before journaling; checking again means no entry, however it was made, can
@@ -117,7 +118,7 @@ public sealed partial class ReservationStateMachine
         {
             CommandKind.UpsertItem => UpsertItem(command),
             CommandKind.AdjustStock => AdjustStock(command),
-            CommandKind.Checkout => Checkout(command),
+            CommandKind.Checkout => Checkout(command, keyHash),
             CommandKind.AttachPayment => AttachPayment(command),
             CommandKind.PaymentResult => PaymentResult(command),
             CommandKind.Cancel => Cancel(command),
@@ -136,6 +137,23 @@ public sealed partial class ReservationStateMachine
 
         if (_options.VerifyInvariantsEveryCommand) VerifyInvariants();
         return result;
+    }
+
+    /// <summary>
+    /// Asks for what a checkout will read first from its large tables (the key's bucket, the new order's bucket, the
+    /// first lines' SKU entries) before it is checked; returns the key's hash (0 without a key: the checks refuse it).
+    /// </summary>
+    private int PrefetchCheckout(in Command c)
+    {
+        if (c.Text is not { } key) return 0;
+        var keyHash = KeyHash(key);
+        _idempotency.Prefetch(keyHash);
+        if (_orderSequence < OrderId.SequenceMax) _orders.Prefetch(IdHash(OrderId.Create(_options.ShardId, _orderSequence + 1)));
+        if (c.Lines is { } lines)
+        {
+            for (var i = 0; i < lines.Length && i < 4; i++) _skus.Prefetch(lines[i].Sku);
+        }
+        return keyHash;
     }
 
     /// <summary>Time passes: reservations whose deadline has come expire; old terminal orders and keys are evicted.</summary>

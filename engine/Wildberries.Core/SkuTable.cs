@@ -32,6 +32,9 @@ internal sealed class SkuTable
         }
     }
 
+    /// <summary>Starts loading the entry where a look-up of <paramref name="sku"/> begins.</summary>
+    public void Prefetch(long sku) => Core.Prefetch.Line(ref _entries[Hash(sku) & _mask]);
+
     /// <summary>Adds a SKU that is not in the table yet.</summary>
     public void Add(SkuState state)
     {

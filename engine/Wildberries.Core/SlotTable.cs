@@ -39,6 +39,9 @@ internal sealed class SlotTable
         }
     }
 
+    /// <summary>Starts loading the bucket where a look-up of <paramref name="hash"/> begins.</summary>
+    public void Prefetch(int hash) => Core.Prefetch.Line(ref _buckets[hash & _mask]);
+
     /// <summary>Adds a slot whose key is not in the table yet.</summary>
     public void Add(int hash, int slot)
     {
