@@ -12,6 +12,7 @@ internal sealed class KeyArena
 {
     private const int ChunkShift = 18; // 2^18 units of 4 bytes: 1 MiB a chunk
     private const int ChunkUnits = 1 << ChunkShift;
+    private const int ChunkBytes = ChunkUnits * 4;
 
     private byte[][] _chunks;
     private int _top;
@@ -19,12 +20,12 @@ internal sealed class KeyArena
     // The first free range of each length in units; a free range links to the next of its length through its first unit.
     private int[] _free = [];
 
-    /// <summary>Makes the chunks for <paramref name="bytes"/> bytes of keys up front.</summary>
+    /// <summary>Makes room for <paramref name="bytes"/> bytes of keys up front (a small machine's one chunk grows as used).</summary>
     public KeyArena(long bytes)
     {
-        var chunks = (int)Math.Min((bytes + (ChunkUnits * 4L) - 1) / (ChunkUnits * 4L), 1 << (31 - ChunkShift));
-        _chunks = new byte[chunks][];
-        for (var i = 0; i < chunks; i++) _chunks[i] = new byte[ChunkUnits * 4];
+        var chunks = (int)Math.Min((bytes + ChunkBytes - 1) / ChunkBytes, 1 << (31 - ChunkShift));
+        _chunks = new byte[Math.Max(chunks, 1)][];
+        for (var i = 0; i < _chunks.Length; i++) _chunks[i] = new byte[chunks > 1 ? ChunkBytes : (int)Math.Clamp(bytes, 1024, ChunkBytes)];
     }
 
     /// <summary>The bytes a key of <paramref name="length"/> characters takes (a whole number of 4-byte units).</summary>
@@ -73,8 +74,10 @@ internal sealed class KeyArena
         {
             Invariant.That(chunk < 1 << (31 - ChunkShift), "the key arena stays below 8 GiB");
             Array.Resize(ref _chunks, chunk + 1);
-            _chunks[chunk] = new byte[ChunkUnits * 4];
+            _chunks[chunk] = new byte[ChunkBytes];
         }
+        var end = ((_top & (ChunkUnits - 1)) + units) * 4;
+        if (end > _chunks[chunk].Length) Array.Resize(ref _chunks[chunk], Math.Min(ChunkBytes, Math.Max(end, _chunks[chunk].Length * 2)));
         var start = _top;
         _top += units;
         return start;

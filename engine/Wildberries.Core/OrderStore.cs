@@ -21,13 +21,16 @@ internal sealed class OrderStore
 
     private readonly KeyArena _keys;
 
-    /// <summary>Room for <paramref name="capacity"/> orders, their allocations and key bytes (by default 2 and 16 an order).</summary>
-    public OrderStore(int capacity, int allocations = -1, long keyBytes = -1)
+    /// <summary>
+    /// Room for <paramref name="capacity"/> orders, their allocations and key bytes: 2 and 16 an order, or more when
+    /// more are known to come (a restore).
+    /// </summary>
+    public OrderStore(int capacity, int allocations = 0, long keyBytes = 0)
     {
         capacity = Math.Max(capacity, 16);
         _records = new OrderRecord[capacity];
-        _allocations = new Allocation[allocations >= 0 ? Math.Max(allocations, 16) : capacity * 2];
-        _keys = new KeyArena(keyBytes >= 0 ? keyBytes : capacity * 16L);
+        _allocations = new Allocation[Math.Max(allocations, capacity * 2)];
+        _keys = new KeyArena(Math.Max(keyBytes, capacity * 16L));
     }
 
     /// <summary>The slots ever used (free ones included): slots are below this.</summary>

@@ -50,12 +50,12 @@ public sealed partial class ReservationStateMachine
 
     /// <summary>Creates an empty shard state.</summary>
     public ReservationStateMachine(StateMachineOptions? options = null)
-        : this(options, 0, 0, -1, -1)
+        : this(options, 0, 0, 0, 0)
     {
     }
 
-    // Sized for at least the given orders and SKUs, and exactly for the given allocations and key bytes when known
-    // (a restore knows what is coming), and for the options' hints.
+    // Sized for the options' hints, or for the given orders, SKUs, allocations and key bytes when more (a restore
+    // knows what is coming).
     private ReservationStateMachine(StateMachineOptions? options, int ordersAtLeast, int skusAtLeast, int allocations, long keyBytes)
     {
         _options = (options ?? new StateMachineOptions()).Validate();
@@ -65,7 +65,7 @@ public sealed partial class ReservationStateMachine
         var skus = Math.Max(_options.SkusCapacityHint, skusAtLeast);
         _skus = new SkuTable(skus);
         _skuSlots = new SkuState[Math.Max(16, skus)];
-        _store = allocations >= 0 ? new OrderStore(orders, allocations, keyBytes) : new OrderStore(orders);
+        _store = new OrderStore(orders, allocations, keyBytes);
         _orders = new SlotTable(orders);
         _idempotency = new SlotTable(orders);
         _transactions = new Dictionary<string, TransactionEntry>(StringComparer.Ordinal);
@@ -145,7 +145,7 @@ public sealed partial class ReservationStateMachine
     /// </summary>
     private int PrefetchCheckout(in Command c)
     {
-        if (c.Text is not { } key) return 0;
+        if (c.Text is not { } key || key.Length > _options.IdempotencyKeyLengthMax) return 0; // refused by the checks
         var keyHash = KeyHash(key);
         _idempotency.Prefetch(keyHash);
         if (_orderSequence < OrderId.SequenceMax) _orders.Prefetch(IdHash(OrderId.Create(_options.ShardId, _orderSequence + 1)));
