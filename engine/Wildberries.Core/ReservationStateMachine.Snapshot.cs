@@ -94,12 +94,15 @@ public sealed partial class ReservationStateMachine
         m._lsn = snapshot.Lsn;
         m._nowMs = snapshot.NowMs;
         m._orderSequence = snapshot.OrderSequence;
+        var catalog = new List<long>(snapshot.Items.Length);
         foreach (var i in snapshot.Items)
         {
             var s = m.GetOrAddSku(i.Sku);
             (s.InCatalog, s.Name, s.Price, s.MaxPerOrder, s.Active) = (i.InCatalog, i.Name, i.Price, i.MaxPerOrder, i.Active);
-            if (i.InCatalog) m._catalog.Add(i.Sku);
+            if (i.InCatalog) catalog.Add(i.Sku);
         }
+        // Built from the whole list at once (sorted, then the tree made in one pass), not item by item with rebalancing.
+        m._catalog = new SortedSet<long>(catalog);
         SkuState? last = null;
         foreach (var r in snapshot.Rows)
         {

@@ -15,7 +15,7 @@ public sealed partial class ReservationStateMachine
     private SkuState[] _skuSlots;
 
     // SKUs in the catalog, ordered, for keyset paging; changes only when an item is first upserted.
-    private readonly SortedSet<long> _catalog = [];
+    private SortedSet<long> _catalog = [];
     private readonly OrderStore _store;
 
     // The orders held (live and within their retention window), by id: their slots in the store.
