@@ -17,4 +17,11 @@ internal static class Prefetch
     {
         if (Sse.IsSupported) Sse.Prefetch0(Unsafe.AsPointer(ref location));
     }
+
+    /// <summary>Starts loading the first cache line of <paramref name="o"/> (its header and first fields).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static unsafe void Object(object o)
+    {
+        if (Sse.IsSupported) Sse.Prefetch0(*(void**)Unsafe.AsPointer(ref o));
+    }
 }

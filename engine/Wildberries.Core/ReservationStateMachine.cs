@@ -108,7 +108,7 @@ public sealed partial class ReservationStateMachine
         _lsn = command.Lsn;
         _events = events;
         _eventIndex = 0;
-        var keyHash = command.Kind == CommandKind.Checkout ? PrefetchCheckout(command) : 0;
+        var keyHash = command.Kind == CommandKind.Checkout ? PrefetchCheckout(command, 1) : 0;
         AdvanceClock(command.TimestampMs);
 
         // The edge checked these rules before journaling; checking again means no entry, however it was made, can
@@ -143,17 +143,41 @@ public sealed partial class ReservationStateMachine
     /// Asks for what a checkout will read first from its large tables (the key's bucket, the new order's bucket, the
     /// first lines' SKU entries) before it is checked; returns the key's hash (0 without a key: the checks refuse it).
     /// </summary>
-    private int PrefetchCheckout(in Command c)
+    private int PrefetchCheckout(in Command c, int ordersAhead)
     {
         if (c.Text is not { } key || key.Length > _options.IdempotencyKeyLengthMax) return 0; // refused by the checks
         var keyHash = KeyHash(key);
         _idempotency.Prefetch(keyHash);
-        if (_orderSequence < OrderId.SequenceMax) _orders.Prefetch(IdHash(OrderId.Create(_options.ShardId, _orderSequence + 1)));
-        if (c.Lines is { } lines)
+        if (_orderSequence <= OrderId.SequenceMax - ordersAhead) _orders.Prefetch(IdHash(OrderId.Create(_options.ShardId, _orderSequence + ordersAhead)));
+        if (c.Lines is not { } lines) return keyHash;
+        for (var i = 0; i < lines.Length && i < 4; i++)
         {
-            for (var i = 0; i < lines.Length && i < 4; i++) _skus.Prefetch(lines[i].Sku);
+            if (ordersAhead > 1)
+            {
+                _skus.Prefetch(lines[i].Sku);
+            }
+            else if (_skus.Find(lines[i].Sku) is { } item)
+            {
+                // The SKU's entry is here (asked for by the hint, or waited for now, with the buckets above on the
+                // way): ask for the SKU itself, whose rows every line reads and writes.
+                Core.Prefetch.Object(item);
+                Core.Prefetch.Line(ref item.Rows[0]);
+                Core.Prefetch.Line(ref item.Rows[2]);
+            }
         }
         return keyHash;
+    }
+
+    /// <summary>
+    /// A hint that <paramref name="next"/> is the command applied after the one being applied now (the ring's next
+    /// slot): starts loading the cache lines a checkout reads first from the large tables, so that they arrive while
+    /// the current command is applied instead of when <paramref name="next"/> needs them. Changes no state; any
+    /// command, even one the checks will refuse, is fine; calling it or not never changes a result.
+    /// </summary>
+    public void Prefetch(in Command next)
+    {
+        // If the current command makes an order, the next one's is the one after.
+        if (next.Kind == CommandKind.Checkout) PrefetchCheckout(next, 2);
     }
 
     /// <summary>Time passes: reservations whose deadline has come expire; old terminal orders and keys are evicted.</summary>

@@ -1,5 +1,3 @@
-using System.Numerics;
-
 namespace Wildberries.Core;
 
 /// <summary>
@@ -14,7 +12,7 @@ internal sealed class SkuTable
 
     public SkuTable(int capacity)
     {
-        _entries = new Entry[Size(capacity)];
+        _entries = new Entry[SlotTable.Size(capacity)];
         _mask = _entries.Length - 1;
     }
 
@@ -63,8 +61,6 @@ internal sealed class SkuTable
 
     // Not ShardRouter's hash: on a shard, every SKU has the same residue of that one, which would crowd the table.
     private static int Hash(long sku) => (int)(StateHash.Mix((ulong)sku ^ 0x9E3779B97F4A7C15) >> 32);
-
-    private static int Size(int capacity) => (int)BitOperations.RoundUpToPowerOf2((uint)Math.Max(16, (capacity * 10L / 7) + 1));
 
     private struct Entry
     {

@@ -101,5 +101,6 @@ internal sealed class SlotTable
 
     private static long Bucket(int hash, int slot) => ((long)hash << 32) | (uint)(slot + 1);
 
-    private static int Size(int capacity) => (int)BitOperations.RoundUpToPowerOf2((uint)Math.Max(16, (capacity * 10L / 7) + 1));
+    /// <summary>A power-of-two bucket count that holds <paramref name="capacity"/> entries at most 70 % full.</summary>
+    internal static int Size(int capacity) => (int)BitOperations.RoundUpToPowerOf2((uint)Math.Max(16, (capacity * 10L / 7) + 1));
 }

@@ -169,6 +169,38 @@ public class LayoutTests(ITestOutputHelper output)
         Assert.Equal(first.Keys.Select(k => (k.ExpiresAtMs, k.OrderId.Value)).Order(), first.Keys.Select(k => (k.ExpiresAtMs, k.OrderId.Value)));
     }
 
+    [Fact]
+    public void A_hint_of_the_next_command_changes_no_result_and_no_state()
+    {
+        var commands = new List<Command> { Command.UpsertItem(1, "one", 100, 10, true), Command.SetStockOnHand(1, 10, 5) };
+        for (var i = 0; i < 12; i++) commands.Add(Command.Checkout("k" + (i % 8), "c" + (i % 3), [new CheckoutLine(1, 1 + (i % 2))]));
+        // Commands the checks refuse are hinted too: no key, a key over the limit, no lines, an unknown SKU.
+        commands.Add(Command.Checkout(null!, "c", [new CheckoutLine(1, 1)]));
+        commands.Add(Command.Checkout(new string('x', 5_000), "c", [new CheckoutLine(1, 1)]));
+        commands.Add(Command.Checkout("k-empty", "c", null!));
+        commands.Add(Command.Checkout("k-unknown", "c", [new CheckoutLine(99, 1)]));
+        commands.Add(Command.Tick());
+
+        var plain = new ReservationStateMachine(new StateMachineOptions { VerifyInvariantsEveryCommand = true });
+        var hinted = new ReservationStateMachine(new StateMachineOptions { VerifyInvariantsEveryCommand = true });
+        var events = new EventBuffer();
+        for (var i = 0; i < commands.Count; i++)
+        {
+            var c = commands[i];
+            c.Lsn = i + 1;
+            c.TimestampMs = Shard.T0 + (i * 1_000);
+            events.Clear();
+            var expected = plain.Apply(c, events);
+            if (i + 1 < commands.Count) hinted.Prefetch(commands[i + 1]);
+            hinted.Prefetch(c);
+            events.Clear();
+            var actual = hinted.Apply(c, events);
+            Assert.Equal(expected with { Shortages = null }, actual with { Shortages = null });
+            Assert.Equal(expected.Shortages, actual.Shortages);
+        }
+        Assert.Equal(plain.ComputeStateHash(), hinted.ComputeStateHash());
+    }
+
     private static void AssertRoundTrip(ReservationStateMachine machine, StateMachineOptions options) =>
         Assert.Equal(machine.ComputeStateHash(), ReservationStateMachine.Restore(machine.CaptureSnapshot(), options).ComputeStateHash());
 
