@@ -73,10 +73,13 @@ public static class Workload
         return carts;
     }
 
-    /// <summary>Fills a fresh state machine with <paramref name="skus"/> items over 3 warehouses, deep enough never to run out.</summary>
-    public static ReservationStateMachine Catalog(int skus, out long lsn, long nowMs)
+    /// <summary>
+    /// Fills a fresh state machine with <paramref name="skus"/> items over 3 warehouses, deep enough never to run out,
+    /// with room made for <paramref name="orders"/> orders (2 allocations and 16 key bytes each).
+    /// </summary>
+    public static ReservationStateMachine Catalog(int skus, out long lsn, long nowMs, int orders = 1 << 18)
     {
-        var machine = new ReservationStateMachine(new StateMachineOptions { OrdersCapacityHint = 1 << 18, SkusCapacityHint = skus });
+        var machine = new ReservationStateMachine(new StateMachineOptions { OrdersCapacityHint = orders, SkusCapacityHint = skus });
         lsn = LoadCatalog(machine, skus, nowMs);
         return machine;
     }

@@ -13,6 +13,9 @@ public readonly record struct OrderId(ulong Value)
 
     private const int SequenceBits = 48;
     private const ulong SequenceMask = (1UL << SequenceBits) - 1;
+
+    /// <summary>The highest sequence number an id can carry.</summary>
+    internal const long SequenceMax = (long)SequenceMask;
     private const string Alphabet = "0123456789abcdefghjkmnpqrstvwxyz"; // Crockford: no i, l, o, u
 
     /// <summary>Makes the id of the <paramref name="sequence"/>-th order of <paramref name="shard"/>.</summary>

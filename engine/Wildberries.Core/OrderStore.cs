@@ -16,14 +16,25 @@ internal sealed class OrderStore
     private Allocation[] _allocations;
     private int _allocationTop;
 
-    // The first free range of each length; a free range links to the next of its length through its first Quantity.
+    // The first free range of each length; a free range links to the next of its length through its first Item.
     private int[] _freeRanges = [-1, -1, -1, -1, -1, -1, -1, -1];
 
-    public OrderStore(int capacity)
+    private readonly KeyArena _keys;
+
+    /// <summary>
+    /// Room for <paramref name="capacity"/> orders, their allocations and key bytes: 2 and 16 an order, or more when
+    /// more are known to come (a restore).
+    /// </summary>
+    public OrderStore(int capacity, int allocations = 0, long keyBytes = 0)
     {
-        _records = new OrderRecord[Math.Max(capacity, 16)];
-        _allocations = new Allocation[Math.Max(capacity, 16) * 2];
+        capacity = Math.Max(capacity, 16);
+        _records = new OrderRecord[capacity];
+        _allocations = new Allocation[Math.Max(allocations, capacity * 2)];
+        _keys = new KeyArena(Math.Max(keyBytes, capacity * 16L));
     }
+
+    /// <summary>The slots ever used (free ones included): slots are below this.</summary>
+    public int Top => _top;
 
     /// <summary>Slots in use.</summary>
     public int Count { get; private set; }
@@ -45,7 +56,7 @@ internal sealed class OrderStore
             if (_top == _records.Length) Array.Resize(ref _records, _records.Length * 2);
             slot = _top++;
         }
-        _records[slot] = new OrderRecord { Generation = _records[slot].Generation, CustomerId = "", IdempotencyKey = "" };
+        _records[slot] = new OrderRecord { Generation = _records[slot].Generation, CustomerId = "" };
         Count++;
         return slot;
     }
@@ -56,7 +67,8 @@ internal sealed class OrderStore
         ref var r = ref _records[slot];
         Invariant.That(!r.Held && !r.Keyed, "a slot is freed only when nothing refers to it");
         FreeRange(r.FirstAllocation, r.AllocationCount);
-        r = new OrderRecord { Generation = r.Generation + 1, FirstAllocation = _freeSlot, CustomerId = "", IdempotencyKey = "" };
+        _keys.Free(r.KeyStart, r.KeyLength);
+        r = new OrderRecord { Generation = r.Generation + 1, FirstAllocation = _freeSlot, CustomerId = "" };
         _freeSlot = slot;
         Count--;
     }
@@ -83,12 +95,26 @@ internal sealed class OrderStore
         items.CopyTo(_allocations.AsSpan(order.FirstAllocation, items.Length));
     }
 
+    /// <summary>The ASCII bytes of an order's idempotency key (empty for a hold).</summary>
+    public ReadOnlySpan<byte> Key(in OrderRecord order) => _keys[order.KeyStart, order.KeyLength];
+
+    /// <summary>The idempotency key of an order as a string (allocates: for snapshots and reads, not the checkout path).</summary>
+    public string KeyString(in OrderRecord order) => System.Text.Encoding.ASCII.GetString(Key(order));
+
+    /// <summary>Gives a new order (its key still empty) its idempotency key, printable ASCII.</summary>
+    public void SetKey(ref OrderRecord order, ReadOnlySpan<char> key)
+    {
+        Invariant.That(order.KeyLength == 0, "an order's key is set once");
+        order.KeyStart = _keys.Add(key);
+        order.KeyLength = key.Length;
+    }
+
     private int TakeRange(int length)
     {
         if (length == 0) return 0;
         if (length < _freeRanges.Length && _freeRanges[length] is var free and >= 0)
         {
-            _freeRanges[length] = _allocations[free].Quantity;
+            _freeRanges[length] = _allocations[free].Item;
             return free;
         }
         if (_allocationTop + length > _allocations.Length)
@@ -109,7 +135,7 @@ internal sealed class OrderStore
             Array.Resize(ref _freeRanges, Math.Max(old * 2, length + 1));
             _freeRanges.AsSpan(old).Fill(-1);
         }
-        _allocations[start] = new Allocation { Quantity = _freeRanges[length] };
+        _allocations[start] = new Allocation { Item = _freeRanges[length] };
         _freeRanges[length] = start;
     }
 }

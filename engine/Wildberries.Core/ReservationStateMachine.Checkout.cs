@@ -16,11 +16,12 @@ public sealed partial class ReservationStateMachine
     /// Reserves every line or none. Validates everything first, then checks every line's availability, and only
     /// then touches stock, so a failure never leaves a partial reservation behind (invariant 3).
     /// </summary>
-    private CommandResult Checkout(in Command c)
+    private CommandResult Checkout(in Command c, int keyHash)
     {
         var lines = c.Lines!;
+        var key = c.IdempotencyKey!;
         var fingerprint = Fingerprint(c);
-        if (FindKey(c.IdempotencyKey!) is var seen and >= 0)
+        if (FindKey(key, keyHash) is var seen and >= 0)
         {
             if (_store[seen].Fingerprint != fingerprint)
             {
@@ -38,7 +39,7 @@ public sealed partial class ReservationStateMachine
         ref var order = ref _store[slot];
         order.Id = OrderId.Create(_options.ShardId, ++_orderSequence);
         order.CustomerId = c.CustomerId!;
-        order.IdempotencyKey = c.IdempotencyKey!;
+        _store.SetKey(ref order, key);
         order.PaymentMethod = c.PaymentMethod;
         order.CreatedAtMs = _nowMs;
         order.ReservedUntilMs = _nowMs + _options.ReservationTtlMs;
@@ -55,9 +56,11 @@ public sealed partial class ReservationStateMachine
         order.Held = true;
         IndexOrder(slot);
         var handle = _store.Handle(slot);
-        _expiries.Enqueue(handle, (order.ReservedUntilMs, order.Id.Value));
-        order.KeyExpiresAtMs = _nowMs + _options.IdempotencyWindowMs;
-        RememberKey(slot);
+        // now + the TTL: never earlier than any deadline queued before (see _checkoutExpiries).
+        order.InCheckoutQueue = true;
+        _checkoutExpiries.Enqueue(handle);
+        // The key expires at CreatedAtMs + the idempotency window (KeyExpiresAt).
+        RememberKey(slot, keyHash);
         // A cross-shard order is created (and announced) when its home confirms it, after every hold is in place.
         if (foreign == 0) Emit(EventKind.OrderCreated, order);
         return Describe(order);
@@ -82,7 +85,7 @@ public sealed partial class ReservationStateMachine
                 foreign++;
                 continue;
             }
-            if (!_skus.TryGetValue(line.Sku, out var item) || !item.InCatalog)
+            if (_skus.Find(line.Sku) is not { InCatalog: true } item)
             {
                 return new CommandResult { Code = ResultCode.UnknownSku, Field = CommandRules.LineField(i, "sku") };
             }
@@ -134,7 +137,7 @@ public sealed partial class ReservationStateMachine
         foreach (var line in lines)
         {
             if (!OwnsSku(line.Sku)) continue;
-            var available = AvailableFor(_skus[line.Sku], warehouses);
+            var available = AvailableFor(_skus.Find(line.Sku)!, warehouses);
             if (available < line.Quantity) shortages[k++] = new Shortage(line.Sku, line.Quantity, available);
         }
         return new CommandResult { Code = ResultCode.InsufficientStock, Shortages = shortages };

@@ -22,6 +22,8 @@ public sealed partial class ReservationStateMachine
         ref var order = ref _store[slot];
         if (order.Status != OrderStatus.PendingPayment) return new CommandResult { Code = ResultCode.InvalidState, OrderId = order.Id, Status = order.Status };
         order.ReservedUntilMs = _nowMs + c.TtlMs;
+        // Any deadline may follow: the heap has it from now on.
+        order.InCheckoutQueue = false;
         _expiries.Enqueue(_store.Handle(slot), (order.ReservedUntilMs, order.Id.Value));
         return Describe(order);
     }
@@ -39,15 +41,21 @@ public sealed partial class ReservationStateMachine
         return Describe(order);
     }
 
-    /// <summary>Expires every reservation whose deadline has come: the heap yields them without scanning orders.</summary>
+    /// <summary>Expires every reservation whose deadline has come: the queues yield them without scanning orders.</summary>
     private void ExpireDue()
     {
-        while (_expiries.TryPeek(out var handle, out var key) && key.DeadlineMs <= _nowMs)
+        while (NextExpiry(out var slot, out var fromQueue) <= _nowMs)
         {
-            _expiries.Dequeue();
-            // Paid, cancelled, extended or confirmed since, or freed
-            if (!_store.TryResolve(handle, out var slot) || !IsLiveDeadline(_store[slot], key.DeadlineMs)) continue;
             ref var order = ref _store[slot];
+            if (fromQueue)
+            {
+                _checkoutExpiries.Dequeue();
+                order.InCheckoutQueue = false;
+            }
+            else
+            {
+                _expiries.Dequeue();
+            }
             if (order.Status == OrderStatus.Preparing)
             {
                 Undo(slot); // its coordinator is gone: as if it never was
@@ -59,6 +67,44 @@ public sealed partial class ReservationStateMachine
             Emit(EventKind.OrderExpired, order);
             EmitRemote(order, RemoteAction.Release);
         }
+    }
+
+    /// <summary>
+    /// The earliest live deadline, by (deadline, id), of the checkout queue and the heap (entries gone stale are
+    /// dropped on the way), its slot and which of the two holds it at its head; <see cref="long.MaxValue"/> when none.
+    /// </summary>
+    private long NextExpiry(out int slot, out bool fromQueue)
+    {
+        var queued = -1;
+        while (_checkoutExpiries.TryPeek(out var handle))
+        {
+            // Paid, cancelled, extended or confirmed since, or freed
+            if (_store.TryResolve(handle, out queued) && _store[queued].InCheckoutQueue && IsLiveDeadline(_store[queued], _store[queued].ReservedUntilMs)) break;
+            queued = -1;
+            _checkoutExpiries.Dequeue();
+        }
+        var heaped = -1;
+        long heapDeadline = long.MaxValue;
+        while (_expiries.TryPeek(out var handle, out var key))
+        {
+            if (_store.TryResolve(handle, out heaped) && IsLiveDeadline(_store[heaped], key.DeadlineMs))
+            {
+                heapDeadline = key.DeadlineMs;
+                break;
+            }
+            heaped = -1;
+            _expiries.Dequeue();
+        }
+        if (queued < 0 && heaped < 0)
+        {
+            (slot, fromQueue) = (-1, false);
+            return long.MaxValue;
+        }
+        var queueDeadline = queued >= 0 ? _store[queued].ReservedUntilMs : long.MaxValue;
+        fromQueue = heaped < 0 || (queued >= 0 && (queueDeadline < heapDeadline
+            || (queueDeadline == heapDeadline && _store[queued].Id.Value < _store[heaped].Id.Value)));
+        slot = fromQueue ? queued : heaped;
+        return fromQueue ? queueDeadline : heapDeadline;
     }
 
     /// <summary>Forgets finished orders, idempotency keys and transactions whose retention window has passed.</summary>
@@ -82,7 +128,7 @@ public sealed partial class ReservationStateMachine
             // An entry whose key was forgotten already (its order undone) goes; otherwise the first live key decides.
             if (_store.TryResolve(handle, out var slot) && _store[slot].Keyed)
             {
-                if (_store[slot].KeyExpiresAtMs > _nowMs) break;
+                if (KeyExpiresAt(_store[slot]) > _nowMs) break;
                 ForgetKey(slot);
             }
             _idempotencyKeys.Dequeue();
@@ -112,12 +158,12 @@ public sealed partial class ReservationStateMachine
         public bool Matches(int slot) => store[slot].Id == id;
     }
 
-    /// <summary>Remembers the idempotency key of the order in <paramref name="slot"/> until its KeyExpiresAtMs.</summary>
-    private void RememberKey(int slot)
+    /// <summary>Remembers the idempotency key (hashing to <paramref name="keyHash"/>) of the order in <paramref name="slot"/> until <see cref="KeyExpiresAt"/>.</summary>
+    private void RememberKey(int slot, int keyHash)
     {
         ref var order = ref _store[slot];
         order.Keyed = true;
-        _idempotency.Add(KeyHash(order.IdempotencyKey), slot);
+        _idempotency.Add(keyHash, slot);
         _idempotencyKeys.Enqueue(_store.Handle(slot));
     }
 
@@ -125,24 +171,39 @@ public sealed partial class ReservationStateMachine
     private void ForgetKey(int slot)
     {
         ref var order = ref _store[slot];
-        _idempotency.Remove(KeyHash(order.IdempotencyKey), slot);
+        _idempotency.Remove(KeyHash(_store.Key(order)), slot);
         order.Keyed = false;
         if (!order.Held) _store.Free(slot);
     }
 
-    /// <summary>The slot of the order an idempotency key made, or -1 when the key is not remembered.</summary>
-    private int FindKey(string key) => _idempotency.Find(KeyHash(key), new KeyMatch(_store, key));
+    /// <summary>When the key of a keyed order is forgotten: its checkout's time plus the idempotency window, unless restored otherwise.</summary>
+    private long KeyExpiresAt(in OrderRecord order) =>
+        order.KeyExpiryInExtras ? order.Extras!.KeyExpiresAtMs : order.CreatedAtMs + _options.IdempotencyWindowMs;
 
-    // Stable across processes (not string.GetHashCode), so the index's order, and with it a snapshot's, is too.
-    private static int KeyHash(string key)
+    /// <summary>The slot of the order an idempotency key made, or -1 when the key is not remembered.</summary>
+    private int FindKey(string key) => FindKey(key, KeyHash(key));
+
+    private int FindKey(string key, int keyHash) => _idempotency.Find(keyHash, new KeyMatch(_store, key));
+
+    // Stable across processes (not string.GetHashCode), so the index's order is too. A key's characters are ASCII:
+    // hashing its bytes in the arena gives the same value.
+    private static int KeyHash(ReadOnlySpan<char> key)
     {
         var h = 0xCBF29CE484222325;
         foreach (var c in key) h = (h ^ c) * 0x100000001B3;
         return (int)StateHash.Mix(h);
     }
 
+    private static int KeyHash(ReadOnlySpan<byte> key)
+    {
+        var h = 0xCBF29CE484222325;
+        foreach (var c in key) h = (h ^ c) * 0x100000001B3;
+        return (int)StateHash.Mix(h);
+    }
+
+    // The key compared in full, not by hash: two keys that collide never answer for each other.
     private readonly struct KeyMatch(OrderStore store, string key) : ISlotMatch
     {
-        public bool Matches(int slot) => string.Equals(store[slot].IdempotencyKey, key, StringComparison.Ordinal);
+        public bool Matches(int slot) => System.Text.Ascii.Equals(store.Key(store[slot]), key);
     }
 }

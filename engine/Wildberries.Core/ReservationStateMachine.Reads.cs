@@ -32,7 +32,7 @@ public sealed partial class ReservationStateMachine
     /// <summary>The catalog item of <paramref name="sku"/>, or false when it is not in the catalog.</summary>
     public bool TryGetItem(long sku, out ItemView item)
     {
-        if (!_skus.TryGetValue(sku, out var s) || !s.InCatalog)
+        if (_skus.Find(sku) is not { InCatalog: true } s)
         {
             item = null!;
             return false;
@@ -51,7 +51,7 @@ public sealed partial class ReservationStateMachine
         foreach (var sku in _catalog.GetViewBetween(afterSku == long.MaxValue ? long.MaxValue : afterSku + 1, long.MaxValue))
         {
             if (page.Count == limit) break;
-            var s = _skus[sku];
+            var s = _skus.Find(sku)!;
             page.Add(new ItemView(s.Sku, s.Name, s.Price, s.MaxPerOrder, s.Active));
         }
         return [.. page];
@@ -60,7 +60,7 @@ public sealed partial class ReservationStateMachine
     /// <summary>The stock row of (<paramref name="sku"/>, <paramref name="warehouseId"/>); zeros when it does not exist.</summary>
     public StockLevel GetStock(long sku, int warehouseId)
     {
-        if (_skus.TryGetValue(sku, out var s))
+        if (_skus.Find(sku) is { } s)
         {
             var r = s.FindRow(warehouseId);
             if (r >= 0) return ToLevel(s, s.Rows[r]);
@@ -71,7 +71,7 @@ public sealed partial class ReservationStateMachine
     /// <summary>Every stock row of a SKU, by warehouse id.</summary>
     public StockLevel[] GetStockRows(long sku)
     {
-        if (!_skus.TryGetValue(sku, out var s)) return [];
+        if (_skus.Find(sku) is not { } s) return [];
         var rows = new StockLevel[s.RowCount];
         for (var i = 0; i < s.RowCount; i++) rows[i] = ToLevel(s, s.Rows[i]);
         Array.Sort(rows, static (a, b) => a.WarehouseId.CompareTo(b.WarehouseId));
@@ -80,7 +80,7 @@ public sealed partial class ReservationStateMachine
 
     /// <summary>Every stock row, ordered by SKU then warehouse: for tests, snapshots and audits, not hot paths.</summary>
     public IEnumerable<StockLevel> AllStock() =>
-        _skus.Values.OrderBy(s => s.Sku).SelectMany(s => GetStockRows(s.Sku));
+        _skuSlots.Take(_skus.Count).OrderBy(s => s.Sku).SelectMany(s => GetStockRows(s.Sku));
 
     /// <summary>
     /// This shard's hold of an order at home on another shard: its lines and allocations here (status: held as

@@ -2,45 +2,91 @@ namespace Wildberries.Core;
 
 public sealed partial class ReservationStateMachine
 {
-    /// <summary>Copies the whole state out as plain data (O(state); run it on a machine nobody else writes to).</summary>
+    /// <summary>
+    /// Copies the whole state out as plain data (O(state); run it on a machine nobody else writes to). Canonical:
+    /// orders by id, keys by expiry then order id, transactions by expiry then id, so two machines with the same
+    /// state give the same snapshot whatever the history of their tables.
+    /// </summary>
     public StateSnapshot CaptureSnapshot()
     {
-        var items = new List<SnapshotItem>(_skus.Count);
-        var rows = new List<SnapshotRow>(_skus.Count * 2);
-        foreach (var s in _skus.Values)
+        var skus = Skus;
+        var items = new SnapshotItem[skus.Length];
+        var rowCount = 0;
+        foreach (var s in skus) rowCount += s.RowCount;
+        var rows = new SnapshotRow[rowCount];
+        var k = 0;
+        for (var i = 0; i < skus.Length; i++)
         {
-            items.Add(new SnapshotItem(s.Sku, s.InCatalog, s.Name, s.Price, s.MaxPerOrder, s.Active));
-            for (var i = 0; i < s.RowCount; i++)
+            var s = skus[i];
+            items[i] = new SnapshotItem(s.Sku, s.InCatalog, s.Name, s.Price, s.MaxPerOrder, s.Active);
+            for (var j = 0; j < s.RowCount; j++)
             {
-                ref var r = ref s.Rows[i];
-                rows.Add(new SnapshotRow(s.Sku, r.WarehouseId, r.OnHand, r.Reserved, r.Committed));
+                ref var r = ref s.Rows[j];
+                rows[k++] = new SnapshotRow(s.Sku, r.WarehouseId, r.OnHand, r.Reserved, r.Committed);
             }
         }
 
-        var orders = new List<SnapshotOrder>(_orders.Count);
-        foreach (var slot in _orders.Slots()) orders.Add(ToSnapshot(_store[slot], held: true));
-        var keys = new List<SnapshotKey>(_idempotency.Count);
-        foreach (var slot in _idempotency.Slots())
+        // Every slot in use is held, or remembered by a key (an evicted order still answers its key's replays, so it
+        // travels with the key).
+        var ids = new ulong[_store.Count];
+        var slots = new int[_store.Count];
+        var n = 0;
+        for (var slot = 0; slot < _store.Top; slot++)
         {
             ref var o = ref _store[slot];
-            keys.Add(new SnapshotKey(o.IdempotencyKey, o.Id, o.Fingerprint, o.KeyExpiresAtMs));
-            // An evicted order still answers its key's replays, so it travels with the key.
-            if (!o.Held) orders.Add(ToSnapshot(o, held: false));
+            if (!o.Held && !o.Keyed) continue;
+            ids[n] = o.Id.Value;
+            slots[n++] = slot;
         }
+        Invariant.That(n == ids.Length, "the store's count is its slots in use");
+        Array.Sort(ids, slots);
+        var orders = new SnapshotOrder[n];
+        for (var i = 0; i < n; i++) orders[i] = ToSnapshot(_store[slots[i]]);
+
+        var keys = new SnapshotKey[_idempotency.Count];
+        n = 0;
+        foreach (var slot in slots)
+        {
+            ref var o = ref _store[slot];
+            if (o.Keyed) keys[n++] = new SnapshotKey(_store.KeyString(o), o.Id, o.Fingerprint, KeyExpiresAt(o));
+        }
+        Invariant.That(n == keys.Length, "every remembered key's order is in the store");
+        // Stable: equal expiries stay in id order.
+        var expiries = new long[keys.Length];
+        for (var i = 0; i < keys.Length; i++) expiries[i] = keys[i].ExpiresAtMs;
+        if (!IsSorted(expiries)) keys = [.. keys.OrderBy(x => x.ExpiresAtMs)];
+
         var transactions = new List<SnapshotTransaction>(_transactions.Count);
         foreach (var (tx, e) in _transactions)
         {
             if (e.Failed is { } f) transactions.Add(ToSnapshot(tx, e, f, succeeded: false));
             if (e.Succeeded is { } s) transactions.Add(ToSnapshot(tx, e, s, succeeded: true));
         }
-        return new StateSnapshot(_options.ShardId, _lsn, _nowMs, _orderSequence, [.. items], [.. rows], [.. orders], [.. keys], [.. transactions]);
+        transactions.Sort(static (a, b) =>
+            a.ExpiresAtMs != b.ExpiresAtMs ? a.ExpiresAtMs.CompareTo(b.ExpiresAtMs)
+            : string.CompareOrdinal(a.TransactionId, b.TransactionId) is var c and not 0 ? c
+            : a.Succeeded.CompareTo(b.Succeeded));
+        return new StateSnapshot(_options.ShardId, _lsn, _nowMs, _orderSequence, items, rows, orders, keys, [.. transactions]);
     }
 
-    /// <summary>Rebuilds a state machine from a snapshot; it hashes equal to the machine that was captured.</summary>
+    /// <summary>
+    /// Rebuilds a state machine from a snapshot; it hashes equal to the machine that was captured. In bulk: tables
+    /// and slabs are sized for the snapshot before anything goes in, rows of one SKU are added without looking the
+    /// SKU up again, and the queues are filled in order (sorting only what a snapshot not made by
+    /// <see cref="CaptureSnapshot"/> has out of order). Damage (a reference to something the snapshot lacks, a value
+    /// out of range, a duplicate) is an <see cref="InvalidDataException"/> or a broken invariant.
+    /// </summary>
     public static ReservationStateMachine Restore(StateSnapshot snapshot, StateMachineOptions? options = null)
     {
         ArgumentNullException.ThrowIfNull(snapshot);
-        var m = new ReservationStateMachine(options);
+        var (allocations, keyBytes) = (0L, 0L);
+        foreach (var so in snapshot.Orders)
+        {
+            allocations += so.Allocations?.Length ?? 0;
+            keyBytes += KeyArena.BytesOf(so.IdempotencyKey?.Length ?? 0);
+        }
+        if (allocations > Array.MaxLength) throw new InvalidDataException("The snapshot's orders have more allocations than an array holds.");
+        var m = new ReservationStateMachine(options, snapshot.Orders.Length, snapshot.Items.Length, (int)allocations, keyBytes);
         if (snapshot.ShardId != m._options.ShardId)
         {
             throw new InvalidDataException($"The snapshot is of shard {snapshot.ShardId}, not {m._options.ShardId}.");
@@ -48,55 +94,91 @@ public sealed partial class ReservationStateMachine
         m._lsn = snapshot.Lsn;
         m._nowMs = snapshot.NowMs;
         m._orderSequence = snapshot.OrderSequence;
+        var catalog = new List<long>(snapshot.Items.Length);
         foreach (var i in snapshot.Items)
         {
             var s = m.GetOrAddSku(i.Sku);
             (s.InCatalog, s.Name, s.Price, s.MaxPerOrder, s.Active) = (i.InCatalog, i.Name, i.Price, i.MaxPerOrder, i.Active);
-            if (i.InCatalog) m._catalog.Add(i.Sku);
+            if (i.InCatalog) catalog.Add(i.Sku);
         }
+        // Built from the whole list at once (sorted, then the tree made in one pass), not item by item with rebalancing.
+        m._catalog = new SortedSet<long>(catalog);
+        SkuState? last = null;
         foreach (var r in snapshot.Rows)
         {
-            var s = m.GetOrAddSku(r.Sku);
+            // Rows come grouped by SKU: one look-up a SKU, not a row.
+            var s = last is not null && last.Sku == r.Sku ? last : (last = m.GetOrAddSku(r.Sku));
             ref var row = ref s.Rows[s.AddRow(r.WarehouseId)];
             (row.OnHand, row.Reserved, row.Committed) = (r.OnHand, r.Reserved, r.Committed);
             m._onHandLedger += r.OnHand;
         }
 
-        var byId = new Dictionary<OrderId, int>(snapshot.Orders.Length);
+        var store = m._store;
+        // Orders only a key remembers (evicted from the index), by id; held orders are found through the index.
+        var unheld = new Dictionary<OrderId, int>();
+        var terminal = new List<(long EvictAtMs, ulong Id, int Slot)>();
+        var (lastQueued, lastQueuedId) = (long.MinValue, 0UL);
+        var queueLimit = m._nowMs + m._options.ReservationTtlMs;
         foreach (var so in snapshot.Orders)
         {
             var slot = FromSnapshot(m, so);
-            ref var o = ref m._store[slot];
-            if (byId.TryGetValue(o.Id, out var twin) && !m._store[twin].Held) m._store.Free(twin);
-            byId[o.Id] = slot;
-            if (!so.Held) continue;
+            ref var o = ref store[slot];
+            if (!so.Held)
+            {
+                // A second unheld copy of one id (a snapshot made by hand) replaces the first.
+                if (unheld.Remove(o.Id, out var twin)) store.Free(twin);
+                unheld[o.Id] = slot;
+                continue;
+            }
             o.Held = true;
             if (m.TryFindSlot(o.Id, out _)) throw new InvalidDataException($"The snapshot holds order {o.Id} twice.");
             m.IndexOrder(slot);
             if (o.Status == OrderStatus.PendingPayment && !o.IsHold) m.PendingOrderCount++;
-            if (IsLiveDeadline(o, o.ReservedUntilMs)) m._expiries.Enqueue(m._store.Handle(slot), (o.ReservedUntilMs, o.Id.Value));
+            if (OrderTransitions.IsTerminal(o.Status)) terminal.Add((o.TerminalAtMs + m._options.TerminalOrderRetentionMs, o.Id.Value, slot));
+            if (!IsLiveDeadline(o, o.ReservedUntilMs)) continue;
+            // Deadlines in (deadline, id) order that no future checkout's deadline (now + TTL) precedes go to the
+            // checkout queue; the others to the heap.
+            var deadline = o.ReservedUntilMs;
+            if (!o.IsHold && deadline <= queueLimit && (deadline > lastQueued || (deadline == lastQueued && o.Id.Value > lastQueuedId)))
+            {
+                o.InCheckoutQueue = true;
+                m._checkoutExpiries.Enqueue(store.Handle(slot));
+                (lastQueued, lastQueuedId) = (deadline, o.Id.Value);
+            }
+            else
+            {
+                m._expiries.Enqueue(store.Handle(slot), (o.ReservedUntilMs, o.Id.Value));
+            }
         }
-        var store = m._store;
-        foreach (var slot in m._orders.Slots().Where(s => OrderTransitions.IsTerminal(store[s].Status)).OrderBy(s => store[s].TerminalAtMs).ThenBy(s => store[s].Id.Value))
+        terminal.Sort();
+        foreach (var (evictAtMs, _, slot) in terminal) m._terminalOrders.Enqueue((evictAtMs, store.Handle(slot)));
+
+        var keys = snapshot.Keys;
+        if (!IsSorted(keys)) keys = [.. keys.OrderBy(k => k.ExpiresAtMs)];
+        foreach (var k in keys)
         {
-            m._terminalOrders.Enqueue((store[slot].TerminalAtMs + m._options.TerminalOrderRetentionMs, store.Handle(slot)));
-        }
-        foreach (var k in snapshot.Keys.OrderBy(k => k.ExpiresAtMs))
-        {
-            if (!byId.TryGetValue(k.OrderId, out var slot)) throw new InvalidDataException($"Snapshot holds a key of order {k.OrderId}, which it does not hold.");
+            if (!m.TryFindSlot(k.OrderId, out var slot) && !unheld.TryGetValue(k.OrderId, out slot))
+            {
+                throw new InvalidDataException($"Snapshot holds a key of order {k.OrderId}, which it does not hold.");
+            }
             ref var o = ref store[slot];
             // The key lives in its order's record: a key that is not its order's, or a second key of one order, has no place.
-            if (o.Keyed || !string.Equals(o.IdempotencyKey, k.Key, StringComparison.Ordinal) || o.Fingerprint != k.Fingerprint || m.FindKey(k.Key) >= 0)
+            var keyHash = KeyHash(k.Key);
+            if (o.Keyed || !System.Text.Ascii.Equals(store.Key(o), k.Key) || o.Fingerprint != k.Fingerprint || m.FindKey(k.Key, keyHash) >= 0)
             {
                 throw new InvalidDataException($"The snapshot's key of order {k.OrderId} is not the key and fingerprint that order was made with, or is there twice.");
             }
-            o.KeyExpiresAtMs = k.ExpiresAtMs;
-            m.RememberKey(slot);
+            if (k.ExpiresAtMs != m.KeyExpiresAt(o))
+            {
+                o.KeyExpiryInExtras = true;
+                o.More.KeyExpiresAtMs = k.ExpiresAtMs;
+            }
+            m.RememberKey(slot, keyHash);
         }
         // An order neither held nor remembered by a key (a snapshot made by hand) has no reason to stay.
-        foreach (var slot in byId.Values)
+        foreach (var slot in unheld.Values)
         {
-            if (!store[slot].Held && !store[slot].Keyed) store.Free(slot);
+            if (!store[slot].Keyed) store.Free(slot);
         }
         foreach (var t in snapshot.Transactions.OrderBy(t => t.ExpiresAtMs))
         {
@@ -116,10 +198,28 @@ public sealed partial class ReservationStateMachine
         return m;
     }
 
+    private static bool IsSorted(long[] values)
+    {
+        for (var i = 1; i < values.Length; i++)
+        {
+            if (values[i] < values[i - 1]) return false;
+        }
+        return true;
+    }
+
+    private static bool IsSorted(SnapshotKey[] keys)
+    {
+        for (var i = 1; i < keys.Length; i++)
+        {
+            if (keys[i].ExpiresAtMs < keys[i - 1].ExpiresAtMs) return false;
+        }
+        return true;
+    }
+
     private static SnapshotTransaction ToSnapshot(string tx, in TransactionEntry e, in CommandResult r, bool succeeded) =>
         new(tx, e.OrderId, e.ExpiresAtMs, r.Code, r.Status, r.Value, r.ReservedUntilMs, r.Field, r.PaymentSessionId, succeeded);
 
-    private SnapshotOrder ToSnapshot(in OrderRecord o, bool held)
+    private SnapshotOrder ToSnapshot(in OrderRecord o)
     {
         var all = _store.Allocations(o);
         var allocations = new SnapshotAllocation[all.Length];
@@ -128,7 +228,7 @@ public sealed partial class ReservationStateMachine
             ref var a = ref all[i];
             allocations[i] = new SnapshotAllocation(_skuSlots[a.Item].Sku, WarehouseOf(a), a.Quantity, a.UnitPrice);
         }
-        return new SnapshotOrder(o.Id, o.Status, held, o.CustomerId, o.IdempotencyKey, o.PaymentMethod, o.PaymentSessionId,
+        return new SnapshotOrder(o.Id, o.Status, o.Held, o.CustomerId, _store.KeyString(o), o.PaymentMethod, o.PaymentSessionId,
             o.PaidTransactionId, o.Amount, o.CreatedAtMs, o.ReservedUntilMs, o.TerminalAtMs, o.Fingerprint, o.LineCount, allocations, o.CheckoutAborted, o.PaymentUrl,
             o.RemoteShards, o.RemoteAmount, o.RemoteLineCount, o.IsHold, o.HoldConfirmed);
     }
@@ -136,17 +236,27 @@ public sealed partial class ReservationStateMachine
     private static int FromSnapshot(ReservationStateMachine m, SnapshotOrder so)
     {
         m._allocationScratchCount = 0;
-        foreach (var a in so.Allocations)
+        foreach (var a in so.Allocations ?? throw new InvalidDataException($"Order {so.Id} has no allocation list."))
         {
-            if (!m._skus.TryGetValue(a.Sku, out var item) || item.FindRow(a.WarehouseId) is var row && row < 0)
+            if (m._skus.Find(a.Sku) is not { } item || item.FindRow(a.WarehouseId) is var row && row < 0)
             {
                 throw new InvalidDataException($"Order {so.Id} allocates sku {a.Sku} in warehouse {a.WarehouseId}, which the snapshot lacks.");
             }
+            if ((uint)a.Quantity > Allocation.QuantityMax || (ulong)a.UnitPrice > Allocation.UnitPriceMax)
+            {
+                throw new InvalidDataException($"Order {so.Id} allocates {a.Quantity} units at {a.UnitPrice}: out of range.");
+            }
             m.AddScratch(new Allocation { Item = item.Slot, RowIndex = row, Quantity = a.Quantity, UnitPrice = a.UnitPrice });
+        }
+        if (!IsTime(so.CreatedAtMs) || !IsTime(so.ReservedUntilMs) || !IsTime(so.TerminalAtMs) || (uint)so.LineCount > ushort.MaxValue
+            || so.IdempotencyKey is null || so.IdempotencyKey.Length > ushort.MaxValue || !System.Text.Ascii.IsValid(so.IdempotencyKey) || so.CustomerId is null)
+        {
+            throw new InvalidDataException($"Order {so.Id} has a time, a line count or a key out of range.");
         }
         var slot = m._store.Add();
         ref var o = ref m._store[slot];
-        (o.Id, o.Status, o.CustomerId, o.IdempotencyKey, o.PaymentMethod) = (so.Id, so.Status, so.CustomerId, so.IdempotencyKey, so.PaymentMethod);
+        (o.Id, o.Status, o.CustomerId, o.PaymentMethod) = (so.Id, so.Status, so.CustomerId, so.PaymentMethod);
+        m._store.SetKey(ref o, so.IdempotencyKey);
         (o.Amount, o.CreatedAtMs, o.ReservedUntilMs, o.TerminalAtMs, o.Fingerprint, o.LineCount) = (so.Amount, so.CreatedAtMs, so.ReservedUntilMs, so.TerminalAtMs, so.Fingerprint, so.LineCount);
         (o.CheckoutAborted, o.IsHold, o.HoldConfirmed) = (so.CheckoutAborted, so.IsHold, so.HoldConfirmed);
         if (so.PaymentSessionId is not null || so.PaymentUrl is not null || so.PaidTransactionId is not null || so.RemoteShards is not null || so.RemoteAmount != 0 || so.RemoteLineCount != 0)
@@ -159,5 +269,7 @@ public sealed partial class ReservationStateMachine
         }
         m._store.SetAllocations(ref o, m._allocationScratch.AsSpan(0, m._allocationScratchCount));
         return slot;
+
+        static bool IsTime(long ms) => (ulong)ms < OrderRecord.TimeLimit;
     }
 }

@@ -25,7 +25,7 @@ public sealed partial class ReservationStateMachine
         if (!OwnsSku(c.Sku)) return CommandResult.Of(ResultCode.WrongShard);
         var absolute = c.Flag;
 
-        _skus.TryGetValue(c.Sku, out var item);
+        var item = _skus.Find(c.Sku);
         var rowIndex = item?.FindRow(c.WarehouseId) ?? -1;
         var current = rowIndex >= 0 ? item!.Rows[rowIndex].OnHand : 0;
         if (c.HasExpected && c.Expected != current) return new CommandResult { Code = ResultCode.OnHandMismatch, Value = current };
@@ -45,12 +45,13 @@ public sealed partial class ReservationStateMachine
 
     private SkuState GetOrAddSku(long sku)
     {
-        if (!_skus.TryGetValue(sku, out var item))
+        var item = _skus.Find(sku);
+        if (item is null)
         {
             item = new SkuState(sku, _skus.Count) { MaxPerOrder = _options.MaxPerOrderDefault };
             if (item.Slot == _skuSlots.Length) Array.Resize(ref _skuSlots, _skuSlots.Length * 2);
             _skuSlots[item.Slot] = item;
-            _skus.Add(sku, item);
+            _skus.Add(item);
         }
         return item;
     }

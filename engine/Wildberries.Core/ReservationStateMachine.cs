@@ -9,13 +9,13 @@ namespace Wildberries.Core;
 public sealed partial class ReservationStateMachine
 {
     private readonly StateMachineOptions _options;
-    private readonly Dictionary<long, SkuState> _skus;
+    private readonly SkuTable _skus;
 
     // Every SKU by its slot (allocations name SKUs by slot).
     private SkuState[] _skuSlots;
 
     // SKUs in the catalog, ordered, for keyset paging; changes only when an item is first upserted.
-    private readonly SortedSet<long> _catalog = [];
+    private SortedSet<long> _catalog = [];
     private readonly OrderStore _store;
 
     // The orders held (live and within their retention window), by id: their slots in the store.
@@ -24,8 +24,12 @@ public sealed partial class ReservationStateMachine
     private readonly SlotTable _idempotency;
     private readonly Dictionary<string, TransactionEntry> _transactions;
 
-    // Pending reservations by deadline, as store handles. Extending pushes a new entry; the old one is skipped when it
-    // surfaces, as is one whose order has been freed since.
+    // Checkout deadlines (now + the fixed reservation TTL, with a clock that only grows) come in deadline order, then
+    // id order: a first-in first-out queue of store handles holds them, 8 bytes each; the deadline is the record's
+    // (while it is marked InCheckoutQueue). Every other deadline (extended orders, holds, some restored ones) is in a
+    // heap by (deadline, id); an extended order leaves the queue (its entry is skipped when it surfaces), as does
+    // one whose order has been freed since. Expiry takes from both in (deadline, id) order.
+    private readonly Queue<long> _checkoutExpiries;
     private readonly PriorityQueue<long, (long DeadlineMs, ulong Id)> _expiries;
 
     // Timestamps only grow, so first-in is first-out for fixed windows: eviction never scans.
@@ -46,20 +50,30 @@ public sealed partial class ReservationStateMachine
 
     /// <summary>Creates an empty shard state.</summary>
     public ReservationStateMachine(StateMachineOptions? options = null)
+        : this(options, 0, 0, 0, 0)
+    {
+    }
+
+    // Sized for the options' hints, or for the given orders, SKUs, allocations and key bytes when more (a restore
+    // knows what is coming).
+    private ReservationStateMachine(StateMachineOptions? options, int ordersAtLeast, int skusAtLeast, int allocations, long keyBytes)
     {
         _options = (options ?? new StateMachineOptions()).Validate();
-        // Sized up front so that steady traffic never pays for a rehash of millions of entries on the writer thread.
-        var orders = _options.OrdersCapacityHint;
-        _skus = new Dictionary<long, SkuState>(_options.SkusCapacityHint);
-        _skuSlots = new SkuState[Math.Max(16, _options.SkusCapacityHint)];
-        _store = new OrderStore(orders);
+        // What every pending order needs is sized up front, so that steady traffic never pays for a rehash of millions
+        // of entries on the writer thread; what only some orders need (payments, retention, extensions) grows as used.
+        var orders = Math.Max(_options.OrdersCapacityHint, ordersAtLeast);
+        var skus = Math.Max(_options.SkusCapacityHint, skusAtLeast);
+        _skus = new SkuTable(skus);
+        _skuSlots = new SkuState[Math.Max(16, skus)];
+        _store = new OrderStore(orders, allocations, keyBytes);
         _orders = new SlotTable(orders);
         _idempotency = new SlotTable(orders);
-        _transactions = new Dictionary<string, TransactionEntry>(orders, StringComparer.Ordinal);
-        _expiries = new PriorityQueue<long, (long, ulong)>(orders);
-        _terminalOrders = new Queue<(long, long)>(orders);
+        _transactions = new Dictionary<string, TransactionEntry>(StringComparer.Ordinal);
+        _checkoutExpiries = new Queue<long>(orders);
+        _expiries = new PriorityQueue<long, (long, ulong)>();
+        _terminalOrders = new Queue<(long, long)>();
         _idempotencyKeys = new Queue<long>(orders);
-        _transactionIds = new Queue<(long, string)>(orders);
+        _transactionIds = new Queue<(long, string)>();
     }
 
     /// <summary>The options this state machine enforces.</summary>
@@ -81,18 +95,7 @@ public sealed partial class ReservationStateMachine
     public int IdempotencyKeyCount => _idempotency.Count;
 
     /// <summary>The earliest reservation deadline (Unix ms), or <see cref="long.MaxValue"/> when none is pending.</summary>
-    public long NextExpiryMs
-    {
-        get
-        {
-            while (_expiries.TryPeek(out var handle, out var key))
-            {
-                if (_store.TryResolve(handle, out var slot) && IsLiveDeadline(_store[slot], key.DeadlineMs)) return key.DeadlineMs;
-                _expiries.Dequeue();
-            }
-            return long.MaxValue;
-        }
-    }
+    public long NextExpiryMs => NextExpiry(out _, out _);
 
     /// <summary>
     /// Applies one command. <see cref="Command.Lsn"/> must be the next sequence number; events go to
@@ -105,6 +108,7 @@ public sealed partial class ReservationStateMachine
         _lsn = command.Lsn;
         _events = events;
         _eventIndex = 0;
+        var keyHash = command.Kind == CommandKind.Checkout ? PrefetchCheckout(command, 1) : 0;
         AdvanceClock(command.TimestampMs);
 
         // The edge checked these rules before journaling; checking again means no entry, however it was made, can
@@ -114,7 +118,7 @@ public sealed partial class ReservationStateMachine
         {
             CommandKind.UpsertItem => UpsertItem(command),
             CommandKind.AdjustStock => AdjustStock(command),
-            CommandKind.Checkout => Checkout(command),
+            CommandKind.Checkout => Checkout(command, keyHash),
             CommandKind.AttachPayment => AttachPayment(command),
             CommandKind.PaymentResult => PaymentResult(command),
             CommandKind.Cancel => Cancel(command),
@@ -133,6 +137,47 @@ public sealed partial class ReservationStateMachine
 
         if (_options.VerifyInvariantsEveryCommand) VerifyInvariants();
         return result;
+    }
+
+    /// <summary>
+    /// Asks for what a checkout will read first from its large tables (the key's bucket, the new order's bucket, the
+    /// first lines' SKU entries) before it is checked; returns the key's hash (0 without a key: the checks refuse it).
+    /// </summary>
+    private int PrefetchCheckout(in Command c, int ordersAhead)
+    {
+        if (c.Text is not { } key || key.Length > _options.IdempotencyKeyLengthMax) return 0; // refused by the checks
+        var keyHash = KeyHash(key);
+        _idempotency.Prefetch(keyHash);
+        if (_orderSequence <= OrderId.SequenceMax - ordersAhead) _orders.Prefetch(IdHash(OrderId.Create(_options.ShardId, _orderSequence + ordersAhead)));
+        if (c.Lines is not { } lines) return keyHash;
+        for (var i = 0; i < lines.Length && i < 4; i++)
+        {
+            if (ordersAhead > 1)
+            {
+                _skus.Prefetch(lines[i].Sku);
+            }
+            else if (_skus.Find(lines[i].Sku) is { } item)
+            {
+                // The SKU's entry is here (asked for by the hint, or waited for now, with the buckets above on the
+                // way): ask for the SKU itself, whose rows every line reads and writes.
+                Core.Prefetch.Object(item);
+                Core.Prefetch.Line(ref item.Rows[0]);
+                Core.Prefetch.Line(ref item.Rows[2]);
+            }
+        }
+        return keyHash;
+    }
+
+    /// <summary>
+    /// A hint that <paramref name="next"/> is the command applied after the one being applied now (the ring's next
+    /// slot): starts loading the cache lines a checkout reads first from the large tables, so that they arrive while
+    /// the current command is applied instead of when <paramref name="next"/> needs them. Changes no state; any
+    /// command, even one the checks will refuse, is fine; calling it or not never changes a result.
+    /// </summary>
+    public void Prefetch(in Command next)
+    {
+        // If the current command makes an order, the next one's is the one after.
+        if (next.Kind == CommandKind.Checkout) PrefetchCheckout(next, 2);
     }
 
     /// <summary>Time passes: reservations whose deadline has come expire; old terminal orders and keys are evicted.</summary>
@@ -180,6 +225,9 @@ public sealed partial class ReservationStateMachine
             _terminalOrders.Enqueue((_nowMs + _options.TerminalOrderRetentionMs, _store.Handle(slot)));
         }
     }
+
+    /// <summary>The SKUs the machine knows, in the order it first heard of them.</summary>
+    private ReadOnlySpan<SkuState> Skus => _skuSlots.AsSpan(0, _skus.Count);
 
     private bool OwnsSku(long sku) => ShardRouter.ShardOf(sku, _options.ShardCount) == _options.ShardId;
 

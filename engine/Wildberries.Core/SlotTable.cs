@@ -39,6 +39,9 @@ internal sealed class SlotTable
         }
     }
 
+    /// <summary>Starts loading the bucket where a look-up of <paramref name="hash"/> begins.</summary>
+    public void Prefetch(int hash) => Core.Prefetch.Line(ref _buckets[hash & _mask]);
+
     /// <summary>Adds a slot whose key is not in the table yet.</summary>
     public void Add(int hash, int slot)
     {
@@ -98,5 +101,6 @@ internal sealed class SlotTable
 
     private static long Bucket(int hash, int slot) => ((long)hash << 32) | (uint)(slot + 1);
 
-    private static int Size(int capacity) => (int)BitOperations.RoundUpToPowerOf2((uint)Math.Max(16, (capacity * 10L / 7) + 1));
+    /// <summary>A power-of-two bucket count that holds <paramref name="capacity"/> entries at most 70 % full.</summary>
+    internal static int Size(int capacity) => (int)BitOperations.RoundUpToPowerOf2((uint)Math.Max(16, (capacity * 10L / 7) + 1));
 }

@@ -27,6 +27,13 @@ public struct StateHash
         foreach (var c in value) _h = (_h ^ c) * Prime;
     }
 
+    /// <summary>Adds an ASCII string given as its bytes: the same as adding it as a string.</summary>
+    internal void AddAscii(ReadOnlySpan<byte> value)
+    {
+        Add(value.Length);
+        foreach (var c in value) _h = (_h ^ c) * Prime;
+    }
+
     /// <summary>The finished hash.</summary>
     public readonly ulong Value => Mix(_h);
 

@@ -70,8 +70,9 @@ public sealed record StateMachineOptions
     public int MaxPerOrderDefault { get; init; } = 100;
 
     /// <summary>
-    /// Orders (and keys, and payments) to make room for at start: 1,024 by default; a flash-sale shard sets the
-    /// orders it expects within the retention window, so the writer never stops to rehash millions of entries.
+    /// Orders (their indexes, deadline and key queues, two allocations and 16 bytes of key each) to make room for at
+    /// start: 1,024 by default; a flash-sale shard sets the orders it expects within the retention window, so the
+    /// writer never stops to rehash millions of entries. Payments, retention and extensions grow as used.
     /// </summary>
     public int OrdersCapacityHint { get; init; } = 1_024;
 
