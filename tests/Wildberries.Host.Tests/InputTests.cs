@@ -52,6 +52,22 @@ public class InputTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public async Task A_body_refused_unread_closes_the_connection_so_the_next_request_gets_a_fresh_one()
+    {
+        // The server does not read a body it refuses as too large; the answer says so (Connection: close), or the
+        // client would send its next request on a connection the server drops (seen as "response ended prematurely").
+        await using var server = await TestServer.StartAsync();
+        await server.SeedAsync(1, 100, (1, 5));
+        using var tooLarge = new HttpRequestMessage(HttpMethod.Post, "/v1/checkout") { Content = new StringContent("{\"customerId\":\"" + new string('x', 70_000) + "\"}", Encoding.UTF8, "application/json") };
+        tooLarge.Headers.TryAddWithoutValidation("Idempotency-Key", "big");
+        using var refused = await server.Storefront.SendAsync(tooLarge);
+        Assert.Equal(HttpStatusCode.RequestEntityTooLarge, refused.StatusCode);
+        Assert.True(refused.Headers.ConnectionClose, "a 413 for an unread body must close the connection");
+        var (status, _, _) = await Send(server, "{\"customerId\":\"c\",\"lines\":[{\"sku\":1,\"qty\":1}]}", key: "after-413");
+        Assert.Equal(201, status);
+    }
+
+    [Fact]
     public async Task A_body_in_many_of_the_servers_buffers_is_read_whole()
     {
         // 40 KB of whitespace inside the cart: the body reaches the checkout in several of Kestrel's 4 KiB buffers,

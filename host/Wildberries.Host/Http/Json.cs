@@ -39,7 +39,7 @@ public static class Json
         }
         // --body-bytes-max (ServerOptions.BodyBytesMax); this constant is its default.
         var max = request.HttpContext.RequestServices.GetService<ServerOptions>()?.BodyBytesMax ?? BodyBytesMax;
-        if (request.ContentLength > max) return (null, TooLarge(max));
+        if (request.ContentLength > max) return (null, TooLarge(request, max));
         var chunk = System.Buffers.ArrayPool<byte>.Shared.Rent(8192);
         try
         {
@@ -53,10 +53,10 @@ public static class Json
                 }
                 catch (BadHttpRequestException)
                 {
-                    return (null, TooLarge(max));
+                    return (null, TooLarge(request, max));
                 }
                 if (read == 0) break;
-                if (buffer.Length + read > max) return (null, TooLarge(max));
+                if (buffer.Length + read > max) return (null, TooLarge(request, max));
                 buffer.Write(chunk, 0, read);
             }
             return (buffer.ToArray(), null);
@@ -78,7 +78,7 @@ public static class Json
         ArgumentNullException.ThrowIfNull(request);
         if (!IsJson(request.ContentType)) return (null, UnsupportedMediaType);
         var max = request.HttpContext.RequestServices.GetService<ServerOptions>()?.BodyBytesMax ?? BodyBytesMax;
-        if (request.ContentLength > max) return (null, TooLarge(max));
+        if (request.ContentLength > max) return (null, TooLarge(request, max));
         var reader = request.BodyReader;
         while (true)
         {
@@ -89,13 +89,13 @@ public static class Json
             }
             catch (BadHttpRequestException)
             {
-                return (null, TooLarge(max));
+                return (null, TooLarge(request, max));
             }
             var buffer = read.Buffer;
             if (buffer.Length > max)
             {
                 reader.AdvanceTo(buffer.End);
-                return (null, TooLarge(max));
+                return (null, TooLarge(request, max));
             }
             if (!read.IsCompleted)
             {
@@ -171,7 +171,13 @@ public static class Json
         return Problems.Invalid(path, Describe(ex.Message));
     }
 
-    private static IResult TooLarge(int max) => Problems.Of(413, "body_too_large", $"The body is larger than {max} bytes.");
+    private static IResult TooLarge(HttpRequest request, int max)
+    {
+        // The rest of the body is never read: close the connection after the answer, so the client does not send
+        // its next request on a connection the server is about to drop.
+        request.HttpContext.Response.Headers.Connection = "close";
+        return Problems.Of(413, "body_too_large", $"The body is larger than {max} bytes.");
+    }
 
     private static bool IsJson(string? contentType) =>
         contentType is not null && (contentType.StartsWith("application/json", StringComparison.OrdinalIgnoreCase) || contentType.Contains("+json", StringComparison.OrdinalIgnoreCase));
