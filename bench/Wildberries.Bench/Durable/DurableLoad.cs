@@ -309,8 +309,8 @@ public static class DurableLoad
             ("read, in place + span reader", _ => Count(journal.Read(0, 0, JournalReadMode.InPlace))),
             ("read, recovery's (arrays reused)", _ => Count(journal.Read(0, 0, JournalReadMode.Replay))),
             ("read+apply, before", m => Apply(journal.Read(0, 0, JournalReadMode.Copying), m!)),
-            ("read+apply, in turn (recovery now)", m => ShardRecovery.Replay(journal, m!, 0, ahead: false)),
-            ("read+apply, decoded ahead on a 2nd thread", m => ShardRecovery.Replay(journal, m!, 0, ahead: true)),
+            ("read+apply, in turn (recovery with more shards than half the cores)", m => ShardRecovery.Replay(journal, m!, 0, ahead: false)),
+            ("read+apply, decoded ahead on a 2nd thread (recovery when a core is spare)", m => ShardRecovery.Replay(journal, m!, 0, ahead: true)),
         ];
         var best = new (double PerSecond, double Bytes)[ways.Length];
         for (var round = 0; round < 5; round++)
