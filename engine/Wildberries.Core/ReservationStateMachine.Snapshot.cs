@@ -91,12 +91,24 @@ public sealed partial class ReservationStateMachine
         {
             throw new InvalidDataException($"The snapshot is of shard {snapshot.ShardId}, not {m._options.ShardId}.");
         }
+        // Every time the machine keeps is below 2^48 and the clock only moves forward from here: a clock out of that
+        // range would make every later checkout's deadline unrepresentable.
+        if (snapshot.NowMs is < 0 or > StateMachineOptions.TimestampMsMax)
+        {
+            throw new InvalidDataException($"The snapshot's clock {snapshot.NowMs} is outside 0..{StateMachineOptions.TimestampMsMax}.");
+        }
         m._lsn = snapshot.Lsn;
         m._nowMs = snapshot.NowMs;
         m._orderSequence = snapshot.OrderSequence;
         var catalog = new List<long>(snapshot.Items.Length);
         foreach (var i in snapshot.Items)
         {
+            // The price a checkout copies into its 40-bit allocation price: refused here, not by the first checkout of
+            // the SKU. (Not against PriceMax: an operator may lower that limit over items priced under the old one.)
+            if ((ulong)i.Price > Allocation.UnitPriceMax)
+            {
+                throw new InvalidDataException($"The snapshot prices sku {i.Sku} at {i.Price}, outside 0..{Allocation.UnitPriceMax}.");
+            }
             var s = m.GetOrAddSku(i.Sku);
             (s.InCatalog, s.Name, s.Price, s.MaxPerOrder, s.Active) = (i.InCatalog, i.Name, i.Price, i.MaxPerOrder, i.Active);
             if (i.InCatalog) catalog.Add(i.Sku);

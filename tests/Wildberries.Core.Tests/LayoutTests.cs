@@ -123,6 +123,33 @@ public class LayoutTests(ITestOutputHelper output)
         AssertRoundTrip(s.Machine, options);
     }
 
+    [Theory]
+    [InlineData(-1L)]
+    [InlineData(StateMachineOptions.TimestampMsMax + 1)]
+    [InlineData(long.MaxValue)]
+    public void A_snapshot_whose_clock_the_machine_cannot_keep_is_refused_on_restore(long nowMs)
+    {
+        // Accepted, every later checkout would throw making its 48-bit deadline: damage, refused as the file loads.
+        var s = new Shard(new StateMachineOptions());
+        s.Item(1);
+        s.Stock(1, 10, 10);
+        var snapshot = s.Machine.CaptureSnapshot() with { NowMs = nowMs };
+        Assert.Throws<InvalidDataException>(() => ReservationStateMachine.Restore(snapshot, new StateMachineOptions()));
+    }
+
+    [Theory]
+    [InlineData(-1L)]
+    [InlineData(1L << 40)] // one above the 40 bits an allocation keeps a unit price in
+    public void A_snapshot_item_whose_price_an_allocation_cannot_hold_is_refused_on_restore(long price)
+    {
+        var s = new Shard(new StateMachineOptions());
+        s.Item(1);
+        s.Stock(1, 10, 10);
+        var taken = s.Machine.CaptureSnapshot();
+        var snapshot = taken with { Items = [.. taken.Items.Select(i => i with { Price = price })] };
+        Assert.Throws<InvalidDataException>(() => ReservationStateMachine.Restore(snapshot, new StateMachineOptions()));
+    }
+
     [Fact]
     public void A_key_restored_under_another_window_keeps_its_expiry()
     {
