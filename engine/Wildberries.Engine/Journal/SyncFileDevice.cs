@@ -57,8 +57,10 @@ internal sealed class SyncFileDevice : StorageDeviceBase
             }
             Interlocked.Increment(ref _writes);
         }
-        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or ObjectDisposedException or InvalidOperationException)
+        catch (Exception ex)
         {
+            // Any failure reaches FASTER as a failed write (which fails the commit), never as an exception that skips
+            // the callback and leaves the commit waiting.
             error = ErrorCode(ex);
             numBytesToWrite = 0;
         }

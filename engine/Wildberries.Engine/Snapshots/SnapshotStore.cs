@@ -167,9 +167,10 @@ public sealed class SnapshotStore(string directory)
             {
                 decoded = SnapshotCodec.Read(body);
             }
-            // A damaged count in a large body can ask for an array larger than memory before the checksum is known:
-            // that too is reported as the checksum's failure when the checksum fails.
-            catch (Exception ex) when (ex is MessagePack.MessagePackSerializationException or EndOfStreamException or InvalidOperationException or OverflowException or ArgumentException or OutOfMemoryException)
+            // Whatever a damaged body makes the decoder throw (an array larger than memory, an index out of range) is
+            // held until the checksum is known, and joins it: a failed checksum is the reason given, a held one
+            // rethrows the decoder's error.
+            catch (Exception ex)
             {
                 failure = ex;
             }
