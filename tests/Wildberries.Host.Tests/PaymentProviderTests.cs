@@ -10,6 +10,7 @@ using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using Wildberries.Host.Payments;
+using Wildberries.Testing;
 
 namespace Wildberries.Host.Tests;
 
@@ -41,22 +42,8 @@ public class PaymentProviderTests
 
     private const string AcquirerSecret = "acquirer-secret-0123456789";
 
-    /// <summary>A fake acquirer: a real Kestrel app on a loopback port of its own, answering POST /api/sessions with <paramref name="sessions"/>.</summary>
-    private static async Task<(WebApplication App, string Url)> StartAcquirerAsync(Func<HttpContext, byte[], Task<IResult>> sessions)
-    {
-        var builder = WebApplication.CreateSlimBuilder();
-        builder.WebHost.UseUrls("http://127.0.0.1:0");
-        builder.Logging.ClearProviders();
-        var acquirer = builder.Build();
-        acquirer.MapPost("/api/sessions", async (HttpContext http) =>
-        {
-            using var buffer = new MemoryStream();
-            await http.Request.Body.CopyToAsync(buffer);
-            return await sessions(http, buffer.ToArray());
-        });
-        await acquirer.StartAsync();
-        return (acquirer, acquirer.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First() + "/api/");
-    }
+    private static Task<(WebApplication App, string Url)> StartAcquirerAsync(Func<HttpContext, byte[], Task<IResult>> sessions) =>
+        FakeAcquirer.StartAsync(sessions);
 
     private static Task<TestServer> StartServerAsync(string acquirerUrl) =>
         TestServer.StartAsync("--payment-provider-url", acquirerUrl, "--payment-provider-secret", AcquirerSecret);

@@ -1,10 +1,5 @@
-using Microsoft.AspNetCore.Builder;
-using Microsoft.AspNetCore.Hosting;
-using Microsoft.AspNetCore.Hosting.Server;
-using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.AspNetCore.Http;
-using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.Logging;
+using Wildberries.Testing;
 using MessagePack;
 
 namespace Wildberries.Protocol.Tests;
@@ -26,17 +21,12 @@ public class WireTests
         // sent behind the checkout, in the same write, have all been answered: answered in request order, the reads
         // would wait for the checkout and the test would hang on its first read (cancelled by the test's timeout).
         var release = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        var builder = WebApplication.CreateSlimBuilder();
-        builder.WebHost.UseUrls("http://127.0.0.1:0");
-        builder.Logging.ClearProviders();
-        await using var acquirer = builder.Build();
-        acquirer.MapPost("/api/sessions", async () =>
+        var (acquirer, url) = await FakeAcquirer.StartAsync(async (_, _) =>
         {
             await release.Task;
             return Results.Json(new { sessionId = "acq_1", paymentUrl = "https://pay.example/acq_1" });
         });
-        await acquirer.StartAsync(TestContext.Current.CancellationToken);
-        var url = acquirer.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First() + "/api/";
+        await using var _ = acquirer;
         await using var server = await ProtocolServer.StartAsync(extra: ["--payment-provider-url", url, "--payment-provider-secret", "acquirer-secret-0123456789"]);
         await SeedAsync(server, 1, 1_000);
         using var raw = await RawConnection.ConnectAsync(server.Tcp, ProtocolServer.StorefrontKey);
