@@ -104,8 +104,10 @@ internal sealed class DeferredCommitMark : IDisposable
                 _mark.Write(next.Lsn, next.Begin, next.Until);
                 Interlocked.Increment(ref _written);
             }
-            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or ObjectDisposedException)
+            catch (Exception ex)
             {
+                // Any failure, not only I/O: an exception escaping this thread would end the process; kept, it fails
+                // the next batch before that batch is committed.
                 lock (_gate) _error = ex;
                 return;
             }
