@@ -39,6 +39,10 @@ public class InputTests(ITestOutputHelper output)
             ("{\"customerId\":\"" + new string('x', 70_000) + "\"}", "application/json", "l", 413, "body_too_large", null),
             ("{\"customerId\":\"c\",\"lines\":[{\"sku\":1,\"qty\":1}]} x", "application/json", "m", 400, "invalid_argument", null),
             ("{\"customerId\":\"c\",\"lines\":[{\"sku\":1,\"qty\":1}]}{}", "application/json", "n", 400, "invalid_argument", null),
+            // A field given twice: which one counts depends on the reader (a proxy may check the first, we would use
+            // the last): refused, not resolved.
+            ("{\"customerId\":\"c\",\"customerId\":\"d\",\"lines\":[{\"sku\":1,\"qty\":1}]}", "application/json", "o", 400, "invalid_argument", "customerId"),
+            ("{\"customerId\":\"c\",\"lines\":[{\"sku\":1,\"qty\":1,\"qty\":9}]}", "application/json", "p", 400, "invalid_argument", "lines[0].qty"),
         };
         foreach (var c in cases)
         {

@@ -6,7 +6,7 @@ namespace Wildberries.Host.Http;
 /// <summary>
 /// The API's bodies, serialized by code the System.Text.Json source generator writes at build time (no reflection, and
 /// the fast path that writes straight to the response), and the API's JSON rules, declared here once: camelCase,
-/// unknown (and server-owned) fields rejected with their path, numbers only as numbers, nulls left out, no comments or
+/// unknown (and server-owned) fields and fields given twice rejected with their path, numbers only as numbers, nulls left out, no comments or
 /// trailing commas, 16 levels at most. <see cref="Json.Options"/> copies these rules and resolves these types through
 /// it first, so every endpoint answers with the same code; the hot endpoints (checkout, catalog reads, problem
 /// documents) use its type information directly.
@@ -19,7 +19,8 @@ namespace Wildberries.Host.Http;
     ReadCommentHandling = JsonCommentHandling.Disallow,
     MaxDepth = 16,
     RespectNullableAnnotations = true,
-    RespectRequiredConstructorParameters = true)]
+    RespectRequiredConstructorParameters = true,
+    AllowDuplicateProperties = false)]
 [JsonSerializable(typeof(CheckoutBody))]
 [JsonSerializable(typeof(OrderBody))]
 [JsonSerializable(typeof(OrderPageBody))]
