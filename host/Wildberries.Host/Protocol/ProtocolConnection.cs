@@ -28,6 +28,7 @@ internal sealed class ProtocolConnection
     private readonly CheckoutFlow _checkout;
     private readonly Wildberries.Engine.Postgres.PostgresOrderHistory? _history;
     private readonly ServerOptions _options;
+    private readonly BodyReader<long[]> _readSkus;
     private readonly ILogger _log;
     private readonly PipeReader _input;
     private readonly SemaphoreSlim _inFlight;
@@ -48,6 +49,8 @@ internal sealed class ProtocolConnection
         _credentials = credentials;
         _checkout = checkout;
         _options = options;
+        // Made once a connection: a lambda over the limit, built per Availability frame, would allocate each time.
+        _readSkus = (ref MessagePackReader r) => MessageCodec.ReadSkus(ref r, options.AvailabilitySkusMax);
         _log = log;
         _input = connection.Transport.Input;
         _frames = new FrameOutput(connection.Transport.Output);
@@ -199,7 +202,7 @@ internal sealed class ProtocolConnection
                 FrameType.GetOrder => GetOrderAsync(engine, id, MessageCodec.Decode(body, static (ref MessagePackReader r) => MessageCodec.ReadOrderRef(ref r, withCustomer: true))),
                 FrameType.CancelOrder => CancelAsync(engine, id, MessageCodec.Decode(body, static (ref MessagePackReader r) => MessageCodec.ReadOrderRef(ref r, withCustomer: true))),
                 FrameType.GetItem => GetItemAsync(engine, id, MessageCodec.Decode(body, MessageCodec.ReadSku)),
-                FrameType.Availability => AvailabilityAsync(engine, id, MessageCodec.Decode(body, (ref MessagePackReader r) => MessageCodec.ReadSkus(ref r, _options.AvailabilitySkusMax))),
+                FrameType.Availability => AvailabilityAsync(engine, id, MessageCodec.Decode(body, _readSkus)),
                 FrameType.ListItems => ListItemsAsync(engine, id, MessageCodec.Decode(body, MessageCodec.ReadCatalogQuery)),
                 FrameType.PutItem => PutItemAsync(engine, id, MessageCodec.Decode(body, MessageCodec.ReadItemUpsert)),
                 FrameType.ListOrders => ListOrdersAsync(id, MessageCodec.Decode(body, MessageCodec.ReadHistoryQuery)),
