@@ -2,10 +2,6 @@ using System.Net;
 using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
-using Microsoft.AspNetCore.Builder;
-using Microsoft.AspNetCore.Hosting;
-using Microsoft.AspNetCore.Hosting.Server;
-using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
@@ -42,9 +38,6 @@ public class PaymentProviderTests
 
     private const string AcquirerSecret = "acquirer-secret-0123456789";
 
-    private static Task<(WebApplication App, string Url)> StartAcquirerAsync(Func<HttpContext, byte[], Task<IResult>> sessions) =>
-        FakeAcquirer.StartAsync(sessions);
-
     private static Task<TestServer> StartServerAsync(string acquirerUrl) =>
         TestServer.StartAsync("--payment-provider-url", acquirerUrl, "--payment-provider-secret", AcquirerSecret);
 
@@ -57,7 +50,7 @@ public class PaymentProviderTests
         // answers the session it has for that key. A retry with a different key would have opened a second session.
         var attempts = new List<(string? Key, bool SignatureOk)>();
         var sessions = new Dictionary<string, string>(StringComparer.Ordinal);
-        var (acquirer, url) = await StartAcquirerAsync((http, body) =>
+        var (acquirer, url) = await FakeAcquirer.StartAsync((http, body) =>
         {
             var expected = Convert.ToHexStringLower(HMACSHA256.HashData(Encoding.UTF8.GetBytes(AcquirerSecret), body));
             string key = http.Request.Headers["Idempotency-Key"]!;
@@ -89,7 +82,7 @@ public class PaymentProviderTests
     {
         var attempts = 0;
         using var abandoned = new SemaphoreSlim(0);
-        var (acquirer, url) = await StartAcquirerAsync(async (http, _) =>
+        var (acquirer, url) = await FakeAcquirer.StartAsync(async (http, _) =>
         {
             Interlocked.Increment(ref attempts);
             try
@@ -120,7 +113,7 @@ public class PaymentProviderTests
     public async Task A_provider_that_is_down_opens_the_circuit_and_later_checkouts_fail_fast_without_reaching_it()
     {
         var hits = 0;
-        var (acquirer, url) = await StartAcquirerAsync((_, _) =>
+        var (acquirer, url) = await FakeAcquirer.StartAsync((_, _) =>
         {
             Interlocked.Increment(ref hits);
             return Task.FromResult(Results.StatusCode(503));

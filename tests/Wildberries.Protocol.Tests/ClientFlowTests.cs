@@ -1,4 +1,5 @@
 using Wildberries.Client;
+using Wildberries.Testing;
 
 namespace Wildberries.Protocol.Tests;
 
@@ -76,7 +77,7 @@ public class ClientFlowTests
     [Fact]
     public async Task The_client_reconnects_when_the_server_restarts_and_a_retried_checkout_keeps_its_key()
     {
-        var port = ProtocolServer.FreePort();
+        var port = LocalProcess.FreePort();
         var server = await ProtocolServer.StartAsync(tcpPort: port);
         var data = server.Data;
         var ct = TestContext.Current.CancellationToken;

@@ -1,11 +1,7 @@
 using System.Text.Json;
 using MessagePack;
-using Microsoft.AspNetCore.Builder;
-using Microsoft.AspNetCore.Hosting;
-using Microsoft.AspNetCore.Hosting.Server;
-using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.AspNetCore.Http;
-using Microsoft.Extensions.DependencyInjection;
+using Wildberries.Testing;
 
 namespace Wildberries.Protocol.Tests;
 
@@ -19,18 +15,14 @@ public class LimitTests
         var held = 0;
         var twoHeld = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         var release = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        var builder = WebApplication.CreateSlimBuilder();
-        builder.WebHost.UseUrls("http://127.0.0.1:0");
-        await using var acquirer = builder.Build();
-        acquirer.MapPost("/sessions", async (HttpContext http) =>
+        var (acquirer, url) = await FakeAcquirer.StartAsync(async (_, body) =>
         {
-            var order = (await JsonDocument.ParseAsync(http.Request.Body)).RootElement.GetProperty("orderId").GetString();
+            var order = JsonDocument.Parse(body).RootElement.GetProperty("orderId").GetString();
             if (Interlocked.Increment(ref held) == 2) twoHeld.SetResult();
             await release.Task;
             return Results.Json(new { sessionId = "acq_" + order, paymentUrl = "https://pay.example/acq_" + order });
         });
-        await acquirer.StartAsync(TestContext.Current.CancellationToken);
-        var url = acquirer.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
+        await using var _ = acquirer;
         await using var server = await ProtocolServer.StartAsync(null, 0,
             "--payment-provider-url", url, "--payment-provider-secret", "acquirer-secret-0123456789", "--Wildberries:TcpInFlightMax", "2");
         await using (var admin = server.Client(ProtocolServer.AdminKey))

@@ -42,14 +42,6 @@ public sealed class ProtocolServer : IAsyncDisposable
         return new ProtocolServer(await InProcessServer.StartAsync("wb-proto-", options, data: data));
     }
 
-    /// <summary>A free loopback port, for a server that must come back on the same one.</summary>
-    public static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
-    }
-
     public ReservationClient Client(string key, int connections = 2) =>
         new(new ReservationClientOptions { Endpoint = Tcp, ApiKey = key, Connections = connections, RequestTimeoutMs = 30_000 });
 

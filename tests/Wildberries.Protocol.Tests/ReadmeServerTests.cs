@@ -79,20 +79,20 @@ public class ReadmeServerTests
     private static async Task WaitReadyAsync(HttpClient web, Process process, StringBuilder log, CancellationToken ct)
     {
         // Recovery and the demo catalog take a few seconds; readiness is the server's own signal that it serves.
-        for (var attempt = 0; attempt < 1_200; attempt++)
+        var ready = await Eventually.TryUntilAsync(async () =>
         {
             if (process.HasExited) Assert.Fail($"the server exited ({process.ExitCode}):\n{Snapshot(log)}");
             try
             {
-                using var ready = await web.GetAsync(new Uri("/health/ready", UriKind.Relative), ct);
-                if (ready.IsSuccessStatusCode) return;
+                using var answer = await web.GetAsync(new Uri("/health/ready", UriKind.Relative), ct);
+                return answer.IsSuccessStatusCode;
             }
             catch (HttpRequestException)
             {
+                return false;
             }
-            await Task.Delay(50, ct);
-        }
-        Assert.Fail($"the server was not ready within a minute:\n{Snapshot(log)}");
+        }, TimeSpan.FromMinutes(1), ct);
+        if (!ready) Assert.Fail($"the server was not ready within a minute:\n{Snapshot(log)}");
     }
 
     private static string Snapshot(StringBuilder log)

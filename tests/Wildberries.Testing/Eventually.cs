@@ -12,11 +12,11 @@ public static class Eventually
     public static async Task<bool> TryUntilAsync(Func<Task<bool>> condition, TimeSpan deadline, CancellationToken cancellation)
     {
         ArgumentNullException.ThrowIfNull(condition);
-        var until = DateTime.UtcNow + deadline;
+        var started = System.Diagnostics.Stopwatch.GetTimestamp();
         while (true)
         {
             if (await condition().ConfigureAwait(false)) return true;
-            if (DateTime.UtcNow > until) return false;
+            if (System.Diagnostics.Stopwatch.GetElapsedTime(started) > deadline) return false;
             await Task.Delay(Every, cancellation).ConfigureAwait(false);
         }
     }

@@ -1,6 +1,5 @@
 using System.Diagnostics;
 using System.Net;
-using System.Net.Sockets;
 using System.Runtime.InteropServices;
 using System.Text;
 using System.Text.Json;
@@ -58,7 +57,7 @@ internal sealed partial class HostNode : IAsyncDisposable
     /// <summary>Starts a node on <paramref name="data"/>; returns once it listens (not necessarily ready).</summary>
     public static async Task<HostNode> StartAsync(string name, string data, string bootstrap, IEnumerable<string> extra, CancellationToken cancellation)
     {
-        var port = FreePort();
+        var port = Wildberries.Testing.LocalProcess.FreePort();
         var address = new Uri($"http://127.0.0.1:{port}");
         var start = new ProcessStartInfo(Wildberries.Testing.CrashChildProcess.DotnetHost())
         {
@@ -145,13 +144,6 @@ internal sealed partial class HostNode : IAsyncDisposable
     private static partial int Kill(int pid, int signal);
 
     private HttpClient Client(string? key) => Wildberries.Testing.InProcessServer.Client(Address, key, TimeSpan.FromSeconds(30));
-
-    private static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
-    }
 
     public async ValueTask DisposeAsync()
     {
