@@ -50,7 +50,7 @@ internal sealed class SyncFileDevice : StorageDeviceBase
         {
             if (_readOnly) throw new InvalidOperationException($"{FileName} was opened read-only.");
             if (FailWrites) throw new IOException($"Writing {FileName} failed (injected).");
-            var handle = Handle(segmentId, create: true) ?? throw new IOException($"No segment file {segmentId} of {FileName}.");
+            var handle = Handle(segmentId) ?? throw new IOException($"No segment file {segmentId} of {FileName}.");
             unsafe
             {
                 RandomAccess.Write(handle, new ReadOnlySpan<byte>((void*)sourceAddress, (int)numBytesToWrite), (long)destinationAddress);
@@ -134,17 +134,21 @@ internal sealed class SyncFileDevice : StorageDeviceBase
         }
     }
 
-    /// <summary>The open segment; a missing one is made only for a write (<paramref name="create"/>): a read or a size leaves none behind.</summary>
-    private SafeFileHandle? Handle(int segment, bool create = false)
+    /// <summary>
+    /// The open segment, made if missing (unless read-only), for a read as for a write: FASTER reads its first segment as
+    /// it opens, and that open handle is how the offline commands (<c>backup</c>, <c>verify</c>) see that a server runs on
+    /// the directory, even before its first write.
+    /// </summary>
+    private SafeFileHandle? Handle(int segment)
     {
         if (_handles.TryGetValue(segment, out var handle)) return handle;
         ObjectDisposedException.ThrowIf(_disposed, this);
         var path = GetSegmentFilename(FileName, segment);
-        if ((_readOnly || !create) && !File.Exists(path)) return null;
+        if (_readOnly && !File.Exists(path)) return null;
         lock (_handles)
         {
             if (_handles.TryGetValue(segment, out handle)) return handle;
-            var created = create && !_readOnly && !File.Exists(path);
+            var created = !_readOnly && !File.Exists(path);
             var opened = _readOnly
                 ? File.OpenHandle(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete)
                 : File.OpenHandle(path, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.ReadWrite | FileShare.Delete, FileOptions.WriteThrough);
