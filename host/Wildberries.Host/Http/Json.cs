@@ -31,54 +31,30 @@ public static class Json
     public static readonly JsonSerializerOptions ThirdParty = new(Options) { UnmappedMemberHandling = JsonUnmappedMemberHandling.Skip };
 
     /// <summary>The raw body, bounded; a problem when it is too large or not JSON.</summary>
-    public static async Task<(byte[]? Body, IResult? Problem)> ReadBodyAsync(HttpRequest request, bool requireJson = true)
-    {
-        if (requireJson && !IsJson(request.ContentType))
-        {
-            return (null, UnsupportedMediaType);
-        }
-        // --body-bytes-max (ServerOptions.BodyBytesMax); this constant is its default.
-        var max = request.HttpContext.RequestServices.GetService<ServerOptions>()?.BodyBytesMax ?? BodyBytesMax;
-        if (request.ContentLength > max) return (null, TooLarge(request, max));
-        var chunk = System.Buffers.ArrayPool<byte>.Shared.Rent(8192);
-        try
-        {
-            using var buffer = new MemoryStream();
-            while (true)
-            {
-                int read;
-                try
-                {
-                    read = await request.Body.ReadAsync(chunk, request.HttpContext.RequestAborted).ConfigureAwait(false);
-                }
-                catch (BadHttpRequestException)
-                {
-                    return (null, TooLarge(request, max));
-                }
-                if (read == 0) break;
-                if (buffer.Length + read > max) return (null, TooLarge(request, max));
-                buffer.Write(chunk, 0, read);
-            }
-            return (buffer.ToArray(), null);
-        }
-        finally
-        {
-            System.Buffers.ArrayPool<byte>.Shared.Return(chunk);
-        }
-    }
+    public static ValueTask<(byte[]? Body, IResult? Problem)> ReadBodyAsync(HttpRequest request, bool requireJson = true) =>
+        ReadWholeAsync(request, requireJson, 0, static (body, _) => (body.ToArray(), (IResult?)null));
 
     /// <summary>
     /// Reads and parses a JSON body into <typeparamref name="T"/> straight from the request's pipe, without copying
     /// it into an array (a body in more than one of Kestrel's buffers is copied once, into a pooled one): the hot
     /// endpoints' reader. The same answers as <see cref="ReadBodyAsync"/> and <see cref="Parse{T}(byte[], JsonSerializerOptions?)"/>.
     /// </summary>
-    public static async ValueTask<(T? Value, IResult? Problem)> ReadAsync<T>(HttpRequest request, JsonTypeInfo<T> type)
-        where T : class
+    public static ValueTask<(T? Value, IResult? Problem)> ReadAsync<T>(HttpRequest request, JsonTypeInfo<T> type)
+        where T : class =>
+        ReadWholeAsync(request, requireJson: true, type, static (body, t) => Parse(body, t));
+
+    /// <summary>
+    /// The one body reader: the media type, <c>--body-bytes-max</c> (declared or counted; 413 either way), then
+    /// <paramref name="finish"/> over the whole body while it is still in the request's pipe.
+    /// </summary>
+    private static async ValueTask<(TResult? Value, IResult? Problem)> ReadWholeAsync<TResult, TState>(
+        HttpRequest request, bool requireJson, TState state, Func<ReadOnlySequence<byte>, TState, (TResult?, IResult?)> finish)
     {
         ArgumentNullException.ThrowIfNull(request);
-        if (!IsJson(request.ContentType)) return (null, UnsupportedMediaType);
+        if (requireJson && !IsJson(request.ContentType)) return (default, UnsupportedMediaType);
+        // --body-bytes-max (ServerOptions.BodyBytesMax); this constant is its default.
         var max = request.HttpContext.RequestServices.GetService<ServerOptions>()?.BodyBytesMax ?? BodyBytesMax;
-        if (request.ContentLength > max) return (null, TooLarge(request, max));
+        if (request.ContentLength > max) return (default, TooLarge(request, max));
         var reader = request.BodyReader;
         while (true)
         {
@@ -89,13 +65,13 @@ public static class Json
             }
             catch (BadHttpRequestException)
             {
-                return (null, TooLarge(request, max));
+                return (default, TooLarge(request, max));
             }
             var buffer = read.Buffer;
             if (buffer.Length > max)
             {
                 reader.AdvanceTo(buffer.End);
-                return (null, TooLarge(request, max));
+                return (default, TooLarge(request, max));
             }
             if (!read.IsCompleted)
             {
@@ -105,7 +81,7 @@ public static class Json
             }
             try
             {
-                return Parse(buffer, type);
+                return finish(buffer, state);
             }
             finally
             {
