@@ -1,5 +1,4 @@
 using System.Buffers.Binary;
-using Microsoft.Win32.SafeHandles;
 
 namespace Wildberries.Engine.Journal;
 
@@ -9,7 +8,7 @@ namespace Wildberries.Engine.Journal;
 /// truncated; comparing what it recovered with this record turns that into a refusal instead of a silent loss.
 /// </summary>
 /// <remarks>
-/// Two 64-byte slots in separate 4 KiB blocks, written alternately and each fsynced, each with its own CRC-32C:
+/// Two 64-byte slots of a <see cref="TwoSlotFile"/>, written alternately and each fsynced, each with its own CRC-32C:
 /// a write torn by a crash damages only the slot being written, and the other still says what was acknowledged
 /// before (the torn write's batch was never acknowledged).
 /// </remarks>
@@ -18,17 +17,17 @@ internal sealed class CommitMark : IDisposable
     public const string FileName = "journal.mark";
     private const uint Magic = 0x4D4A4257; // "WBJM"
     private const int SlotSize = 64;
-    private const int SlotStride = 4096;
 
-    private readonly SafeFileHandle? _file;
+    private readonly TwoSlotFile _file;
     private readonly byte[] _slot = new byte[SlotSize];
     private long _sequence;
 
-    private CommitMark(SafeFileHandle? file, Record? current)
+    private CommitMark(TwoSlotFile file, Record? current)
     {
         _file = file;
         Current = current;
         _sequence = current?.Sequence ?? 0;
+        Damaged = file.Existed && current is null;
     }
 
     /// <summary>What one slot says.</summary>
@@ -38,37 +37,31 @@ internal sealed class CommitMark : IDisposable
     public Record? Current { get; private set; }
 
     /// <summary>Whether the file existed with content before this open.</summary>
-    public bool Existed { get; private init; }
+    public bool Existed => _file.Existed;
 
-    /// <summary>Whether the file existed but neither slot was valid.</summary>
-    public bool Damaged { get; private init; }
+    /// <summary>Whether the file existed but neither slot was valid (as opened).</summary>
+    public bool Damaged { get; }
 
     /// <summary>Opened for an offline check: <see cref="Write"/> refuses.</summary>
-    public bool ReadOnly { get; private init; }
+    public bool ReadOnly => _file.ReadOnly;
 
     /// <summary>Opens (or creates) the mark; <paramref name="readOnly"/> (an offline check) creates nothing and refuses writes.</summary>
     public static CommitMark Open(string path, bool readOnly = false)
     {
-        var existed = File.Exists(path) && new FileInfo(path).Length > 0;
-        if (readOnly && !File.Exists(path)) return new CommitMark(null, null);
-        var file = readOnly
-            ? File.OpenHandle(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite, FileOptions.None)
-            : File.OpenHandle(path, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.Read, FileOptions.None);
+        var file = TwoSlotFile.Open(path, readOnly);
         Record? best = null;
-        var buffer = new byte[SlotSize];
-        for (var i = 0; i < 2; i++)
+        foreach (var (_, r) in file.ReadSlots<Record>(SlotSize, TryParse))
         {
-            var read = RandomAccess.Read(file, buffer, i * SlotStride);
-            if (read == SlotSize && TryParse(buffer, out var r) && (best is null || r.Sequence > best.Value.Sequence)) best = r;
+            if (best is null || r.Sequence > best.Value.Sequence) best = r;
         }
-        return new CommitMark(file, best) { Existed = existed, Damaged = existed && best is null, ReadOnly = readOnly };
+        return new CommitMark(file, best);
     }
 
     /// <summary>Durably records a commit; returns after the slot is on disk.</summary>
     public void Write(long lsn, long beginAddress, long untilAddress)
     {
-        if (ReadOnly || _file is null) throw new InvalidOperationException($"{FileName} was opened read-only.");
-        var r = new Record(++_sequence, lsn, beginAddress, untilAddress);
+        if (ReadOnly) throw new InvalidOperationException($"{FileName} was opened read-only.");
+        var r = new Record(_sequence + 1, lsn, beginAddress, untilAddress);
         var s = _slot.AsSpan();
         s.Clear();
         BinaryPrimitives.WriteUInt32LittleEndian(s, Magic);
@@ -77,16 +70,19 @@ internal sealed class CommitMark : IDisposable
         BinaryPrimitives.WriteInt64LittleEndian(s[24..], r.BeginAddress);
         BinaryPrimitives.WriteInt64LittleEndian(s[32..], r.UntilAddress);
         BinaryPrimitives.WriteUInt32LittleEndian(s[60..], CommandCodec.Crc32C(s[..60]));
-        RandomAccess.Write(_file, _slot, (r.Sequence & 1) * SlotStride);
-        RandomAccess.FlushToDisk(_file);
+        // Odd record sequences go to the second slot: the newest record's slot is never the one written next.
+        _file.Write((int)(r.Sequence & 1), s);
+        _file.Flush();
+        _sequence = r.Sequence;
         Current = r;
     }
 
-    public void Dispose() => _file?.Dispose();
+    public void Dispose() => _file.Dispose();
 
     private static bool TryParse(ReadOnlySpan<byte> s, out Record record)
     {
         record = default;
+        if (s.Length != SlotSize) return false;
         if (BinaryPrimitives.ReadUInt32LittleEndian(s) != Magic) return false;
         if (BinaryPrimitives.ReadUInt32LittleEndian(s[60..]) != CommandCodec.Crc32C(s[..60])) return false;
         record = new Record(

@@ -1,11 +1,10 @@
 using System.Buffers.Binary;
 using FASTER.core;
-using Microsoft.Win32.SafeHandles;
 
 namespace Wildberries.Engine.Journal;
 
 /// <summary>
-/// Where FasterLog keeps its commit metadata: one file of two checksummed slots, written in turn without an fsync
+/// Where FasterLog keeps its commit metadata: one <see cref="TwoSlotFile"/> of two checksummed slots, written in turn without an fsync
 /// of its own, instead of FASTER's default of a new file (created, written through, the old one deleted) per
 /// commit, which cost more than the commit itself.
 /// </summary>
@@ -22,13 +21,11 @@ internal sealed class FasterCommitFile : ILogCommitManager
 {
     public const string FileName = "faster.commit";
     private const uint Magic = 0x43464257; // "WBFC"
-    private const int SlotStride = 4096;
     private const int HeaderSize = 20;
 
-    private readonly SafeFileHandle? _file;
-    private readonly byte[] _slot = new byte[SlotStride];
+    private readonly TwoSlotFile _file;
+    private readonly byte[] _slot = new byte[TwoSlotFile.SlotStride];
     private readonly object _gate = new();
-    private readonly bool _readOnly;
     private long _writes;
     private bool _dirty;
 
@@ -38,18 +35,12 @@ internal sealed class FasterCommitFile : ILogCommitManager
     /// </summary>
     public FasterCommitFile(string directory, bool readOnly = false)
     {
-        var path = Path.Combine(directory, FileName);
-        _readOnly = readOnly;
-        if (readOnly)
-        {
-            _file = File.Exists(path) ? File.OpenHandle(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite, FileOptions.None) : null;
-            return;
-        }
-        Directory.CreateDirectory(directory);
-        _file = File.OpenHandle(path, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.Read, FileOptions.None);
-        var newest = Slots().Select(s => s.CommitNum).DefaultIfEmpty(0).Max();
+        if (!readOnly) Directory.CreateDirectory(directory);
+        _file = TwoSlotFile.Open(Path.Combine(directory, FileName), readOnly);
+        var slots = Slots();
+        var newest = slots.Select(s => s.Value.CommitNum).DefaultIfEmpty(0).Max();
         // Continue alternating from the slot after the newest, so the newest survives the next write.
-        _writes = Slots().Where(s => s.CommitNum == newest).Select(s => (long)s.Index + 1).FirstOrDefault();
+        _writes = slots.Where(s => s.Value.CommitNum == newest).Select(s => (long)s.Slot + 1).FirstOrDefault();
     }
 
     /// <summary>
@@ -69,8 +60,8 @@ internal sealed class FasterCommitFile : ILogCommitManager
     public void Commit(long beginAddress, long untilAddress, byte[] commitMetadata, long commitNum, bool forceWriteMetadata)
     {
         ArgumentNullException.ThrowIfNull(commitMetadata);
-        if (_readOnly || _file is null) throw new InvalidOperationException("The commit file was opened read-only.");
-        if (commitMetadata.Length > SlotStride - HeaderSize) throw new InvalidOperationException($"FASTER commit metadata of {commitMetadata.Length} bytes does not fit a slot.");
+        if (_file.ReadOnly || !_file.IsOpen) throw new InvalidOperationException("The commit file was opened read-only.");
+        if (commitMetadata.Length > TwoSlotFile.SlotStride - HeaderSize) throw new InvalidOperationException($"FASTER commit metadata of {commitMetadata.Length} bytes does not fit a slot.");
         lock (_gate)
         {
             var s = _slot.AsSpan();
@@ -82,7 +73,7 @@ internal sealed class FasterCommitFile : ILogCommitManager
             var length = HeaderSize + commitMetadata.Length;
             // The checksum covers the length, the commit number and the metadata.
             BinaryPrimitives.WriteUInt32LittleEndian(s[4..], CommandCodec.Crc32C(s[8..length]));
-            RandomAccess.Write(_file, s[..length], (_writes++ & 1) * SlotStride);
+            _file.Write((int)(_writes++ & 1), s[..length]);
             _dirty = true;
             if (forceWriteMetadata) SyncLocked();
         }
@@ -96,21 +87,21 @@ internal sealed class FasterCommitFile : ILogCommitManager
 
     public byte[] GetCommitMetadata(long commitNum)
     {
-        foreach (var slot in Slots())
+        foreach (var (_, slot) in Slots())
         {
             if (slot.CommitNum == commitNum) return slot.Metadata;
         }
         return null!;
     }
 
-    public IEnumerable<long> ListCommits() => [.. Slots().Select(s => s.CommitNum).OrderByDescending(n => n)];
+    public IEnumerable<long> ListCommits() => [.. Slots().Select(s => s.Value.CommitNum).OrderByDescending(n => n)];
 
     public void RemoveCommit(long commitNum)
     {
         lock (_gate)
         {
-            if (_readOnly || _file is null) return;
-            foreach (var slot in Slots().Where(s => s.CommitNum == commitNum)) RandomAccess.Write(_file, new byte[HeaderSize], slot.Index * SlotStride);
+            if (_file.ReadOnly || !_file.IsOpen) return;
+            foreach (var (index, _) in Slots().Where(s => s.Value.CommitNum == commitNum)) _file.Erase(index, HeaderSize);
         }
     }
 
@@ -118,8 +109,9 @@ internal sealed class FasterCommitFile : ILogCommitManager
     {
         lock (_gate)
         {
-            if (_readOnly || _file is null) return;
-            RandomAccess.Write(_file, new byte[SlotStride + HeaderSize], 0);
+            if (_file.ReadOnly || !_file.IsOpen) return;
+            _file.Erase(0, HeaderSize);
+            _file.Erase(1, HeaderSize);
         }
     }
 
@@ -131,40 +123,30 @@ internal sealed class FasterCommitFile : ILogCommitManager
     {
         lock (_gate)
         {
-            if (_file is null) return;
-            if (!_file.IsClosed) SyncLocked();
+            SyncLocked();
             _file.Dispose();
         }
     }
 
     private void SyncLocked()
     {
-        if (!_dirty || _file is null || _file.IsClosed) return;
-        RandomAccess.FlushToDisk(_file);
+        if (!_dirty || !_file.IsOpen) return;
+        _file.Flush();
         _dirty = false;
         SyncCount++;
-        if (Synced is { } synced)
-        {
-            var image = new byte[RandomAccess.GetLength(_file)];
-            RandomAccess.Read(_file, image, 0);
-            synced(image);
-        }
+        Synced?.Invoke(_file.ReadImage());
     }
 
-    private List<(int Index, long CommitNum, byte[] Metadata)> Slots()
+    private List<(int Slot, (long CommitNum, byte[] Metadata) Value)> Slots() => _file.ReadSlots<(long, byte[])>(TwoSlotFile.SlotStride, TryParse);
+
+    private static bool TryParse(ReadOnlySpan<byte> s, out (long CommitNum, byte[] Metadata) slot)
     {
-        var found = new List<(int, long, byte[])>(2);
-        if (_file is null) return found;
-        var buffer = new byte[SlotStride];
-        for (var i = 0; i < 2; i++)
-        {
-            var read = RandomAccess.Read(_file, buffer, (long)i * SlotStride);
-            if (read < HeaderSize || BinaryPrimitives.ReadUInt32LittleEndian(buffer) != Magic) continue;
-            var length = BinaryPrimitives.ReadInt32LittleEndian(buffer.AsSpan(8));
-            if (length < 0 || length > SlotStride - HeaderSize || read < HeaderSize + length) continue;
-            if (BinaryPrimitives.ReadUInt32LittleEndian(buffer.AsSpan(4)) != CommandCodec.Crc32C(buffer.AsSpan(8, HeaderSize - 8 + length))) continue;
-            found.Add((i, BinaryPrimitives.ReadInt64LittleEndian(buffer.AsSpan(12)), buffer.AsSpan(HeaderSize, length).ToArray()));
-        }
-        return found;
+        slot = default;
+        if (s.Length < HeaderSize || BinaryPrimitives.ReadUInt32LittleEndian(s) != Magic) return false;
+        var length = BinaryPrimitives.ReadInt32LittleEndian(s[8..]);
+        if (length < 0 || length > s.Length - HeaderSize) return false;
+        if (BinaryPrimitives.ReadUInt32LittleEndian(s[4..]) != CommandCodec.Crc32C(s[8..(HeaderSize + length)])) return false;
+        slot = (BinaryPrimitives.ReadInt64LittleEndian(s[12..]), s.Slice(HeaderSize, length).ToArray());
+        return true;
     }
 }

@@ -6,7 +6,7 @@ namespace Wildberries.Engine.Tests.Journal;
 /// The on-disk bytes of the two slot files (<see cref="CommitMark"/> and <see cref="FasterCommitFile"/>), as
 /// written by the versions that created existing data directories: those files must still open, and new writes
 /// must produce the same bytes. The hex below was captured from the code before both were moved onto
-/// TwoSlotFile; it is the format, not something to regenerate.
+/// <see cref="TwoSlotFile"/>; it is the format, not something to regenerate.
 /// </summary>
 public sealed class SlotFileFormatTests : IDisposable
 {
