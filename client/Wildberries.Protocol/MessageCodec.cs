@@ -62,7 +62,7 @@ public static class MessageCodec
         var frameBytesMax = r.ReadInt32();
         var inFlightMax = r.ReadInt32();
         r.ReadInt32();
-        var count = Array(ref r, "shards", int.MaxValue);
+        var count = Array(ref r, "shards", ProtocolLimits.ShardsMax);
         var shards = new ShardEndpoint[count];
         for (var i = 0; i < count; i++)
         {
@@ -111,7 +111,7 @@ public static class MessageCodec
         Shortage[]? shortages = null;
         if (!r.TryReadNil())
         {
-            shortages = new Shortage[Array(ref r, "shortages", int.MaxValue)];
+            shortages = new Shortage[Array(ref r, "shortages", ProtocolLimits.OrderLinesMax)];
             for (var i = 0; i < shortages.Length; i++)
             {
                 var m = Fields(ref r, 3, "shortages");
@@ -203,12 +203,12 @@ public static class MessageCodec
         var currency = Required(ref r, "currency");
         var until = ReadNullableInt64(ref r);
         var url = r.ReadString();
-        var lines = new OrderLine[Array(ref r, "lines", int.MaxValue)];
+        var lines = new OrderLine[Array(ref r, "lines", ProtocolLimits.OrderLinesMax)];
         for (var i = 0; i < lines.Length; i++)
         {
             var m = Fields(ref r, 4, "lines");
             var (sku, qty, price) = (r.ReadInt64(), r.ReadInt32(), r.ReadInt64());
-            var allocations = new Allocation[Array(ref r, "allocations", int.MaxValue)];
+            var allocations = new Allocation[Array(ref r, "allocations", int.MaxValue, ProtocolLimits.TupleBytesMin)];
             for (var j = 0; j < allocations.Length; j++)
             {
                 var k = Fields(ref r, 2, "allocations");
@@ -285,7 +285,7 @@ public static class MessageCodec
         var n = Fields(ref r, 8, "item");
         var (sku, name, price, currency) = (r.ReadInt64(), Required(ref r, "name"), r.ReadInt64(), Required(ref r, "currency"));
         var (max, active, available) = (r.ReadInt32(), r.ReadBoolean(), r.ReadInt64());
-        var stock = new WarehouseStock[Array(ref r, "warehouses", int.MaxValue)];
+        var stock = new WarehouseStock[Array(ref r, "warehouses", int.MaxValue, ProtocolLimits.TupleBytesMin)];
         for (var i = 0; i < stock.Length; i++)
         {
             var m = Fields(ref r, 2, "warehouses");
@@ -331,7 +331,7 @@ public static class MessageCodec
     /// <summary>Reads an Availability answer.</summary>
     public static SkuAvailability[] ReadAvailability(ref MessagePackReader r)
     {
-        var rows = new SkuAvailability[Array(ref r, "availability", int.MaxValue)];
+        var rows = new SkuAvailability[Array(ref r, "availability", ProtocolLimits.AvailabilitySkusMax)];
         for (var i = 0; i < rows.Length; i++)
         {
             var m = Fields(ref r, 2, "availability");
@@ -381,7 +381,7 @@ public static class MessageCodec
     public static CatalogPage ReadCatalogPage(ref MessagePackReader r)
     {
         var n = Fields(ref r, 2, "page");
-        var items = new CatalogItem[Array(ref r, "items", int.MaxValue)];
+        var items = new CatalogItem[Array(ref r, "items", ProtocolLimits.CatalogPageMax)];
         for (var i = 0; i < items.Length; i++)
         {
             var m = Fields(ref r, 6, "items");
@@ -470,7 +470,7 @@ public static class MessageCodec
     /// <summary>Reads a StockBatch answer.</summary>
     public static StockResult[] ReadStockResults(ref MessagePackReader r)
     {
-        var results = new StockResult[Array(ref r, "results", int.MaxValue)];
+        var results = new StockResult[Array(ref r, "results", ProtocolLimits.StockAdjustmentsMax)];
         for (var i = 0; i < results.Length; i++)
         {
             var m = Fields(ref r, 5, "results");
@@ -557,7 +557,7 @@ public static class MessageCodec
     public static OrderPage ReadOrderPage(ref MessagePackReader r)
     {
         var n = Fields(ref r, 2, "page");
-        var orders = new Order[Array(ref r, "orders", int.MaxValue)];
+        var orders = new Order[Array(ref r, "orders", ProtocolLimits.OrdersPageMax)];
         for (var i = 0; i < orders.Length; i++) orders[i] = ReadOrder(ref r);
         var page = new OrderPage(orders, r.ReadString());
         Skip(ref r, n - 2);
@@ -590,7 +590,7 @@ public static class MessageCodec
     /// <summary>Reads the replication status of every shard.</summary>
     public static IReadOnlyList<ShardReplication> ReadReplication(ref MessagePackReader r)
     {
-        var shards = new ShardReplication[Array(ref r, "shards", int.MaxValue)];
+        var shards = new ShardReplication[Array(ref r, "shards", ProtocolLimits.ShardsMax)];
         for (var i = 0; i < shards.Length; i++)
         {
             var n = Fields(ref r, 12, "shards");
@@ -609,11 +609,16 @@ public static class MessageCodec
         return n;
     }
 
-    private static int Array(ref MessagePackReader r, string field, int max)
+    /// <summary>
+    /// An array's count, refused (before anyone allocates for it) above <paramref name="max"/> or above what the
+    /// bytes left could hold at <paramref name="elementBytesMin"/> bytes an element.
+    /// </summary>
+    private static int Array(ref MessagePackReader r, string field, int max, int elementBytesMin = 1)
     {
         if (r.NextMessagePackType != MessagePackType.Array) throw new ProtocolFormatException(field, "Expected an array.");
         var n = r.ReadArrayHeader();
         if (n > max) throw new ProtocolFormatException(field, $"At most {max} elements.");
+        if ((long)n * elementBytesMin > r.Sequence.Length - r.Consumed) throw new ProtocolFormatException(field, $"{n} elements do not fit the bytes left.");
         return n;
     }
 
