@@ -305,10 +305,10 @@ public static class DurableLoad
         (string Name, Func<ReservationStateMachine?, long> Run)[] ways =
         [
             ("scan alone (FASTER, in place)", _ => journal.CountEntries()),
-            ("read, before (copy + MessagePack)", _ => Count(journal.Read(0, 0, JournalReadMode.Copying))),
+            ("read, before (copy + MessagePack)", _ => Count(CopyingJournalRead.Read(journal))),
             ("read, in place + span reader", _ => Count(journal.Read(0, 0, JournalReadMode.InPlace))),
             ("read, recovery's (arrays reused)", _ => Count(journal.Read(0, 0, JournalReadMode.Replay))),
-            ("read+apply, before", m => Apply(journal.Read(0, 0, JournalReadMode.Copying), m!)),
+            ("read+apply, before", m => Apply(CopyingJournalRead.Read(journal), m!)),
             ("read+apply, in turn (recovery with more shards than half the cores)", m => ShardRecovery.Replay(journal, m!, 0, ahead: false)),
             ("read+apply, decoded ahead on a 2nd thread (recovery when a core is spare)", m => ShardRecovery.Replay(journal, m!, 0, ahead: true)),
         ];

@@ -94,19 +94,10 @@ public static class CommandCodec
     }
 
     /// <summary>
-    /// The decode before issue 15, through MessagePack's own reader (every array new); kept so the benchmark can
-    /// measure the two side by side.
+    /// Decodes an entry's body (after <see cref="TryCheck"/>) with any <see cref="IPackReader"/>: ours, or (the
+    /// benchmark's baseline, in bench/) MessagePack's own reader.
     /// </summary>
-    internal static bool TryDecodeWithMessagePack(ReadOnlyMemory<byte> memory, out Command command, out int epoch, out string? error)
-    {
-        command = default;
-        epoch = 0;
-        if (!TryCheck(memory.Span, out error)) return false;
-        var reader = new MessagePackPackReader(memory[HeaderSize..]);
-        return TryDecodeBody(ref reader, memory.Span, ref command, out epoch, out error, null);
-    }
-
-    private static bool TryDecodeBody<TReader>(ref TReader reader, ReadOnlySpan<byte> entry, ref Command command, out int epoch, out string? error, DecodeScratch? scratch)
+    internal static bool TryDecodeBody<TReader>(ref TReader reader, ReadOnlySpan<byte> entry, ref Command command, out int epoch, out string? error, DecodeScratch? scratch)
         where TReader : IPackReader, allows ref struct
     {
         epoch = 0;
@@ -152,7 +143,8 @@ public static class CommandCodec
         return true;
     }
 
-    private static bool TryCheck(ReadOnlySpan<byte> entry, out string? error)
+    /// <summary>Checks an entry's header and checksum; false (with the reason) when they do not hold.</summary>
+    internal static bool TryCheck(ReadOnlySpan<byte> entry, out string? error)
     {
         if (entry.Length < HeaderSize + 1)
         {

@@ -23,9 +23,6 @@ internal enum JournalReadMode
     /// replay that decodes ahead on another thread, a batch of commands ahead of the one applying them.
     /// </summary>
     ReplayAhead,
-
-    /// <summary>The read before issue 15: FASTER copies each entry into a new array, MessagePack's reader decodes it.</summary>
-    Copying,
 }
 
 // The read side of the journal: scanning committed entries back, each one verified.
@@ -64,16 +61,8 @@ public sealed partial class FasterJournal
             bool decoded;
             try
             {
-                if (mode == JournalReadMode.Copying)
-                {
-                    if (!iterator.GetNext(out var copy, out length, out address, out next)) break;
-                    decoded = CommandCodec.TryDecodeWithMessagePack(copy.AsMemory(0, length), out command, out _, out error);
-                }
-                else
-                {
-                    if (!NextInPlace(iterator, ref buffer, out length, out address, out next)) break;
-                    decoded = CommandCodec.TryDecode(buffer.AsSpan(0, length), out command, out _, out error, scratch);
-                }
+                if (!NextInPlace(iterator, ref buffer, out length, out address, out next)) break;
+                decoded = CommandCodec.TryDecode(buffer.AsSpan(0, length), out command, out _, out error, scratch);
             }
             catch (Exception ex) when (ex is not JournalCorruptException)
             {
@@ -127,6 +116,12 @@ public sealed partial class FasterJournal
         if (!CommandCodec.TryDecode(buffer.AsSpan(0, length), out var command, out _, out var error, null)) throw Corrupt(0, address, error!);
         return command.Lsn;
     }
+
+    /// <summary>
+    /// FASTER's iterator over the committed entries, for the benchmark's baseline read (bench/, the read before
+    /// issue 15), which copies and decodes them its own way.
+    /// </summary>
+    internal FasterLogScanIterator ScanCommitted() => _log.Scan(_log.BeginAddress, _log.CommittedUntilAddress);
 
     /// <summary>FASTER's part of a read alone: every committed entry visited in place, nothing decoded (the benchmark's breakdown).</summary>
     internal unsafe long CountEntries()

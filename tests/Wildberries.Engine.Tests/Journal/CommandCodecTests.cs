@@ -158,7 +158,7 @@ public class CommandCodecTests
         {
             var entry = Encode(Samples[name]);
             Assert.True(CommandCodec.TryDecode(entry, out var reused, out _, out var error, scratch), $"{name}: {error}");
-            Assert.True(CommandCodec.TryDecodeWithMessagePack(entry, out var plain, out _, out error), $"{name}: {error}");
+            Assert.True(CommandCodec.TryDecode(entry, out var plain, out _, out error, null), $"{name}: {error}");
             Assert.Equal(Describe(plain), Describe(reused));
         }
     }
