@@ -75,16 +75,51 @@ public static class CrashChildProcess
 public sealed class ChildLines
 {
     private readonly List<string> _lines = [];
+    private readonly List<Waiter> _waiters = [];
 
     internal void Add(string line)
     {
-        lock (_lines) _lines.Add(line);
+        lock (_lines)
+        {
+            _lines.Add(line);
+            // Woken as the line arrives (not at the next poll): a kill after the Nth acknowledgement lands right after it.
+            for (var i = _waiters.Count - 1; i >= 0; i--)
+            {
+                var waiter = _waiters[i];
+                if (!line.StartsWith(waiter.Prefix, StringComparison.Ordinal) || --waiter.Missing > 0) continue;
+                waiter.Reached.TrySetResult();
+                _waiters.RemoveAt(i);
+            }
+        }
+    }
+
+    /// <summary>
+    /// Completes as the line that makes <paramref name="count"/> lines starting with <paramref name="prefix"/> is read
+    /// (at once if there are that many); a <see cref="TimeoutException"/> after <paramref name="deadline"/>.
+    /// </summary>
+    public async Task WhenCountAsync(string prefix, int count, TimeSpan deadline, CancellationToken cancellation)
+    {
+        var waiter = new Waiter(prefix);
+        lock (_lines)
+        {
+            waiter.Missing = count - CountLocked(prefix);
+            if (waiter.Missing <= 0) return;
+            _waiters.Add(waiter);
+        }
+        try
+        {
+            await waiter.Reached.Task.WaitAsync(deadline, cancellation).ConfigureAwait(false);
+        }
+        catch (TimeoutException)
+        {
+            throw new TimeoutException($"Still not after {deadline.TotalSeconds:F0} s: {count} lines '{prefix}...' from the child (it printed {Count(prefix)})");
+        }
     }
 
     /// <summary>How many lines so far start with <paramref name="prefix"/>.</summary>
     public int Count(string prefix)
     {
-        lock (_lines) return _lines.Count(l => l.StartsWith(prefix, StringComparison.Ordinal));
+        lock (_lines) return CountLocked(prefix);
     }
 
     /// <summary>Whether some line so far meets <paramref name="condition"/>.</summary>
@@ -100,5 +135,17 @@ public sealed class ChildLines
     internal List<string> ToList()
     {
         lock (_lines) return [.. _lines];
+    }
+
+    private int CountLocked(string prefix) => _lines.Count(l => l.StartsWith(prefix, StringComparison.Ordinal));
+
+    /// <summary>One <see cref="WhenCountAsync"/>: how many more matching lines it waits for.</summary>
+    private sealed class Waiter(string prefix)
+    {
+        public string Prefix { get; } = prefix;
+
+        public int Missing { get; set; }
+
+        public TaskCompletionSource Reached { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
     }
 }

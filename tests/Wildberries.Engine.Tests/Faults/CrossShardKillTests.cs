@@ -7,7 +7,7 @@ namespace Wildberries.Engine.Tests.Faults;
 
 /// <summary>
 /// The engine on two shards in a child process under carts spanning both shards (two-phase reservations, payments
-/// committing holds, cancels releasing them), killed with SIGKILL at random moments, again and again on the same data
+/// committing holds, cancels releasing them), killed with SIGKILL after a seeded number of acknowledged checkouts, again and again on the same data
 /// directory, so kills land between the phases. After each kill the engine is opened here: every acknowledged order
 /// must be there with every line of its cart and none preparing, every acknowledged payment paid with its holds
 /// committed, each stock row's reserved and committed units exactly those of the orders across shards, nothing
@@ -26,7 +26,7 @@ public class CrossShardKillTests(ITestOutputHelper output)
     {
         var started = Stopwatch.StartNew();
         var seed = (int)(FaultWorkload.SeedFromEnvironment("WB_CROSS_KILL_SEED") % int.MaxValue);
-        output.WriteLine($"cross-shard kill -9 test: seed {seed} (replay the kill timing: WB_CROSS_KILL_SEED={seed}), {Kills} kills");
+        output.WriteLine($"cross-shard kill -9 test: seed {seed} (replay the kill points: WB_CROSS_KILL_SEED={seed}), {Kills} kills");
 #pragma warning disable CA5394 // Test timing, not security.
         var random = new Random(seed);
         using var dir = new TempDirectory("cross-kill");
@@ -38,19 +38,23 @@ public class CrossShardKillTests(ITestOutputHelper output)
 
         for (var run = 0; run < Kills; run++)
         {
-            // Let it work for a random while, then pull the plug: anywhere in a two-phase reservation.
-            var workFor = TimeSpan.FromMilliseconds(random.Next(150, 700));
+            // Let it work until a seeded number of checkouts is acknowledged (the same seed, the same point of the work
+            // however loaded the machine is), then pull the plug: anywhere in a two-phase reservation.
+            var killAfter = random.Next(10, 600);
             var acks = await Testing.CrashChildProcess.RunAndKillAsync(
                 [dir.Path, run.ToString(CultureInfo.InvariantCulture), "16", $"shards={Shards}"],
-                c => Task.Delay(workFor, c), $"run {run}", Cancel);
+                (lines, c) => lines.WhenCountAsync("C ", killAfter, TimeSpan.FromSeconds(60), c), $"run {run}", Cancel);
 
+            // The kill came after the seeded point (the waiting did wait), not at some other moment.
+            var checkoutsThisRun = acks.Count(l => l.StartsWith("C ", StringComparison.Ordinal));
+            Assert.True(checkoutsThisRun >= killAfter, $"run {run}: killed after {checkoutsThisRun} checkouts, before the seeded {killAfter}; seed {seed}");
             foreach (var line in acks) Parse(line, checkouts, payments, cancels, refused);
             totalAcks += acks.Count;
 
             await using var engine = Reopen(dir.Path);
             var audit = await CheckAsync(engine, run, seed, checkouts, payments, cancels, expired: false);
             var crossShard = audit.Orders.Count(o => o.RemoteShards is not null);
-            output.WriteLine($"run {run}: {acks.Count} acknowledgements; recovered shards through lsn {string.Join('/', engine.Recovery.Select(r => r.LastLsn))}; "
+            output.WriteLine($"run {run}: killed after checkout {killAfter}, {acks.Count} acknowledgements; recovered shards through lsn {string.Join('/', engine.Recovery.Select(r => r.LastLsn))}; "
                 + $"{audit.Orders.Length} orders ({crossShard} cross-shard), {audit.Holds.Length} holds");
         }
 #pragma warning restore CA5394

@@ -5,7 +5,7 @@ using Wildberries.Engine.Journal;
 namespace Wildberries.Engine.Tests.Faults;
 
 /// <summary>
-/// The engine in a child process under concurrent checkouts and payments, killed with SIGKILL at random moments,
+/// The engine in a child process under concurrent checkouts and payments, killed with SIGKILL after a seeded number of acknowledged checkouts,
 /// again and again on the same data directory. After each kill every acknowledged checkout and payment must be
 /// there, the invariants must hold and no stock row may be oversold.
 /// </summary>
@@ -17,7 +17,7 @@ public class KillNineTests(ITestOutputHelper output)
     public async Task Every_acknowledged_command_survives_repeated_SIGKILL()
     {
         var seed = (int)(FaultWorkload.SeedFromEnvironment("WB_KILL_SEED") % int.MaxValue);
-        output.WriteLine($"kill -9 test: seed {seed} (replay the kill timing: WB_KILL_SEED={seed}), {Kills} kills");
+        output.WriteLine($"kill -9 test: seed {seed} (replay the kill points: WB_KILL_SEED={seed}), {Kills} kills");
 #pragma warning disable CA5394 // Test timing, not security.
         var random = new Random(seed);
         using var dir = new TempDirectory("kill");
@@ -27,12 +27,16 @@ public class KillNineTests(ITestOutputHelper output)
 
         for (var run = 0; run < Kills; run++)
         {
-            // Let it work for a random while, then pull the plug.
-            var workFor = TimeSpan.FromMilliseconds(random.Next(50, 400));
+            // Let it work until a seeded number of checkouts is acknowledged (not for so many milliseconds: the same
+            // seed kills at the same point of the work however loaded the machine is), then pull the plug.
+            var killAfter = random.Next(25, 1_500);
             var acks = await Testing.CrashChildProcess.RunAndKillAsync(
                 [dir.Path, run.ToString(System.Globalization.CultureInfo.InvariantCulture), "16"],
-                c => Task.Delay(workFor, c), $"run {run}", TestContext.Current.CancellationToken);
+                (lines, c) => lines.WhenCountAsync("C ", killAfter, TimeSpan.FromSeconds(60), c), $"run {run}", TestContext.Current.CancellationToken);
 
+            // The kill came after the seeded point (the waiting did wait), not at some other moment.
+            var checkoutsThisRun = acks.Count(l => l.StartsWith("C ", StringComparison.Ordinal));
+            Assert.True(checkoutsThisRun >= killAfter, $"run {run}: killed after {checkoutsThisRun} checkouts, before the seeded {killAfter}; seed {seed}");
             foreach (var line in acks)
             {
                 var parts = line.Split(' ');
@@ -52,7 +56,7 @@ public class KillNineTests(ITestOutputHelper output)
                 Assert.True(row.Available >= 0, $"run {run}: sku {row.Sku} in warehouse {row.WarehouseId} is oversold: {row}");
             }
             machine.VerifyInvariants();
-            output.WriteLine($"run {run}: {acks.Count} acknowledgements, recovered through {report.LastLsn} (snapshot at {report.SnapshotLsn}, {report.ReplayedEntries} replayed) in {report.Duration.TotalMilliseconds:F0} ms");
+            output.WriteLine($"run {run}: killed after checkout {killAfter}, {acks.Count} acknowledgements, recovered through {report.LastLsn} (snapshot at {report.SnapshotLsn}, {report.ReplayedEntries} replayed) in {report.Duration.TotalMilliseconds:F0} ms");
         }
 #pragma warning restore CA5394
         output.WriteLine($"{Kills} kills, {totalAcks} acknowledgements checked: {checkouts.Count} checkouts, {payments.Count} payments, none lost");
