@@ -37,8 +37,14 @@ public sealed class SlotFileFormatTests : IDisposable
         return image;
     }
 
-    private static (string Slot0, string Slot1) Slots(byte[] image, int slot0Length) =>
-        (Convert.ToHexString(image, 0, slot0Length), Convert.ToHexString(image, SlotStride, image.Length - SlotStride));
+    /// <summary>The file is exactly these two slots, zeros between them.</summary>
+    private static void AssertImage(string path, string slot0, string slot1)
+    {
+        var image = File.ReadAllBytes(path);
+        var first = slot0.Length / 2;
+        Assert.Equal((slot0, slot1), (Convert.ToHexString(image, 0, first), Convert.ToHexString(image, SlotStride, image.Length - SlotStride)));
+        Assert.True(image.AsSpan(first, SlotStride - first).IndexOfAnyExcept((byte)0) < 0);
+    }
 
     [Fact]
     public void The_commit_mark_writes_the_bytes_of_the_existing_format()
@@ -49,9 +55,7 @@ public sealed class SlotFileFormatTests : IDisposable
             mark.Write(17, 64, 4_096);
             mark.Write(99, 0, 8_192);
         }
-        var image = File.ReadAllBytes(path);
-        Assert.Equal((MarkSlot0, MarkSlot1), Slots(image, 64));
-        Assert.True(image.AsSpan(64, SlotStride - 64).IndexOfAnyExcept((byte)0) < 0);
+        AssertImage(path, MarkSlot0, MarkSlot1);
     }
 
     [Fact]
@@ -73,7 +77,7 @@ public sealed class SlotFileFormatTests : IDisposable
             Assert.Equal(new CommitMark.Record(1, 17, 64, 4_096), mark.Current);
             mark.Write(99, 0, 8_192);
         }
-        Assert.Equal((MarkSlot0, MarkSlot1), Slots(File.ReadAllBytes(path), 64));
+        AssertImage(path, MarkSlot0, MarkSlot1);
     }
 
     [Fact]
@@ -84,9 +88,7 @@ public sealed class SlotFileFormatTests : IDisposable
             file.Commit(0, 100, [1, 2, 3], 1, false);
             file.Commit(64, 200, [4, 5, 6, 7], 2, false);
         }
-        var image = File.ReadAllBytes(Path.Combine(_dir.Path, FasterCommitFile.FileName));
-        Assert.Equal((CommitSlot0, CommitSlot1), Slots(image, 23));
-        Assert.True(image.AsSpan(23, SlotStride - 23).IndexOfAnyExcept((byte)0) < 0);
+        AssertImage(Path.Combine(_dir.Path, FasterCommitFile.FileName), CommitSlot0, CommitSlot1);
     }
 
     [Fact]
