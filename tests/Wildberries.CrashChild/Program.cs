@@ -95,9 +95,11 @@ async Task CrossShardAsync()
     // Upserted every run (the same item again changes nothing), so a run killed while seeding cannot leave a shard bare.
     for (var sku = 1; sku <= Skus; sku++) await engine.UpsertItemAsync(sku, $"item {sku}", 100 * sku, maxPerOrder: 3);
     // Plenty of most SKUs, but the last SKU of each shard is scarce: carts with it are refused now and then, at home
-    // or by the hold on the other shard (the order is then aborted at home).
+    // or by the hold on the other shard (the order is then aborted at home). "Plenty" is 500 a run: the test kills
+    // after up to 600 acknowledged checkouts of ~3.6 units each, and with 100 a run the first run sold out at ~500 and
+    // the test waited in vain for its kill point.
     var scarce = skusOf.Select(s => s[^1]).ToHashSet();
-    for (var sku = 1; sku <= Skus; sku++) await engine.AdjustStockAsync(sku, 1 + ((sku + run) % 3), scarce.Contains(sku) ? 3 : 100);
+    for (var sku = 1; sku <= Skus; sku++) await engine.AdjustStockAsync(sku, 1 + ((sku + run) % 3), scarce.Contains(sku) ? 3 : 500);
     var output = TextWriter.Synchronized(Console.Out);
     output.WriteLine("READY");
     using var stop = new CancellationTokenSource(TimeSpan.FromSeconds(60));
