@@ -94,7 +94,7 @@ public static partial class ServerApp
         builder.Services.AddHttpClient("bootstrap", c => c.Timeout = TimeSpan.FromMinutes(30));
         // The API reads numbers only as numbers (Json.Options); the OpenAPI schemas say so only if the framework's options agree.
         builder.Services.ConfigureHttpJsonOptions(o => o.SerializerOptions.NumberHandling = System.Text.Json.Serialization.JsonNumberHandling.Strict);
-        builder.Services.AddOpenApi(OpenApiContract.Configure);
+        builder.Services.AddOpenApi(o => OpenApiContract.Configure(o, options));
         builder.Services.AddRateLimiter(r =>
         {
             // The keyed partitions are made once: nothing allocated per request to name a request's bucket.

@@ -23,13 +23,16 @@ public static class Api
     /// <summary>Maps every endpoint.</summary>
     public static void Map(WebApplication app)
     {
+        ArgumentNullException.ThrowIfNull(app);
+        // The limits the document states are this server's (configurable), not their defaults.
+        var options = app.Services.GetRequiredService<ServerOptions>();
         // Every keyed endpoint can answer 401 (no or wrong key), 403 (the other role's key), 429 (rate limit) and
         // 503 (the engine recovering, or, for writes, a standby, fenced primary or stopped journal).
         var storefront = app.MapGroup("/v1").AddEndpointFilter(RequireRole(Role.Storefront))
             .RequiresAccess(ApiAccess.Storefront).ProducesProblems(401, 403, 429, 503);
         storefront.MapPost("/checkout", (Delegate)Checkout)
             .WithName("Checkout").WithSummary("Reserve stock for a cart and open its payment session").WithTags("Checkout")
-            .WithHeader("Idempotency-Key", "1 to 255 printable ASCII characters; a retry with the same key and body gets the same answer.")
+            .WithHeader("Idempotency-Key", $"1 to {options.IdempotencyKeyLengthMax} printable ASCII characters (--idempotency-key-length-max, default {ServerOptions.IdempotencyKeyLengthMaxDefault}); a retry with the same key and body gets the same answer.")
             .WithJsonBody<CheckoutBody>()
             .Produces<OrderBody>(StatusCodes.Status201Created)
             .ProducesProblems(400, 409, 413, 415, 422);
@@ -51,7 +54,8 @@ public static class Api
             .WithName("GetItem").WithSummary("Read an item with its availability per warehouse").WithTags("Catalog")
             .Produces<CatalogItemBody>().ProducesProblems(400, 404);
         storefront.MapGet("/catalog/availability", (Delegate)GetAvailability)
-            .WithName("GetAvailability").WithSummary($"Available counts of up to {AvailabilitySkusMax} SKUs").WithTags("Catalog")
+            .WithName("GetAvailability").WithSummary($"Available counts of up to {options.AvailabilitySkusMax} SKUs")
+            .WithQuery("skus", $"Comma-separated SKUs, 1 to {options.AvailabilitySkusMax} (--availability-skus-max, default {AvailabilitySkusMax}).").WithTags("Catalog")
             .Produces<AvailabilityBody>().ProducesProblems(400);
         storefront.MapGet("/catalog/items", (Delegate)ListItems)
             .WithName("ListItems").WithSummary("Page through the catalog in SKU order").WithTags("Catalog")
@@ -254,26 +258,31 @@ public static class Api
 
     private static async Task<IResult> ListOrders(HttpContext http)
     {
-        var customer = http.Request.Headers["X-Customer-Id"].ToString();
-        if (string.IsNullOrEmpty(customer)) return Problems.Invalid("X-Customer-Id", "The X-Customer-Id header is required.");
         var limit = HistoryLimitDefault;
         var limitText = http.Request.Query["limit"].ToString();
-        if (limitText.Length > 0 && (!int.TryParse(limitText, NumberStyles.None, CultureInfo.InvariantCulture, out limit) || limit is < 1 or > Wildberries.Engine.Postgres.PostgresOrderHistory.LimitMax))
-        {
-            return Problems.Invalid("limit", $"limit must be an integer from 1 to {Wildberries.Engine.Postgres.PostgresOrderHistory.LimitMax}.");
-        }
+        // Text that is no number is refused as an out-of-range limit, by the same check as the binary protocol's.
+        if (limitText.Length > 0 && !int.TryParse(limitText, NumberStyles.None, CultureInfo.InvariantCulture, out limit)) limit = 0;
         var before = http.Request.Query["before"].ToString();
-        if (before.Length > 0 && !OrderId.TryParse(before, out _)) return Problems.Invalid("before", "before must be the next cursor of a previous page (an order id).");
-        var (page, problem) = await HistoryAsync(http.RequestServices.GetService<Wildberries.Engine.Postgres.PostgresOrderHistory>(), customer, before.Length > 0 ? before : null, limit, http.RequestAborted);
-        if (problem is null) return Results.Json(page, Json.Options);
+        var (page, problem) = await HistoryAsync(http.RequestServices.GetService<Wildberries.Engine.Postgres.PostgresOrderHistory>(),
+            http.Request.Headers["X-Customer-Id"].ToString(), "X-Customer-Id", before.Length > 0 ? before : null, limit, http.RequestAborted);
+        if (problem is null) return Results.Json(page, ApiJson.Default.OrderPageBody);
         // The engine takes orders all the same; the history comes back with PostgreSQL (and the projection catches up).
         if (problem.Code == "history_database_unavailable") http.Response.Headers.RetryAfter = "5";
         return Problems.Of(problem);
     }
 
-    /// <summary>A page of a customer's history after its fields are checked, over HTTP or the binary protocol.</summary>
-    internal static async Task<(OrderPageBody? Page, Problem? Problem)> HistoryAsync(Wildberries.Engine.Postgres.PostgresOrderHistory? history, string customer, string? before, int limit, CancellationToken cancellation)
+    /// <summary>
+    /// A page of a customer's history, over HTTP or the binary protocol: its fields checked here once (the customer,
+    /// named <paramref name="customerField"/> in the problem; the limit; the cursor), before the history's own refusals.
+    /// </summary>
+    internal static async Task<(OrderPageBody? Page, Problem? Problem)> HistoryAsync(Wildberries.Engine.Postgres.PostgresOrderHistory? history, string? customer, string customerField, string? before, int limit, CancellationToken cancellation)
     {
+        if (string.IsNullOrEmpty(customer)) return (null, Problems.DescribeInvalid(customerField, $"{customerField} is required."));
+        if (limit is < 1 or > Wildberries.Engine.Postgres.PostgresOrderHistory.LimitMax)
+        {
+            return (null, Problems.DescribeInvalid("limit", $"limit must be an integer from 1 to {Wildberries.Engine.Postgres.PostgresOrderHistory.LimitMax}."));
+        }
+        if (before is not null && !OrderId.TryParse(before, out _)) return (null, Problems.DescribeInvalid("before", "before must be the next cursor of a previous page (an order id)."));
         if (history is null) return (null, Problems.Describe(503, "history_unavailable", "The order history needs PostgreSQL: start the server with --postgres."));
         try
         {
@@ -282,7 +291,9 @@ public static class Api
             {
                 return (null, Problems.DescribeInvalid("before", "before names no order of this customer."));
             }
-            return (new OrderPageBody([.. page.Orders.Select(o => ToBody(o, null))], page.Next), null);
+            var orders = new OrderBody[page.Orders.Length];
+            for (var i = 0; i < orders.Length; i++) orders[i] = ToBody(page.Orders[i], null);
+            return (new OrderPageBody(orders, page.Next), null);
         }
         catch (Npgsql.NpgsqlException)
         {
@@ -358,7 +369,7 @@ public static class Api
         var engine = Engine(http);
         var r = await engine.SubmitAsync(Command.UpsertItem(s, body!.Name, body.Price, body.MaxPerOrder ?? engine.Options.StateMachine.MaxPerOrderDefault, body.Active));
         if (!r.IsOk) return Problems.FromResult(r);
-        return Results.Json(new ItemSavedBody(s, body.Name, body.Price, body.MaxPerOrder ?? engine.Options.StateMachine.MaxPerOrderDefault, body.Active), Json.Options);
+        return Results.Json(new ItemSavedBody(s, body.Name, body.Price, body.MaxPerOrder ?? engine.Options.StateMachine.MaxPerOrderDefault, body.Active), ApiJson.Default.ItemSavedBody);
     }
 
     private static async Task<IResult> PostStock(HttpContext http)
@@ -369,7 +380,7 @@ public static class Api
         if (invalid is not null) return invalid;
         var (results, failed) = await StockAsync(Engine(http), body!.Reason, body.Adjustments);
         if (failed is not null) return Problems.Of(failed);
-        return Results.Json(new StockBatchResultBody(results!), Json.Options);
+        return Results.Json(new StockBatchResultBody(results!), ApiJson.Default.StockBatchResultBody);
     }
 
     /// <summary>A stock batch after it is read, over HTTP or the binary protocol: checked whole, then submitted in order.</summary>
