@@ -28,9 +28,11 @@ public static class Api
         var options = app.Services.GetRequiredService<ServerOptions>();
         // Every keyed endpoint can answer 401 (no or wrong key), 403 (the other role's key), 429 (rate limit) and
         // 503 (the engine recovering, or, for writes, a standby, fenced primary or stopped journal).
-        var storefront = app.MapGroup("/v1").AddEndpointFilter(RequireRole(Role.Storefront))
+        var storefront = app.MapGroup("/v1").AddEndpointFilter(RequireRole(Role.Storefront, app.Services))
             .RequiresAccess(ApiAccess.Storefront).ProducesProblems(401, 403, 429, 503);
-        storefront.MapPost("/checkout", (Delegate)Checkout)
+        // The hot endpoint outside the group's filter: it admits the key itself (the same Admit), so nothing wraps it.
+        app.MapPost("/v1/checkout", (Delegate)CheckoutHandler(app.Services))
+            .RequiresAccess(ApiAccess.Storefront).ProducesProblems(401, 403, 429, 503).WithMetadata(AnswersItsFailures.Instance)
             .WithName("Checkout").WithSummary("Reserve stock for a cart and open its payment session").WithTags("Checkout")
             .WithHeader("Idempotency-Key", $"1 to {options.IdempotencyKeyLengthMax} printable ASCII characters (--idempotency-key-length-max, default {ServerOptions.IdempotencyKeyLengthMaxDefault}); a retry with the same key and body gets the same answer.")
             .WithJsonBody<CheckoutBody>()
@@ -61,7 +63,7 @@ public static class Api
             .WithName("ListItems").WithSummary("Page through the catalog in SKU order").WithTags("Catalog")
             .Produces<CatalogPageBody>().ProducesProblems(400);
 
-        var admin = app.MapGroup("/v1/admin").AddEndpointFilter(RequireRole(Role.Admin))
+        var admin = app.MapGroup("/v1/admin").AddEndpointFilter(RequireRole(Role.Admin, app.Services))
             .RequiresAccess(ApiAccess.Admin).ProducesProblems(401, 403, 429, 503).WithTags("Admin");
         admin.MapPut("/items/{sku}", (Delegate)PutItem)
             .WithName("PutItem").WithSummary("Create or update a catalog item")
@@ -120,25 +122,37 @@ public static class Api
     }
 
     /// <summary>The role of the request's API key, or the 401 that refuses it: one check for every keyed endpoint (and <c>/metrics</c>).</summary>
-    internal static (Role? Role, IResult? Refused) Authenticate(HttpContext http)
+    internal static (Role? Role, IResult? Refused) Authenticate(HttpContext http) => Authenticate(http, http.RequestServices.GetRequiredService<Credentials>());
+
+    private static (Role? Role, IResult? Refused) Authenticate(HttpContext http, Credentials credentials)
     {
-        var role = http.RequestServices.GetRequiredService<Credentials>().Authenticate(http.Request.Headers.Authorization);
+        var role = credentials.Authenticate(http.Request.Headers.Authorization);
         if (role is not null) return (role, null);
         http.Response.Headers.WWWAuthenticate = "Bearer";
         return (null, Problems.Of(401, "unauthorized", "A valid API key is required (Authorization: Bearer ...)."));
     }
 
-    private static Func<EndpointFilterInvocationContext, EndpointFilterDelegate, ValueTask<object?>> RequireRole(Role role) =>
-        (context, next) =>
-        {
-            var (presented, refused) = Authenticate(context.HttpContext);
-            if (refused is not null) return ValueTask.FromResult<object?>(refused);
-            if (presented != role) return ValueTask.FromResult<object?>(Problems.Of(403, "forbidden", $"This endpoint needs the {role.ToString().ToLowerInvariant()} role."));
-            var engine = context.HttpContext.RequestServices.GetRequiredService<EngineService>().Engine;
-            if (engine is null) return ValueTask.FromResult<object?>(Problems.Of(503, "not_ready", "The engine is recovering; retry shortly."));
+    /// <summary>
+    /// A keyed request let in, or its refusal: no or a wrong key (401), the other role's key (403), an engine still
+    /// recovering (503). The group filters' check and the checkout's, with the server's singletons passed in (no
+    /// request scope is made for them).
+    /// </summary>
+    private static IResult? Admit(HttpContext http, Role role, Credentials credentials, EngineService engines)
+    {
+        var (presented, refused) = Authenticate(http, credentials);
+        if (refused is not null) return refused;
+        if (presented != role) return Problems.Of(403, "forbidden", $"This endpoint needs the {role.ToString().ToLowerInvariant()} role.");
+        return engines.Engine is null ? Problems.Of(503, "not_ready", "The engine is recovering; retry shortly.") : null;
+    }
+
+    private static Func<EndpointFilterInvocationContext, EndpointFilterDelegate, ValueTask<object?>> RequireRole(Role role, IServiceProvider services)
+    {
+        var credentials = services.GetRequiredService<Credentials>();
+        var engines = services.GetRequiredService<EngineService>();
+        return (context, next) =>
             // Not awaited here: the endpoint's own task goes through, with no state machine of this filter per request.
-            return next(context);
-        };
+            Admit(context.HttpContext, role, credentials, engines) is { } refused ? ValueTask.FromResult<object?>(refused) : next(context);
+    }
 
     private static async Task<IResult> Promote(HttpContext http, EngineService service)
     {
@@ -208,13 +222,43 @@ public static class Api
 
     private static ReservationEngine Engine(HttpContext http) => http.RequestServices.GetRequiredService<EngineService>().Engine!;
 
-    private static async Task<IResult> Checkout(HttpContext http, CheckoutFlow flow)
+    /// <summary>
+    /// POST /v1/checkout, the hot endpoint, as a plain <c>Task(HttpContext)</c>: no endpoint filter, no <see cref="IResult"/>
+    /// on success, no request scope (the server's singletons are taken once, here), the answer serialized by the
+    /// generated code into a pooled buffer and written with its Content-Length, and its own failures answered
+    /// (<see cref="AnswersItsFailures"/>: the error middleware does not wait for it).
+    /// </summary>
+    private static Func<HttpContext, Task> CheckoutHandler(IServiceProvider services)
     {
+        var flow = services.GetRequiredService<CheckoutFlow>();
+        var engines = services.GetRequiredService<EngineService>();
+        var credentials = services.GetRequiredService<Credentials>();
+        var bodyBytesMax = services.GetRequiredService<ServerOptions>().BodyBytesMax;
+        return http => CheckoutAsync(http, flow, engines, credentials, bodyBytesMax);
+    }
+
+    private static async Task CheckoutAsync(HttpContext http, CheckoutFlow flow, EngineService engines, Credentials credentials, int bodyBytesMax)
+    {
+        IResult? refused;
+        try
+        {
+            refused = await CheckoutCoreAsync(http, flow, engines, credentials, bodyBytesMax);
+        }
+        catch (Exception ex) when (ServerApp.FailureProblem(http, ex) is { } problem)
+        {
+            refused = problem;
+        }
+        if (refused is not null) await refused.ExecuteAsync(http);
+    }
+
+    private static async Task<IResult?> CheckoutCoreAsync(HttpContext http, CheckoutFlow flow, EngineService engines, Credentials credentials, int bodyBytesMax)
+    {
+        if (Admit(http, Role.Storefront, credentials, engines) is { } refused) return refused;
         var key = http.Request.Headers["Idempotency-Key"].ToString();
         // Before the body is read: a request without a usable key costs nothing more.
-        var engine = Engine(http);
+        var engine = engines.Engine!;
         if (CheckoutFlow.KeyProblem(engine, key) is { } badKey) return Problems.Of(badKey);
-        var (body, invalid) = await Json.ReadAsync(http.Request, ApiJson.Default.CheckoutBody);
+        var (body, invalid) = await Json.ReadCheckoutAsync(http.Request, bodyBytesMax);
         if (invalid is not null) return invalid;
         if (body!.Lines is null) return Problems.Invalid("lines", "lines is required.");
         if (body.CustomerId is null) return Problems.Invalid("customerId", "customerId is required.");
@@ -222,7 +266,9 @@ public static class Api
         var lines = new CheckoutLine[body.Lines.Length];
         for (var i = 0; i < lines.Length; i++) lines[i] = body.Lines[i] is { } l ? new CheckoutLine(l.Sku, l.Qty) : default;
         var (order, failed) = await flow.CheckoutAsync(engine, key, body.CustomerId, lines, body.Warehouses, body.PaymentMethod, http.RequestAborted);
-        return failed is not null ? Problems.Of(failed) : Results.Json(order, ApiJson.Default.OrderBody, statusCode: StatusCodes.Status201Created);
+        if (failed is not null) return Problems.Of(failed);
+        Json.Write(http.Response, StatusCodes.Status201Created, order!, ApiJson.Default.OrderBody);
+        return null;
     }
 
     internal static OrderBody ToBody(OrderView o, string? paymentUrl) =>
@@ -456,4 +502,14 @@ public static class Api
 
     /// <summary>Bytes of a UTF-8 string (for signatures in tests and the sandbox).</summary>
     public static byte[] Utf8(string s) => Encoding.UTF8.GetBytes(s);
+}
+
+/// <summary>Endpoint metadata: the endpoint answers its own failures (<see cref="ServerApp.FailureProblem"/>), so the error middleware passes it by.</summary>
+internal sealed class AnswersItsFailures
+{
+    public static readonly AnswersItsFailures Instance = new();
+
+    private AnswersItsFailures()
+    {
+    }
 }
