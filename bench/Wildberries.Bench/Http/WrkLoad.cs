@@ -71,10 +71,13 @@ public static partial class WrkLoad
                 for (var i = 0; i < targets.Length; i++)
                 {
                     using var sampler = allocTypes > 0 && i == 2 ? new AllocationSampler() : null;
+                    var journaled = await JournaledAsync(server);
                     var r = await WrkAsync(Path.Combine(scripts, targets[i].Script), targets[i].Url, connections, seconds, targets[i].Args);
+                    // Journal entries per request (the engine's LSNs, every shard): 1 a checkout is the "one journaled command".
+                    r = r with { JournaledPerRequest = (await JournaledAsync(server) - journaled) / r.Requests };
                     results[i].Add(r);
                     Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                        $"round {round}: {targets[i].Name,-48} {r.PerSecond,10:N0}/s  p50 {r.P50Us / 1000.0:F2} ms  p99 {r.P99Us / 1000.0:F2} ms  non-2xx {r.Errors}  {r.BytesPerRequest / 1024.0:F2} KB/request  {r.CpuUsPerRequest:F1} CPU µs/request"));
+                        $"round {round}: {targets[i].Name,-48} {r.PerSecond,10:N0}/s  p50 {r.P50Us / 1000.0:F2} ms  p99 {r.P99Us / 1000.0:F2} ms  non-2xx {r.Errors}  {r.BytesPerRequest / 1024.0:F2} KB/request  {r.CpuUsPerRequest:F1} CPU µs/request  {r.JournaledPerRequest:F2} journal entries/request"));
                     sampler?.Print(allocTypes, r.BytesPerRequest);
                 }
             }
@@ -101,7 +104,19 @@ public static partial class WrkLoad
         }
     }
 
-    private sealed record WrkResult(double PerSecond, long P50Us, long P99Us, long Errors, double BytesPerRequest, double CpuUsPerRequest);
+    private sealed record WrkResult(double PerSecond, long P50Us, long P99Us, long Errors, double BytesPerRequest, double CpuUsPerRequest, double Requests)
+    {
+        public double JournaledPerRequest { get; init; }
+    }
+
+    /// <summary>Commands journaled so far: the sum of every shard's applied LSN.</summary>
+    private static async Task<long> JournaledAsync(WebApplication server)
+    {
+        var engine = server.Services.GetRequiredService<EngineService>().Engine!;
+        long sum = 0;
+        for (var shard = 0; shard < engine.ShardCount; shard++) sum += (await engine.GetAppliedStateAsync(shard)).Lsn;
+        return sum;
+    }
 
     /// <summary>The bare endpoint: Kestrel, the server's body reader and generated JSON code (as the checkout's), a small JSON answer.</summary>
     private static WebApplication BuildBare()
@@ -152,7 +167,8 @@ public static partial class WrkLoad
             long.Parse(latency.Groups[2].Value, CultureInfo.InvariantCulture),
             errors.Success ? long.Parse(errors.Groups[1].Value, CultureInfo.InvariantCulture) : 0,
             allocated / requests,
-            cpuUs / requests);
+            cpuUs / requests,
+            requests);
     }
 
     private static double Median(IEnumerable<double> values)

@@ -240,35 +240,37 @@ public static class Api
     private static async Task CheckoutAsync(HttpContext http, CheckoutFlow flow, EngineService engines, Credentials credentials, int bodyBytesMax)
     {
         IResult? refused;
+        // One method, one state machine a checkout: its own failures (a body that cannot be read, an engine that
+        // cannot take it) are answered here, as the error middleware answers them for the other endpoints.
         try
         {
-            refused = await CheckoutCoreAsync(http, flow, engines, credentials, bodyBytesMax);
+            if ((refused = Admit(http, Role.Storefront, credentials, engines)) is null)
+            {
+                var key = http.Request.Headers["Idempotency-Key"].ToString();
+                // Before the body is read: a request without a usable key costs nothing more.
+                var engine = engines.Engine!;
+                if (CheckoutFlow.KeyProblem(engine, key) is { } badKey) refused = Problems.Of(badKey);
+                else
+                {
+                    var (body, invalid) = await Json.ReadCheckoutAsync(http.Request, bodyBytesMax);
+                    refused = invalid ?? (body!.Lines is null ? Problems.Invalid("lines", "lines is required.")
+                        : body.CustomerId is null ? Problems.Invalid("customerId", "customerId is required.") : null);
+                    if (refused is null)
+                    {
+                        var lines = new CheckoutLine[body!.Lines!.Length];
+                        for (var i = 0; i < lines.Length; i++) lines[i] = body.Lines[i] is { } l ? new CheckoutLine(l.Sku, l.Qty) : default;
+                        var (order, failed) = await flow.CheckoutAsync(engine, key, body.CustomerId!, lines, body.Warehouses, body.PaymentMethod, http.RequestAborted);
+                        if (failed is null) Json.Write(http.Response, StatusCodes.Status201Created, order!, ApiJson.Default.OrderBody);
+                        else refused = Problems.Of(failed);
+                    }
+                }
+            }
         }
         catch (Exception ex) when (ServerApp.FailureProblem(http, ex) is { } problem)
         {
             refused = problem;
         }
         if (refused is not null) await refused.ExecuteAsync(http);
-    }
-
-    private static async Task<IResult?> CheckoutCoreAsync(HttpContext http, CheckoutFlow flow, EngineService engines, Credentials credentials, int bodyBytesMax)
-    {
-        if (Admit(http, Role.Storefront, credentials, engines) is { } refused) return refused;
-        var key = http.Request.Headers["Idempotency-Key"].ToString();
-        // Before the body is read: a request without a usable key costs nothing more.
-        var engine = engines.Engine!;
-        if (CheckoutFlow.KeyProblem(engine, key) is { } badKey) return Problems.Of(badKey);
-        var (body, invalid) = await Json.ReadCheckoutAsync(http.Request, bodyBytesMax);
-        if (invalid is not null) return invalid;
-        if (body!.Lines is null) return Problems.Invalid("lines", "lines is required.");
-        if (body.CustomerId is null) return Problems.Invalid("customerId", "customerId is required.");
-
-        var lines = new CheckoutLine[body.Lines.Length];
-        for (var i = 0; i < lines.Length; i++) lines[i] = body.Lines[i] is { } l ? new CheckoutLine(l.Sku, l.Qty) : default;
-        var (order, failed) = await flow.CheckoutAsync(engine, key, body.CustomerId, lines, body.Warehouses, body.PaymentMethod, http.RequestAborted);
-        if (failed is not null) return Problems.Of(failed);
-        Json.Write(http.Response, StatusCodes.Status201Created, order!, ApiJson.Default.OrderBody);
-        return null;
     }
 
     internal static OrderBody ToBody(OrderView o, string? paymentUrl) =>
