@@ -66,6 +66,11 @@ public static partial class ServerApp
             k.AddServerHeader = false;
         });
         builder.Logging.AddSimpleConsole(o => o.SingleLine = true);
+        // ASP.NET Core makes an Activity and a log scope for every request whenever this category logs at all (even
+        // at Critical, which it never uses): 0.5 KB and an ExecutionContext a request for "Request starting/finished"
+        // lines the server never shows. Off; with traces exported (OTLP) the ActivitySource's listener still gets its
+        // activities; Logging:LogLevel:Microsoft.AspNetCore.Hosting.Diagnostics brings the lines back.
+        builder.Logging.AddFilter("Microsoft.AspNetCore.Hosting.Diagnostics", LogLevel.None);
 
         var credentials = Credentials.Load(options);
         builder.Services.AddSingleton(options);
@@ -94,7 +99,7 @@ public static partial class ServerApp
         builder.Services.AddHttpClient("bootstrap", c => c.Timeout = TimeSpan.FromMinutes(30));
         // The API reads numbers only as numbers (Json.Options); the OpenAPI schemas say so only if the framework's options agree.
         builder.Services.ConfigureHttpJsonOptions(o => o.SerializerOptions.NumberHandling = System.Text.Json.Serialization.JsonNumberHandling.Strict);
-        builder.Services.AddOpenApi(OpenApiContract.Configure);
+        builder.Services.AddOpenApi(o => OpenApiContract.Configure(o, options));
         builder.Services.AddRateLimiter(r =>
         {
             // The keyed partitions are made once: nothing allocated per request to name a request's bucket.
@@ -124,6 +129,8 @@ public static partial class ServerApp
         var app = builder.Build();
         app.Use((context, next) =>
         {
+            // An endpoint that answers its own failures (the checkout) goes straight through, not awaited here.
+            if (context.GetEndpoint()?.Metadata.GetMetadata<AnswersItsFailures>() is not null) return next(context);
             // A request already finished when the pipeline returns costs nothing more here; one still running is
             // awaited, so that its failure can be answered (AnswerFailureAsync).
             Task pending;
@@ -158,8 +165,8 @@ public static partial class ServerApp
     }
 
     /// <summary>
-    /// Waits for a request still running and answers the failures that have a problem document of their own: a body
-    /// that cannot be read, an engine that cannot take the request.
+    /// Waits for a request still running and answers the failures that have a problem document of their own
+    /// (<see cref="FailureProblem"/>).
     /// </summary>
     private static async Task AnswerFailureAsync(HttpContext context, Task pending)
     {
@@ -167,19 +174,31 @@ public static partial class ServerApp
         {
             await pending.ConfigureAwait(false);
         }
-        catch (BadHttpRequestException ex) when (!context.Response.HasStarted)
+        catch (Exception ex) when (FailureProblem(context, ex) is { } problem)
+        {
+            await problem.ExecuteAsync(context).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>
+    /// The answer to a failure that has a problem document of its own, with the response cleared for it (a body that
+    /// cannot be read: 413 or 400; an engine that cannot take the request: 503 with Retry-After), or null for any other
+    /// failure, or once the response has started.
+    /// </summary>
+    internal static IResult? FailureProblem(HttpContext context, Exception exception)
+    {
+        if (context.Response.HasStarted) return null;
+        if (exception is BadHttpRequestException ex)
         {
             context.Response.Clear();
-            await Problems.Of(ex.StatusCode, ex.StatusCode == 413 ? "body_too_large" : "bad_request", "The request could not be read.", ex.Message).ExecuteAsync(context).ConfigureAwait(false);
+            return Problems.Of(ex.StatusCode, ex.StatusCode == 413 ? "body_too_large" : "bad_request", "The request could not be read.", ex.Message);
         }
-        catch (Exception ex) when (Problems.Unavailable(ex) is { } unavailable && !context.Response.HasStarted)
-        {
-            // A standby, a fenced primary, Kafka not acknowledging, a dead journal or a stopping engine: nothing
-            // was acknowledged; the code says which, the detail what to do.
-            context.Response.Clear();
-            context.Response.Headers.RetryAfter = "1";
-            await Problems.Of(unavailable).ExecuteAsync(context).ConfigureAwait(false);
-        }
+        // A standby, a fenced primary, Kafka not acknowledging, a dead journal or a stopping engine: nothing was
+        // acknowledged; the code says which, the detail what to do.
+        if (Problems.Unavailable(exception) is not { } unavailable) return null;
+        context.Response.Clear();
+        context.Response.Headers.RetryAfter = "1";
+        return Problems.Of(unavailable);
     }
 
     /// <summary>

@@ -198,6 +198,9 @@ public sealed class ServerOptions
     [Switch("--idempotency-key-length-max", "The longest Idempotency-Key (and payment session, transaction and webhook event id), 64 to 255 printable ASCII characters: what the HTTP Idempotency-Key draft and common providers allow; below 64 a provider's ids may not fit.", Value = "N")]
     public int IdempotencyKeyLengthMax { get; set; } = Limits.IdempotencyKeyLengthMax;
 
+    /// <summary>The default of <see cref="IdempotencyKeyLengthMax"/>.</summary>
+    public static int IdempotencyKeyLengthMaxDefault => Limits.IdempotencyKeyLengthMax;
+
     /// <summary>The largest request body (<see cref="Http.Json.BodyBytesMax"/> by default).</summary>
     [Switch("--body-bytes-max", "The largest request body, 1024 to 16777216 bytes (more: 413 body_too_large): a 100-line cart is about 5 KiB; anything far larger is a mistake or an attack.", Value = "BYTES")]
     public int BodyBytesMax { get; set; } = Http.Json.BodyBytesMax;

@@ -29,6 +29,9 @@ public static partial class WrkLoad
         var seconds = CommandLine.Option(args, "--seconds", 10);
         var connections = CommandLine.Option(args, "--connections", 64);
         var rounds = CommandLine.Option(args, "--rounds", 3);
+        // --alloc-types N: the N types allocated most during the checkout rounds, from the runtime's allocation
+        // samples (one GCAllocationTick event about every 100 KB), as shares of the bytes sampled.
+        var allocTypes = CommandLine.Option(args, "--alloc-types", 0);
         var scripts = FindScripts();
         if (!File.Exists("/usr/bin/wrk") && !File.Exists("/usr/local/bin/wrk"))
         {
@@ -51,6 +54,7 @@ public static partial class WrkLoad
                 await HttpLoad.SeedAsync(client);
             }
 
+            Console.WriteLine($"GC: {(System.Runtime.GCSettings.IsServerGC ? "server" : "workstation")}, {System.Runtime.GCSettings.LatencyMode}");
             Console.WriteLine($"wrk: 1 thread, {connections} connections, {seconds} s per measurement, {rounds} rounds; durable journal; carts of 1-5 lines over {HttpLoad.Skus:N0} SKUs");
             var targets = new (string Name, string Script, string Url, string[] Args)[]
             {
@@ -66,10 +70,15 @@ public static partial class WrkLoad
             {
                 for (var i = 0; i < targets.Length; i++)
                 {
+                    using var sampler = allocTypes > 0 && i == 2 ? new AllocationSampler() : null;
+                    var journaled = await JournaledAsync(server);
                     var r = await WrkAsync(Path.Combine(scripts, targets[i].Script), targets[i].Url, connections, seconds, targets[i].Args);
+                    // Journal entries per request (the engine's LSNs, every shard): 1 a checkout is the issue's "one journaled command".
+                    r = r with { JournaledPerRequest = (await JournaledAsync(server) - journaled) / r.Requests };
                     results[i].Add(r);
                     Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                        $"round {round}: {targets[i].Name,-48} {r.PerSecond,10:N0}/s  p50 {r.P50Us / 1000.0:F2} ms  p99 {r.P99Us / 1000.0:F2} ms  non-2xx {r.Errors}  {r.BytesPerRequest / 1024.0:F2} KB/request  {r.CpuUsPerRequest:F1} CPU µs/request"));
+                        $"round {round}: {targets[i].Name,-48} {r.PerSecond,10:N0}/s  p50 {r.P50Us / 1000.0:F2} ms  p99 {r.P99Us / 1000.0:F2} ms  non-2xx {r.Errors}  {r.BytesPerRequest / 1024.0:F2} KB/request  {r.CpuUsPerRequest:F1} CPU µs/request  {r.JournaledPerRequest:F2} journal entries/request"));
+                    sampler?.Print(allocTypes, r.BytesPerRequest);
                 }
             }
 
@@ -95,7 +104,19 @@ public static partial class WrkLoad
         }
     }
 
-    private sealed record WrkResult(double PerSecond, long P50Us, long P99Us, long Errors, double BytesPerRequest, double CpuUsPerRequest);
+    private sealed record WrkResult(double PerSecond, long P50Us, long P99Us, long Errors, double BytesPerRequest, double CpuUsPerRequest, double Requests)
+    {
+        public double JournaledPerRequest { get; init; }
+    }
+
+    /// <summary>Commands journaled so far: the sum of every shard's applied LSN.</summary>
+    private static async Task<long> JournaledAsync(WebApplication server)
+    {
+        var engine = server.Services.GetRequiredService<EngineService>().Engine!;
+        long sum = 0;
+        for (var shard = 0; shard < engine.ShardCount; shard++) sum += (await engine.GetAppliedStateAsync(shard)).Lsn;
+        return sum;
+    }
 
     /// <summary>The bare endpoint: Kestrel, the server's body reader and generated JSON code (as the checkout's), a small JSON answer.</summary>
     private static WebApplication BuildBare()
@@ -104,13 +125,18 @@ public static partial class WrkLoad
         builder.Logging.SetMinimumLevel(LogLevel.Warning);
         builder.WebHost.UseUrls("http://127.0.0.1:0");
         var app = builder.Build();
+        // The checkout's own reader and writer (Json.ReadCheckoutAsync, Json.Write), as a plain Task(HttpContext) like it.
         app.MapPost("/bare/checkout", async (HttpContext http) =>
         {
-            var (body, invalid) = await Json.ReadAsync(http.Request, ApiJson.Default.CheckoutBody);
-            if (invalid is not null) return invalid;
+            var (body, invalid) = await Json.ReadCheckoutAsync(http.Request, Json.BodyBytesMax);
+            if (invalid is not null)
+            {
+                await invalid.ExecuteAsync(http);
+                return;
+            }
             var answer = new OrderBody("1", "PENDING_PAYMENT", 100, "RUB", null, null,
                 [new OrderLineBody(body!.Lines[0].Sku, body.Lines[0].Qty, 100, [new AllocationBody(1, body.Lines[0].Qty)])]);
-            return Results.Json(answer, ApiJson.Default.OrderBody, statusCode: 201);
+            Json.Write(http.Response, 201, answer, ApiJson.Default.OrderBody);
         });
         return app;
     }
@@ -141,7 +167,8 @@ public static partial class WrkLoad
             long.Parse(latency.Groups[2].Value, CultureInfo.InvariantCulture),
             errors.Success ? long.Parse(errors.Groups[1].Value, CultureInfo.InvariantCulture) : 0,
             allocated / requests,
-            cpuUs / requests);
+            cpuUs / requests,
+            requests);
     }
 
     private static double Median(IEnumerable<double> values)
@@ -171,4 +198,36 @@ public static partial class WrkLoad
 
     [GeneratedRegex(@"other=(\d+)")]
     private static partial Regex OtherPattern();
+
+    /// <summary>The runtime's allocation samples (GCAllocationTick: type and bytes, about one per 100 KB allocated) added up by type.</summary>
+    private sealed class AllocationSampler : System.Diagnostics.Tracing.EventListener
+    {
+        private readonly Dictionary<string, long> _bytes = new(StringComparer.Ordinal);
+        private readonly Lock _lock = new();
+
+        protected override void OnEventSourceCreated(System.Diagnostics.Tracing.EventSource eventSource)
+        {
+            if (eventSource.Name == "Microsoft-Windows-DotNETRuntime") EnableEvents(eventSource, System.Diagnostics.Tracing.EventLevel.Verbose, (System.Diagnostics.Tracing.EventKeywords)0x1);
+        }
+
+        protected override void OnEventWritten(System.Diagnostics.Tracing.EventWrittenEventArgs e)
+        {
+            if (e.EventName is null || !e.EventName.StartsWith("GCAllocationTick", StringComparison.Ordinal) || e.PayloadNames is null) return;
+            var type = e.Payload![e.PayloadNames.IndexOf("TypeName")] as string ?? "?";
+            var amountIndex = e.PayloadNames.IndexOf("AllocationAmount64");
+            var amount = amountIndex >= 0 ? Convert.ToInt64(e.Payload[amountIndex], CultureInfo.InvariantCulture) : Convert.ToInt64(e.Payload[e.PayloadNames.IndexOf("AllocationAmount")], CultureInfo.InvariantCulture);
+            lock (_lock) _bytes[type] = _bytes.GetValueOrDefault(type) + amount;
+        }
+
+        public void Print(int top, double bytesPerRequest)
+        {
+            KeyValuePair<string, long>[] rows;
+            lock (_lock) rows = [.. _bytes.OrderByDescending(b => b.Value)];
+            var total = Math.Max(1, rows.Sum(r => r.Value));
+            foreach (var (type, bytes) in rows.Take(top))
+            {
+                Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"    {100.0 * bytes / total,5:F1} %  ~{bytesPerRequest * bytes / total,6:F0} B/request  {type}"));
+            }
+        }
+    }
 }

@@ -21,6 +21,6 @@ internal static class AdminSnapshot
         var files = await engine.SnapshotAsync(cancellation).ConfigureAwait(false);
         if (files.Any(f => f is null)) return Problems.Of(409, "no_snapshots", "This engine keeps no snapshots (an in-memory journal).");
         return Results.Json(new SnapshotsTakenBody([.. files.Select((f, shard) => new SnapshotTakenBody(
-            shard, f!.Lsn, f.StateHash.ToString("x16", System.Globalization.CultureInfo.InvariantCulture), f.Path))]), Json.Options);
+            shard, f!.Lsn, f.StateHash.ToString("x16", System.Globalization.CultureInfo.InvariantCulture), f.Path))]), ApiJson.Default.SnapshotsTakenBody);
     }
 }

@@ -23,13 +23,18 @@ public static class Api
     /// <summary>Maps every endpoint.</summary>
     public static void Map(WebApplication app)
     {
+        ArgumentNullException.ThrowIfNull(app);
+        // The limits the document states are this server's (configurable), not their defaults.
+        var options = app.Services.GetRequiredService<ServerOptions>();
         // Every keyed endpoint can answer 401 (no or wrong key), 403 (the other role's key), 429 (rate limit) and
         // 503 (the engine recovering, or, for writes, a standby, fenced primary or stopped journal).
-        var storefront = app.MapGroup("/v1").AddEndpointFilter(RequireRole(Role.Storefront))
+        var storefront = app.MapGroup("/v1").AddEndpointFilter(RequireRole(Role.Storefront, app.Services))
             .RequiresAccess(ApiAccess.Storefront).ProducesProblems(401, 403, 429, 503);
-        storefront.MapPost("/checkout", (Delegate)Checkout)
+        // The hot endpoint outside the group's filter: it admits the key itself (the same Admit), so nothing wraps it.
+        app.MapPost("/v1/checkout", (Delegate)CheckoutHandler(app.Services))
+            .RequiresAccess(ApiAccess.Storefront).ProducesProblems(401, 403, 429, 503).WithMetadata(AnswersItsFailures.Instance)
             .WithName("Checkout").WithSummary("Reserve stock for a cart and open its payment session").WithTags("Checkout")
-            .WithHeader("Idempotency-Key", "1 to 255 printable ASCII characters; a retry with the same key and body gets the same answer.")
+            .WithHeader("Idempotency-Key", $"1 to {options.IdempotencyKeyLengthMax} printable ASCII characters (--idempotency-key-length-max, default {ServerOptions.IdempotencyKeyLengthMaxDefault}); a retry with the same key and body gets the same answer.")
             .WithJsonBody<CheckoutBody>()
             .Produces<OrderBody>(StatusCodes.Status201Created)
             .ProducesProblems(400, 409, 413, 415, 422);
@@ -51,13 +56,14 @@ public static class Api
             .WithName("GetItem").WithSummary("Read an item with its availability per warehouse").WithTags("Catalog")
             .Produces<CatalogItemBody>().ProducesProblems(400, 404);
         storefront.MapGet("/catalog/availability", (Delegate)GetAvailability)
-            .WithName("GetAvailability").WithSummary($"Available counts of up to {AvailabilitySkusMax} SKUs").WithTags("Catalog")
+            .WithName("GetAvailability").WithSummary($"Available counts of up to {options.AvailabilitySkusMax} SKUs")
+            .WithQuery("skus", $"Comma-separated SKUs, 1 to {options.AvailabilitySkusMax} (--availability-skus-max, default {AvailabilitySkusMax}).").WithTags("Catalog")
             .Produces<AvailabilityBody>().ProducesProblems(400);
         storefront.MapGet("/catalog/items", (Delegate)ListItems)
             .WithName("ListItems").WithSummary("Page through the catalog in SKU order").WithTags("Catalog")
             .Produces<CatalogPageBody>().ProducesProblems(400);
 
-        var admin = app.MapGroup("/v1/admin").AddEndpointFilter(RequireRole(Role.Admin))
+        var admin = app.MapGroup("/v1/admin").AddEndpointFilter(RequireRole(Role.Admin, app.Services))
             .RequiresAccess(ApiAccess.Admin).ProducesProblems(401, 403, 429, 503).WithTags("Admin");
         admin.MapPut("/items/{sku}", (Delegate)PutItem)
             .WithName("PutItem").WithSummary("Create or update a catalog item")
@@ -116,25 +122,37 @@ public static class Api
     }
 
     /// <summary>The role of the request's API key, or the 401 that refuses it: one check for every keyed endpoint (and <c>/metrics</c>).</summary>
-    internal static (Role? Role, IResult? Refused) Authenticate(HttpContext http)
+    internal static (Role? Role, IResult? Refused) Authenticate(HttpContext http) => Authenticate(http, http.RequestServices.GetRequiredService<Credentials>());
+
+    private static (Role? Role, IResult? Refused) Authenticate(HttpContext http, Credentials credentials)
     {
-        var role = http.RequestServices.GetRequiredService<Credentials>().Authenticate(http.Request.Headers.Authorization);
+        var role = credentials.Authenticate(http.Request.Headers.Authorization);
         if (role is not null) return (role, null);
         http.Response.Headers.WWWAuthenticate = "Bearer";
         return (null, Problems.Of(401, "unauthorized", "A valid API key is required (Authorization: Bearer ...)."));
     }
 
-    private static Func<EndpointFilterInvocationContext, EndpointFilterDelegate, ValueTask<object?>> RequireRole(Role role) =>
-        (context, next) =>
-        {
-            var (presented, refused) = Authenticate(context.HttpContext);
-            if (refused is not null) return ValueTask.FromResult<object?>(refused);
-            if (presented != role) return ValueTask.FromResult<object?>(Problems.Of(403, "forbidden", $"This endpoint needs the {role.ToString().ToLowerInvariant()} role."));
-            var engine = context.HttpContext.RequestServices.GetRequiredService<EngineService>().Engine;
-            if (engine is null) return ValueTask.FromResult<object?>(Problems.Of(503, "not_ready", "The engine is recovering; retry shortly."));
+    /// <summary>
+    /// A keyed request let in, or its refusal: no or a wrong key (401), the other role's key (403), an engine still
+    /// recovering (503). The group filters' check and the checkout's, with the server's singletons passed in (no
+    /// request scope is made for them).
+    /// </summary>
+    private static IResult? Admit(HttpContext http, Role role, Credentials credentials, EngineService engines)
+    {
+        var (presented, refused) = Authenticate(http, credentials);
+        if (refused is not null) return refused;
+        if (presented != role) return Problems.Of(403, "forbidden", $"This endpoint needs the {role.ToString().ToLowerInvariant()} role.");
+        return engines.Engine is null ? Problems.Of(503, "not_ready", "The engine is recovering; retry shortly.") : null;
+    }
+
+    private static Func<EndpointFilterInvocationContext, EndpointFilterDelegate, ValueTask<object?>> RequireRole(Role role, IServiceProvider services)
+    {
+        var credentials = services.GetRequiredService<Credentials>();
+        var engines = services.GetRequiredService<EngineService>();
+        return (context, next) =>
             // Not awaited here: the endpoint's own task goes through, with no state machine of this filter per request.
-            return next(context);
-        };
+            Admit(context.HttpContext, role, credentials, engines) is { } refused ? ValueTask.FromResult<object?>(refused) : next(context);
+    }
 
     private static async Task<IResult> Promote(HttpContext http, EngineService service)
     {
@@ -204,21 +222,55 @@ public static class Api
 
     private static ReservationEngine Engine(HttpContext http) => http.RequestServices.GetRequiredService<EngineService>().Engine!;
 
-    private static async Task<IResult> Checkout(HttpContext http, CheckoutFlow flow)
+    /// <summary>
+    /// POST /v1/checkout, the hot endpoint, as a plain <c>Task(HttpContext)</c>: no endpoint filter, no <see cref="IResult"/>
+    /// on success, no request scope (the server's singletons are taken once, here), the answer serialized by the
+    /// generated code into a pooled buffer and written with its Content-Length, and its own failures answered
+    /// (<see cref="AnswersItsFailures"/>: the error middleware does not wait for it).
+    /// </summary>
+    private static Func<HttpContext, Task> CheckoutHandler(IServiceProvider services)
     {
-        var key = http.Request.Headers["Idempotency-Key"].ToString();
-        // Before the body is read: a request without a usable key costs nothing more.
-        var engine = Engine(http);
-        if (CheckoutFlow.KeyProblem(engine, key) is { } badKey) return Problems.Of(badKey);
-        var (body, invalid) = await Json.ReadAsync(http.Request, ApiJson.Default.CheckoutBody);
-        if (invalid is not null) return invalid;
-        if (body!.Lines is null) return Problems.Invalid("lines", "lines is required.");
-        if (body.CustomerId is null) return Problems.Invalid("customerId", "customerId is required.");
+        var flow = services.GetRequiredService<CheckoutFlow>();
+        var engines = services.GetRequiredService<EngineService>();
+        var credentials = services.GetRequiredService<Credentials>();
+        var bodyBytesMax = services.GetRequiredService<ServerOptions>().BodyBytesMax;
+        return http => CheckoutAsync(http, flow, engines, credentials, bodyBytesMax);
+    }
 
-        var lines = new CheckoutLine[body.Lines.Length];
-        for (var i = 0; i < lines.Length; i++) lines[i] = body.Lines[i] is { } l ? new CheckoutLine(l.Sku, l.Qty) : default;
-        var (order, failed) = await flow.CheckoutAsync(engine, key, body.CustomerId, lines, body.Warehouses, body.PaymentMethod, http.RequestAborted);
-        return failed is not null ? Problems.Of(failed) : Results.Json(order, ApiJson.Default.OrderBody, statusCode: StatusCodes.Status201Created);
+    private static async Task CheckoutAsync(HttpContext http, CheckoutFlow flow, EngineService engines, Credentials credentials, int bodyBytesMax)
+    {
+        IResult? refused;
+        // One method, one state machine a checkout: its own failures (a body that cannot be read, an engine that
+        // cannot take it) are answered here, as the error middleware answers them for the other endpoints.
+        try
+        {
+            if ((refused = Admit(http, Role.Storefront, credentials, engines)) is null)
+            {
+                var key = http.Request.Headers["Idempotency-Key"].ToString();
+                // Before the body is read: a request without a usable key costs nothing more.
+                var engine = engines.Engine!;
+                if (CheckoutFlow.KeyProblem(engine, key) is { } badKey) refused = Problems.Of(badKey);
+                else
+                {
+                    var (body, invalid) = await Json.ReadCheckoutAsync(http.Request, bodyBytesMax);
+                    refused = invalid ?? (body!.Lines is null ? Problems.Invalid("lines", "lines is required.")
+                        : body.CustomerId is null ? Problems.Invalid("customerId", "customerId is required.") : null);
+                    if (refused is null)
+                    {
+                        var lines = new CheckoutLine[body!.Lines!.Length];
+                        for (var i = 0; i < lines.Length; i++) lines[i] = body.Lines[i] is { } l ? new CheckoutLine(l.Sku, l.Qty) : default;
+                        var (order, failed) = await flow.CheckoutAsync(engine, key, body.CustomerId!, lines, body.Warehouses, body.PaymentMethod, http.RequestAborted);
+                        if (failed is null) Json.Write(http.Response, StatusCodes.Status201Created, order!, ApiJson.Default.OrderBody);
+                        else refused = Problems.Of(failed);
+                    }
+                }
+            }
+        }
+        catch (Exception ex) when (ServerApp.FailureProblem(http, ex) is { } problem)
+        {
+            refused = problem;
+        }
+        if (refused is not null) await refused.ExecuteAsync(http);
     }
 
     internal static OrderBody ToBody(OrderView o, string? paymentUrl) =>
@@ -254,26 +306,31 @@ public static class Api
 
     private static async Task<IResult> ListOrders(HttpContext http)
     {
-        var customer = http.Request.Headers["X-Customer-Id"].ToString();
-        if (string.IsNullOrEmpty(customer)) return Problems.Invalid("X-Customer-Id", "The X-Customer-Id header is required.");
         var limit = HistoryLimitDefault;
         var limitText = http.Request.Query["limit"].ToString();
-        if (limitText.Length > 0 && (!int.TryParse(limitText, NumberStyles.None, CultureInfo.InvariantCulture, out limit) || limit is < 1 or > Wildberries.Engine.Postgres.PostgresOrderHistory.LimitMax))
-        {
-            return Problems.Invalid("limit", $"limit must be an integer from 1 to {Wildberries.Engine.Postgres.PostgresOrderHistory.LimitMax}.");
-        }
+        // Text that is no number is refused as an out-of-range limit, by the same check as the binary protocol's.
+        if (limitText.Length > 0 && !int.TryParse(limitText, NumberStyles.None, CultureInfo.InvariantCulture, out limit)) limit = 0;
         var before = http.Request.Query["before"].ToString();
-        if (before.Length > 0 && !OrderId.TryParse(before, out _)) return Problems.Invalid("before", "before must be the next cursor of a previous page (an order id).");
-        var (page, problem) = await HistoryAsync(http.RequestServices.GetService<Wildberries.Engine.Postgres.PostgresOrderHistory>(), customer, before.Length > 0 ? before : null, limit, http.RequestAborted);
-        if (problem is null) return Results.Json(page, Json.Options);
+        var (page, problem) = await HistoryAsync(http.RequestServices.GetService<Wildberries.Engine.Postgres.PostgresOrderHistory>(),
+            http.Request.Headers["X-Customer-Id"].ToString(), "X-Customer-Id", before.Length > 0 ? before : null, limit, http.RequestAborted);
+        if (problem is null) return Results.Json(page, ApiJson.Default.OrderPageBody);
         // The engine takes orders all the same; the history comes back with PostgreSQL (and the projection catches up).
         if (problem.Code == "history_database_unavailable") http.Response.Headers.RetryAfter = "5";
         return Problems.Of(problem);
     }
 
-    /// <summary>A page of a customer's history after its fields are checked, over HTTP or the binary protocol.</summary>
-    internal static async Task<(OrderPageBody? Page, Problem? Problem)> HistoryAsync(Wildberries.Engine.Postgres.PostgresOrderHistory? history, string customer, string? before, int limit, CancellationToken cancellation)
+    /// <summary>
+    /// A page of a customer's history, over HTTP or the binary protocol: its fields checked here once (the customer,
+    /// named <paramref name="customerField"/> in the problem; the limit; the cursor), before the history's own refusals.
+    /// </summary>
+    internal static async Task<(OrderPageBody? Page, Problem? Problem)> HistoryAsync(Wildberries.Engine.Postgres.PostgresOrderHistory? history, string? customer, string customerField, string? before, int limit, CancellationToken cancellation)
     {
+        if (string.IsNullOrEmpty(customer)) return (null, Problems.DescribeInvalid(customerField, $"{customerField} is required."));
+        if (limit is < 1 or > Wildberries.Engine.Postgres.PostgresOrderHistory.LimitMax)
+        {
+            return (null, Problems.DescribeInvalid("limit", $"limit must be an integer from 1 to {Wildberries.Engine.Postgres.PostgresOrderHistory.LimitMax}."));
+        }
+        if (before is not null && !OrderId.TryParse(before, out _)) return (null, Problems.DescribeInvalid("before", "before must be the next cursor of a previous page (an order id)."));
         if (history is null) return (null, Problems.Describe(503, "history_unavailable", "The order history needs PostgreSQL: start the server with --postgres."));
         try
         {
@@ -282,7 +339,9 @@ public static class Api
             {
                 return (null, Problems.DescribeInvalid("before", "before names no order of this customer."));
             }
-            return (new OrderPageBody([.. page.Orders.Select(o => ToBody(o, null))], page.Next), null);
+            var orders = new OrderBody[page.Orders.Length];
+            for (var i = 0; i < orders.Length; i++) orders[i] = ToBody(page.Orders[i], null);
+            return (new OrderPageBody(orders, page.Next), null);
         }
         catch (Npgsql.NpgsqlException)
         {
@@ -358,7 +417,7 @@ public static class Api
         var engine = Engine(http);
         var r = await engine.SubmitAsync(Command.UpsertItem(s, body!.Name, body.Price, body.MaxPerOrder ?? engine.Options.StateMachine.MaxPerOrderDefault, body.Active));
         if (!r.IsOk) return Problems.FromResult(r);
-        return Results.Json(new ItemSavedBody(s, body.Name, body.Price, body.MaxPerOrder ?? engine.Options.StateMachine.MaxPerOrderDefault, body.Active), Json.Options);
+        return Results.Json(new ItemSavedBody(s, body.Name, body.Price, body.MaxPerOrder ?? engine.Options.StateMachine.MaxPerOrderDefault, body.Active), ApiJson.Default.ItemSavedBody);
     }
 
     private static async Task<IResult> PostStock(HttpContext http)
@@ -369,7 +428,7 @@ public static class Api
         if (invalid is not null) return invalid;
         var (results, failed) = await StockAsync(Engine(http), body!.Reason, body.Adjustments);
         if (failed is not null) return Problems.Of(failed);
-        return Results.Json(new StockBatchResultBody(results!), Json.Options);
+        return Results.Json(new StockBatchResultBody(results!), ApiJson.Default.StockBatchResultBody);
     }
 
     /// <summary>A stock batch after it is read, over HTTP or the binary protocol: checked whole, then submitted in order.</summary>
@@ -445,4 +504,14 @@ public static class Api
 
     /// <summary>Bytes of a UTF-8 string (for signatures in tests and the sandbox).</summary>
     public static byte[] Utf8(string s) => Encoding.UTF8.GetBytes(s);
+}
+
+/// <summary>Endpoint metadata: the endpoint answers its own failures (<see cref="ServerApp.FailureProblem"/>), so the error middleware passes it by.</summary>
+internal sealed class AnswersItsFailures
+{
+    public static readonly AnswersItsFailures Instance = new();
+
+    private AnswersItsFailures()
+    {
+    }
 }

@@ -79,7 +79,6 @@ public static class OpenApiContract
         ["403"] = "`forbidden`: the API key is of the other role.",
         ["404"] = "Not found, for example `order_not_found`, `unknown_sku`, `shard_not_found`, `unknown_session`.",
         ["409"] = "Conflicts with the current state, for example `insufficient_stock` (with `shortages`), `invalid_state`, `on_hand_mismatch`, `not_standby`, `fenced`, `no_snapshots`.",
-        ["413"] = "`body_too_large`: the body is larger than 64 KiB.",
         ["415"] = "`unsupported_media_type`: the body must be application/json.",
         ["422"] = "Well-formed but refused, for example `idempotency_key_reused`, `unknown_sku`, `sku_inactive`, `over_max_per_order`, `duplicate_sku`, `amount_mismatch`, `currency_mismatch`.",
         ["429"] = "`rate_limited`: too many requests from this API key or client address; retry after the Retry-After header's seconds.",
@@ -115,9 +114,15 @@ public static class OpenApiContract
         builder.WithMetadata(new ApiParameterMetadata(name, ParameterLocation.Query, description, Required: false));
 
     /// <summary>Adds the document's and every operation's conventions.</summary>
-    public static void Configure(OpenApiOptions options)
+    public static void Configure(OpenApiOptions options, ServerOptions server)
     {
         ArgumentNullException.ThrowIfNull(options);
+        ArgumentNullException.ThrowIfNull(server);
+        // The configured body limit, not its default.
+        var problemDescriptions = new Dictionary<string, string>(ProblemDescriptions, StringComparer.Ordinal)
+        {
+            ["413"] = $"`body_too_large`: the body is larger than {server.BodyBytesMax} bytes (--body-bytes-max, default {Json.BodyBytesMax}).",
+        };
         options.AddDocumentTransformer((document, _, _) =>
         {
             document.Info = new()
@@ -167,6 +172,12 @@ public static class OpenApiContract
             foreach (var p in metadata.OfType<ApiParameterMetadata>())
             {
                 operation.Parameters ??= [];
+                // A parameter the handler binds itself (and the framework listed) only gets the description.
+                if (operation.Parameters.OfType<OpenApiParameter>().FirstOrDefault(o => o.Name == p.Name && o.In == p.In) is { } bound)
+                {
+                    bound.Description = p.Description;
+                    continue;
+                }
                 operation.Parameters.Add(new OpenApiParameter
                 {
                     Name = p.Name,
@@ -178,7 +189,7 @@ public static class OpenApiContract
             }
             foreach (var (status, response) in operation.Responses ?? [])
             {
-                if (response is OpenApiResponse r && r.Content?.ContainsKey(Problems.ContentType) == true && ProblemDescriptions.TryGetValue(status, out var text)) r.Description = text;
+                if (response is OpenApiResponse r && r.Content?.ContainsKey(Problems.ContentType) == true && problemDescriptions.TryGetValue(status, out var text)) r.Description = text;
             }
             // No access declared: the operation gets no security entry, and the contract test names it.
             if (metadata.OfType<ApiAccessMetadata>().LastOrDefault() is not { } access) return;

@@ -286,16 +286,7 @@ internal sealed class ProtocolConnection
 
     private async Task ListOrdersAsync(uint id, OrderHistoryQuery query)
     {
-        Problem? invalid = string.IsNullOrEmpty(query.CustomerId) ? Problems.DescribeInvalid("customerId", "customerId is required.")
-            : query.Limit is < 1 or > Wildberries.Engine.Postgres.PostgresOrderHistory.LimitMax ? Problems.DescribeInvalid("limit", $"limit must be 1 to {Wildberries.Engine.Postgres.PostgresOrderHistory.LimitMax}.")
-            : query.Before is not null && !OrderId.TryParse(query.Before, out _) ? Problems.DescribeInvalid("before", "before must be the next cursor of a previous page (an order id).")
-            : null;
-        if (invalid is not null)
-        {
-            await SendProblemAsync(id, invalid).ConfigureAwait(false);
-            return;
-        }
-        var (page, problem) = await Api.HistoryAsync(_history, query.CustomerId, query.Before, query.Limit, Closed).ConfigureAwait(false);
+        var (page, problem) = await Api.HistoryAsync(_history, query.CustomerId, "customerId", query.Before, query.Limit, Closed).ConfigureAwait(false);
         if (problem is not null)
         {
             await SendProblemAsync(id, problem).ConfigureAwait(false);
