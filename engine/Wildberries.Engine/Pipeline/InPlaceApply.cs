@@ -1,0 +1,41 @@
+using Wildberries.Ring;
+
+namespace Wildberries.Engine.Pipeline;
+
+/// <summary>
+/// The journal stage, followed (at the end of a small batch, once it is committed) by the apply stage run on the
+/// journal thread itself when the apply thread is idle and has applied everything before the batch: at low load a
+/// command then costs one hand-off fewer (the apply thread's wake-up, 10-20 µs on two busy cores, was a fifth of
+/// a checkout through the engine). A large batch, or one behind another still being applied, goes to the apply
+/// thread as before, so the journal thread is never held up for long and the two stages still overlap under load.
+/// </summary>
+/// <remarks>
+/// Nothing is answered earlier than before: the apply stage runs after <see cref="JournalStage.OnEvent"/> returned
+/// from the batch's commit. The apply stage runs on one thread at a time (<see cref="BatchEventProcessor{T}.TryRunInPlace"/>
+/// owns it), in ring order. Answers still reach callers through the thread pool (<see cref="Reply{T}"/>), never on
+/// the journal thread.
+/// </remarks>
+internal sealed class InPlaceApply(JournalStage journal, int maxBatch) : IEventHandler<CommandSlot>
+{
+    /// <summary>32 commands: some tens of microseconds of applying on the journal thread, at most, per batch.</summary>
+    public const int MaxBatchDefault = 32;
+
+    private long _first = -1;
+    private long _inPlace;
+
+    /// <summary>The apply stage behind the journal (set once, before the threads start).</summary>
+    public BatchEventProcessor<CommandSlot>? Apply { get; set; }
+
+    /// <summary>How many batches were applied on the journal thread (for tests and the benchmark).</summary>
+    public long InPlaceBatches => Volatile.Read(ref _inPlace);
+
+    public void OnEvent(ref CommandSlot slot, long sequence, bool endOfBatch)
+    {
+        if (_first < 0) _first = sequence;
+        journal.OnEvent(ref slot, sequence, endOfBatch);
+        if (!endOfBatch) return;
+        var first = _first;
+        _first = -1;
+        if (sequence - first < maxBatch && Apply!.TryRunInPlace(first, sequence)) Volatile.Write(ref _inPlace, _inPlace + 1);
+    }
+}
