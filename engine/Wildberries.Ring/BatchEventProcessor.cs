@@ -15,9 +15,6 @@ public sealed class BatchEventProcessor<T>
     private readonly IEventHandler<T> _handler;
     private int _state;
 
-    // Who runs the handler right now: 0 nobody, 1 this stage's thread or a thread running it in place (TryRunInPlace).
-    private int _owner;
-
     /// <summary>Creates a stage reading <paramref name="ring"/> behind <paramref name="barrier"/>.</summary>
     public BatchEventProcessor(RingBuffer<T> ring, SequenceBarrier barrier, IEventHandler<T> handler)
     {
@@ -58,26 +55,19 @@ public sealed class BatchEventProcessor<T>
                 var available = _barrier.WaitFor(next);
                 if (available >= next)
                 {
-                    Own();
-                    try
-                    {
-                        // Another thread may have run the stage in place meanwhile (TryRunInPlace): start after it.
-                        next = Sequence.Value + 1;
-                        if (available >= next)
-                        {
-                            for (; next < available; next++)
-                            {
-                                _handler.OnEvent(ref _ring[next], next, false);
-                            }
-                            _handler.OnEvent(ref _ring[next], next, true);
-                            Sequence.Value = available;
-                        }
-                    }
-                    finally
-                    {
-                        Volatile.Write(ref _owner, 0);
-                    }
+                    // The stage before may have run this one in place meanwhile (TryRunInPlace): start after it. It
+                    // wrote this sequence before its own, which is what the barrier let us see.
                     next = Sequence.Value + 1;
+                    if (available >= next)
+                    {
+                        for (; next < available; next++)
+                        {
+                            _handler.OnEvent(ref _ring[next], next, false);
+                        }
+                        _handler.OnEvent(ref _ring[next], next, true);
+                        next++;
+                        Sequence.Value = available;
+                    }
                     // Wake whoever waits on this stage: the next stage, or producers on a full ring.
                     _ring.Sequencer.WaitStrategy.SignalAllWhenBlocking();
                 }
@@ -101,39 +91,28 @@ public sealed class BatchEventProcessor<T>
 
     /// <summary>
     /// Runs this stage's handler for <paramref name="first"/> to <paramref name="last"/> on the calling thread, in place
-    /// of the stage's own thread, when the stage is idle and has finished everything before <paramref name="first"/>;
-    /// the slots must already be past every stage this one waits on (the caller is the stage just before it, at the
-    /// end of its batch). Returns false, doing nothing, when the stage is busy or behind: its own thread then takes
-    /// the slots as usual. Saves the hand-off (a wake-up of the stage's thread) when the stream is slow.
+    /// of the stage's own thread, when the stage has finished everything before <paramref name="first"/>. Returns
+    /// false, doing nothing, when it has not: its own thread then takes the slots as usual. Saves the hand-off (a
+    /// wake-up of the stage's thread) when the stream is slow.
     /// </summary>
+    /// <remarks>
+    /// Only the stage this one waits on (its barrier's only sequence) may call it, from its handler at the end of
+    /// the batch <paramref name="first"/> to <paramref name="last"/>, before its sequence passes them. That is what
+    /// keeps the handler on one thread at a time without a lock: this stage's thread only takes slots the calling
+    /// stage has passed, so while the calling stage is inside its batch, this one's thread can only be finishing
+    /// slots before <paramref name="first"/> (then the check below refuses) or be waiting.
+    /// </remarks>
     public bool TryRunInPlace(long first, long last)
     {
         if (last < first || Sequence.Value != first - 1 || Volatile.Read(ref _state) != Running) return false;
-        if (Interlocked.CompareExchange(ref _owner, 1, 0) != 0) return false;
-        try
+        for (var next = first; next < last; next++)
         {
-            // Checked again while owning: the stage's thread may have taken these slots between the two looks.
-            if (Sequence.Value != first - 1) return false;
-            for (var next = first; next < last; next++)
-            {
-                _handler.OnEvent(ref _ring[next], next, false);
-            }
-            _handler.OnEvent(ref _ring[last], last, true);
-            Sequence.Value = last;
+            _handler.OnEvent(ref _ring[next], next, false);
         }
-        finally
-        {
-            Volatile.Write(ref _owner, 0);
-        }
+        _handler.OnEvent(ref _ring[last], last, true);
+        Sequence.Value = last;
         _ring.Sequencer.WaitStrategy.SignalAllWhenBlocking();
         return true;
-    }
-
-    // Short: whoever else owns the stage is running one small batch in place.
-    private void Own()
-    {
-        var spin = default(SpinWait);
-        while (Interlocked.CompareExchange(ref _owner, 1, 0) != 0) spin.SpinOnce(sleep1Threshold: -1);
     }
 
     /// <summary>Stops the loop once it has nothing more to consume.</summary>

@@ -63,6 +63,11 @@ public static class DurableLoad
         for (var round = 1; round <= repeat; round++)
         {
             if (repeat > 1) Console.WriteLine($"--- round {round} of {repeat}");
+            if (only is not null && only.Contains("device"))
+            {
+                Console.WriteLine($"one synchronous 4 KiB write, four ways, interleaved, {(quick ? 3_000 : 10_000):N0} each:");
+                DeviceWays.Run(Path.GetTempPath(), quick ? 3_000 : 10_000);
+            }
             if (Run("commit"))
             {
                 using var device = new DeviceProbe(Path.GetTempPath());
@@ -122,7 +127,7 @@ public static class DurableLoad
                         var r = await MeasurePacedAsync(paced, duration, ratePerSecond: peak * fraction, legacy);
                         Console.WriteLine(Describe($"open loop at {fraction:P0} of peak ({peak * fraction:N0}/s offered), {PathName(legacy)}", r));
                         Console.WriteLine("    meanwhile: " + probe.Describe() + "; " + DescribeCommits(r));
-                        Console.WriteLine(DescribeStalls(r));
+                        Console.WriteLine(DescribeStalls(r, probe.Events()));
                         Directory.Delete(paced, recursive: true);
                     }
                 }
@@ -200,6 +205,11 @@ public static class DurableLoad
         /// <summary>Open loop: the journal path's calls over 5 ms in the window (offset from its start in ms, what, ms).</summary>
         public List<(double AtMs, string What, double Ms)> Stalls { get; init; } = [];
 
+        /// <summary>Open loop: when the window started (UTC), and its 3 slowest checkouts (scheduled at, ms from the start; latency, ms).</summary>
+        public DateTime StartedUtc { get; init; }
+
+        public List<(double ScheduledMs, double LatencyMs)> Slowest { get; init; } = [];
+
         /// <summary>Batches the journal thread applied itself.</summary>
         public long InPlaceBatches { get; init; }
     }
@@ -223,10 +233,20 @@ public static class DurableLoad
         return string.Create(CultureInfo.InvariantCulture, $"commits: {total:N0}, mean {r.CommitSumMicros / (double)total / 1000.0:F2} ms, p50 {At(0.5)}, p99 {At(0.99)}, slowest {At(1.0)}");
     }
 
-    private static string DescribeStalls(Result r)
+    // What was slow in an open-loop window: the journal's calls over 5 ms by kind, and what overlapped the slowest checkouts.
+    private static string DescribeStalls(Result r, List<(DateTime At, string What, double Ms)> runtime)
     {
-        var text = string.Create(CultureInfo.InvariantCulture, $"    pacer issued its latest checkout {r.PacerLateMaxMs:F1} ms late; {r.InPlaceBatches:N0} batches applied on the journal thread; journal calls over 5 ms: {r.Stalls.Count}");
-        foreach (var (at, what, ms) in r.Stalls.Take(12)) text += string.Create(CultureInfo.InvariantCulture, $"\n      at {at,7:F1} ms: {what} took {ms:F1} ms");
+        var text = string.Create(CultureInfo.InvariantCulture, $"    pacer issued its latest checkout {r.PacerLateMaxMs:F1} ms late; {r.InPlaceBatches:N0} batches applied on the journal thread; journal calls over 5 ms: ");
+        text += r.Stalls.Count == 0 ? "none" : string.Join(", ", r.Stalls.GroupBy(x => x.What).Select(g => string.Create(CultureInfo.InvariantCulture, $"{g.Key} {g.Count()}x (max {g.Max(x => x.Ms):F1} ms)")));
+        // Every event as an interval from the window's start (ms): journal calls end at AtMs, runtime events begin at At.
+        var events = r.Stalls.Select(x => (From: x.AtMs - x.Ms, x.What, x.Ms))
+            .Concat(runtime.Select(x => (From: (x.At - r.StartedUtc).TotalMilliseconds, x.What, x.Ms))).ToList();
+        foreach (var (scheduled, latency) in r.Slowest)
+        {
+            var overlapping = events.Where(e => e.From < scheduled + latency && e.From + e.Ms > scheduled).OrderBy(e => e.From).ToList();
+            text += string.Create(CultureInfo.InvariantCulture, $"\n      a checkout scheduled at {scheduled:F1} ms took {latency:F1} ms; meanwhile: ")
+                + (overlapping.Count == 0 ? "nothing over 5 ms on the journal path, no GC, no late sleep" : string.Join("; ", overlapping.Take(6).Select(e => string.Create(CultureInfo.InvariantCulture, $"{e.What} {e.Ms:F1} ms from {e.From:F1}"))));
+        }
         return text;
     }
 
@@ -342,7 +362,9 @@ public static class DurableLoad
         var recorder = s_taskPerCheckout ? null : new PacedRecorder(histogram);
         var interval = Stopwatch.Frequency / ratePerSecond;
         var allocatedBefore = GC.GetTotalAllocatedBytes();
+        var startedUtc = DateTime.UtcNow;
         var start = Stopwatch.GetTimestamp();
+        recorder?.StartAt(start);
         var count = (long)(duration.TotalSeconds * ratePerSecond);
         var inPlaceBefore = engine.InPlaceBatches;
         long lateMax = 0;
@@ -379,6 +401,8 @@ public static class DurableLoad
             AllocatedPerCheckout = (GC.GetTotalAllocatedBytes() - allocatedBefore) / (double)Math.Max(1, count),
             PacerLateMaxMs = lateMax * 1000.0 / Stopwatch.Frequency,
             Stalls = stalls,
+            StartedUtc = startedUtc,
+            Slowest = recorder?.Slowest() ?? [],
             InPlaceBatches = engine.InPlaceBatches - inPlaceBefore,
         };
 
@@ -517,7 +541,17 @@ public static class DurableLoad
     {
         private readonly System.Collections.Concurrent.ConcurrentQueue<Pending> _pool = new();
         private readonly TaskCompletionSource _drained = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        private readonly List<(long Latency, long Scheduled)> _slowest = [];
         private long _outstanding = 1; // the pacer's own hold, released by Drain
+        private long _start;
+
+        public void StartAt(long start) => _start = start;
+
+        /// <summary>The 3 slowest answers: scheduled at (ms from the start) and latency (ms).</summary>
+        public List<(double ScheduledMs, double LatencyMs)> Slowest()
+        {
+            lock (histogram) return [.. _slowest.OrderByDescending(x => x.Latency).Select(x => ((x.Scheduled - _start) * 1000.0 / Stopwatch.Frequency, x.Latency / 1000.0))];
+        }
         private Exception? _error;
 
         public void Track(ValueTask<CommandResult> answer, long scheduled)
@@ -549,7 +583,23 @@ public static class DurableLoad
         {
             if (!r.IsOk) throw new InvalidOperationException($"checkout failed: {r.Code}");
             var micros = (Stopwatch.GetTimestamp() - scheduled) * 1_000_000 / Stopwatch.Frequency;
-            lock (histogram) histogram.RecordValue(Math.Max(0, micros));
+            lock (histogram)
+            {
+                histogram.RecordValue(Math.Max(0, micros));
+                // Three slowest kept, but not three of one stall: a new one replaces another within 50 ms of it, or the fastest.
+                var near = _slowest.FindIndex(x => Math.Abs(x.Scheduled - scheduled) < Stopwatch.Frequency / 20);
+                if (near >= 0)
+                {
+                    if (_slowest[near].Latency < micros) _slowest[near] = (micros, scheduled);
+                }
+                else if (_slowest.Count < 3) _slowest.Add((micros, scheduled));
+                else
+                {
+                    var min = 0;
+                    for (var k = 1; k < 3; k++) if (_slowest[k].Latency < _slowest[min].Latency) min = k;
+                    if (_slowest[min].Latency < micros) _slowest[min] = (micros, scheduled);
+                }
+            }
         }
 
         private sealed class Pending

@@ -11,8 +11,9 @@ namespace Wildberries.Engine.Pipeline;
 /// </summary>
 /// <remarks>
 /// Nothing is answered earlier than before: the apply stage runs after <see cref="JournalStage.OnEvent"/> returned
-/// from the batch's commit. The apply stage runs on one thread at a time (<see cref="BatchEventProcessor{T}.TryRunInPlace"/>
-/// owns it), in ring order. Answers still reach callers through the thread pool (<see cref="Reply{T}"/>), never on
+/// from the batch's commit. The apply stage runs on one thread at a time, in ring order: the apply thread only
+/// takes slots the journal stage has passed (<see cref="BatchEventProcessor{T}.TryRunInPlace"/> says why that is
+/// enough). Not used with a replicate stage (the apply stage then waits on two stages). Answers still reach callers through the thread pool (<see cref="Reply{T}"/>), never on
 /// the journal thread.
 /// </remarks>
 internal sealed class InPlaceApply(JournalStage journal, int maxBatch) : IEventHandler<CommandSlot>
