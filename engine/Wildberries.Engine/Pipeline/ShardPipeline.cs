@@ -37,16 +37,17 @@ internal sealed class ShardPipeline : IDisposable
         foreach (var row in recovered.AllStock()) availability.Update(row.Sku, row.WarehouseId, row.Available);
 
         _ring = RingBuffer<CommandSlot>.CreateMultiProducer(options.RingSize, options.CreateWaitStrategy());
-        _journalStage = new JournalStage(journal, time, Machine.LastLsn, Machine.NowMs, CommitLatency, _ring.Sequencer.WaitStrategy, metrics, shardId);
+        var replicated = replicator is not null && replicator.Mode == Replication.ReplicationMode.Replicated;
+        _journalStage = new JournalStage(journal, time, Machine.LastLsn, Machine.NowMs, CommitLatency, replicated ? _ring.Sequencer.WaitStrategy : null, metrics, shardId);
         // Without a replicate stage, a small batch is applied on the journal thread when the apply thread is idle
         // (InPlaceApply); options.SeparateApplyThread keeps every batch on the apply thread (the way before).
-        var inPlace = options.SeparateApplyThread || (replicator is not null && replicator.Mode == Replication.ReplicationMode.Replicated)
+        var inPlace = options.SeparateApplyThread || replicated
             ? null
             : new InPlaceApply(_journalStage, InPlaceApply.MaxBatchDefault);
         _inPlace = inPlace;
         _journalProcessor = new BatchEventProcessor<CommandSlot>(_ring, _ring.NewBarrier(), (IEventHandler<CommandSlot>?)inPlace ?? _journalStage);
         _apply = new ApplyStage(Machine, availability, listener, _journalStage, remoteWork, metrics, shardId);
-        if (replicator is not null && replicator.Mode == Replication.ReplicationMode.Replicated)
+        if (replicated && replicator is not null)
         {
             // Beside the commit: the replicate stage ships what was appended while the journal fsyncs it; apply waits for both.
             _replicateProcessor = new BatchEventProcessor<CommandSlot>(_ring, _ring.NewBarrier(_journalStage.Appended), new ReplicateStage(_ring, replicator));
