@@ -60,6 +60,12 @@ public sealed record EngineOptions
     /// </summary>
     public System.Diagnostics.Metrics.IMeterFactory? MeterFactory { get; init; }
 
+    /// <summary>
+    /// Every batch applied on the shard's apply thread, also a small one while that thread is idle: the pipeline before
+    /// issue 15's last round (one more wake-up per command at low load), kept for the durable benchmark's comparison.
+    /// </summary>
+    internal bool SeparateApplyThread { get; init; }
+
     /// <summary>Throws <see cref="ArgumentException"/> naming the first option out of range.</summary>
     public EngineOptions Validate()
     {

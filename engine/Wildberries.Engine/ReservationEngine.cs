@@ -284,6 +284,9 @@ public sealed class ReservationEngine : IAsyncDisposable
     /// <summary>Journal commit (group commit, fsync included) latency of each shard.</summary>
     public IReadOnlyList<LatencyHistogram> CommitLatency => [.. _shards.Select(s => s.CommitLatency)];
 
+    /// <summary>Batches the shards' journal threads applied themselves (their apply threads idle), since start: for tests and the benchmark.</summary>
+    internal long InPlaceBatches => _shards.Sum(s => s.InPlaceBatches);
+
     /// <summary>The engine's measurements on the <see cref="EngineMetrics.MeterName"/> meter (System.Diagnostics.Metrics).</summary>
     public EngineMetrics Metrics { get; }
 

@@ -34,6 +34,9 @@ public sealed class SequenceBarrier
         {
             var available = _sequencer.WaitStrategy.WaitFor(sequence, this);
             if (available < sequence) return available;
+            // Behind other stages: they only passed published slots. (Asking the sequencer here would be wrong when
+            // the sequence waited for is stale, a whole lap behind: a stage run in place may have moved on meanwhile.)
+            if (_dependents.Length != 0) return available;
             var highest = _sequencer.GetHighestPublishedSequence(sequence, available);
             if (highest >= sequence) return highest;
             // Claimed but not yet published by a (possibly descheduled) producer: back off briefly.

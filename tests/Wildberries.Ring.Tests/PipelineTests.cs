@@ -183,6 +183,113 @@ public class PipelineTests
         Assert.Equal(Enumerable.Range(0, count).Select(i => (long)i), apply.Seen.Select(s => s.Value));
     }
 
+    // The journal stage of the in-place test: stamps each slot, and at the end of some batches (chosen by the seed)
+    // runs the apply stage itself when that stage lets it.
+    private sealed class JournalRunningApply(int seed) : IEventHandler<Slot>
+    {
+        private readonly Random _random = new(seed);
+        private long _first = -1;
+
+        public BatchEventProcessor<Slot>? Apply { get; set; }
+
+        public int InPlace { get; private set; }
+
+        public void OnEvent(ref Slot data, long sequence, bool endOfBatch)
+        {
+            data.Journaled = sequence + 1;
+            if (_first < 0) _first = sequence;
+            if (!endOfBatch) return;
+            var first = _first;
+            _first = -1;
+            if (_random.Next(4) != 0 && Apply!.TryRunInPlace(first, sequence)) InPlace++;
+        }
+    }
+
+    [Fact]
+    public async Task A_stage_run_in_place_by_the_stage_before_it_still_sees_every_slot_once_in_order_on_one_thread_at_a_time()
+    {
+        // A small ring wraps many times, so a stage thread waiting for a sequence the other thread already ran in
+        // place is a whole lap behind: it must start after what was run, and never wait for a slot's old lap.
+        var seed = Environment.TickCount;
+        Console.WriteLine($"seed {seed}");
+        const int count = 200_000;
+        var ring = RingBuffer<Slot>.CreateMultiProducer(64, new PhasedBackoffWaitStrategy());
+        var journalHandler = new JournalRunningApply(seed);
+        var journal = new BatchEventProcessor<Slot>(ring, ring.NewBarrier(), journalHandler);
+        var inside = 0;
+        var overlaps = 0;
+        var outOfOrder = 0;
+        long last = -1;
+        var apply = new Recorder((sequence, slot) =>
+        {
+            if (Interlocked.Increment(ref inside) != 1) Interlocked.Increment(ref overlaps);
+            if (sequence != last + 1 || slot.Journaled != sequence + 1) Interlocked.Increment(ref outOfOrder);
+            last = sequence;
+            Interlocked.Decrement(ref inside);
+        }) { Expected = count - 1 };
+        var applyProcessor = new BatchEventProcessor<Slot>(ring, ring.NewBarrier(journal.Sequence), apply);
+        journalHandler.Apply = applyProcessor;
+        ring.AddGatingSequences(applyProcessor.Sequence);
+        var threads = new[] { Run(journal), Run(applyProcessor) };
+
+        var pauses = new Random(seed + 1);
+        for (long i = 0; i < count; i++)
+        {
+            var seq = ring.Next();
+            ring[seq] = new Slot { Value = i };
+            ring.Publish(seq);
+            // Now and then a gap, so the stream has small batches the journal stage may run in place.
+            if (pauses.Next(64) == 0) Thread.SpinWait(pauses.Next(2_000));
+        }
+        await apply.Done.Task.WaitAsync(Patience, TestContext.Current.CancellationToken);
+        journal.Halt();
+        applyProcessor.Halt();
+        foreach (var t in threads) t.Join();
+
+        Assert.Null(journal.Fault);
+        Assert.Null(applyProcessor.Fault);
+        Assert.Equal(0, overlaps);
+        Assert.Equal(0, outOfOrder);
+        Assert.Equal(Enumerable.Range(0, count).Select(i => (long)i), apply.Seen.Select(s => s.Value));
+        Assert.True(journalHandler.InPlace > 0, "no batch was run in place");
+        Assert.Equal(count - 1, applyProcessor.Sequence.Value);
+    }
+
+    [Fact]
+    public async Task Running_a_stage_in_place_is_refused_while_it_is_behind_and_taken_while_it_is_idle()
+    {
+        var ring = RingBuffer<Slot>.CreateSingleProducer(16);
+        var upstream = new Sequence();
+        var recorder = new Recorder();
+        var processor = new BatchEventProcessor<Slot>(ring, ring.NewBarrier(upstream), recorder);
+        ring.AddGatingSequences(processor.Sequence);
+        for (var i = 0; i < 6; i++)
+        {
+            var seq = ring.Next();
+            ring[seq] = new Slot { Value = i };
+            ring.Publish(seq);
+        }
+        Assert.False(processor.TryRunInPlace(0, 1)); // not running yet
+        var thread = Run(processor);
+        while (!processor.IsRunning) await Task.Yield();
+
+        Assert.False(processor.TryRunInPlace(1, 2)); // behind: slot 0 is not done
+        Assert.Empty(recorder.Seen);
+        Assert.True(processor.TryRunInPlace(0, 1)); // idle and caught up: runs here
+        Assert.Equal([0L, 1L], recorder.Seen.Select(s => s.Value));
+        Assert.Equal(1, processor.Sequence.Value);
+        Assert.False(processor.TryRunInPlace(0, 1)); // done already
+
+        // The stage's own thread goes on after what was run in place.
+        recorder.Expected = 5;
+        upstream.Value = 5;
+        ring.Sequencer.WaitStrategy.SignalAllWhenBlocking();
+        await recorder.Done.Task.WaitAsync(Patience, TestContext.Current.CancellationToken);
+        processor.Halt();
+        thread.Join();
+        Assert.Equal([0L, 1L, 2L, 3L, 4L, 5L], recorder.Seen.Select(s => s.Value));
+    }
+
     [Fact]
     public async Task Halt_stops_an_idle_processor_and_it_cannot_run_twice()
     {

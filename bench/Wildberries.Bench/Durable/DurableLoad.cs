@@ -17,8 +17,10 @@ namespace Wildberries.Bench.Durable;
 /// open loop at 10/25/50 % of the peak (with what happened meanwhile: GC pauses, thread pool, commit times),
 /// journal replay speed, and recovery of a large state from a snapshot.
 /// Run: <c>dotnet run -c Release --project bench/Wildberries.Bench -- durable [--quick] [--seconds 5] [--repeat 1]
-/// [--compare | --compare-legacy] [--only commit,closed,open,replay,snapshot] [--rows 10000000] [--orders 1000000] [--trace]</c>.
+/// [--compare | --compare-device | --compare-legacy] [--only commit,closed,open,replay,snapshot] [--rows 10000000] [--orders 1000000] [--trace]</c>.
 /// <c>--quick</c>: 2-second loads at 1 and 4,096 callers and a small snapshot, under a minute. <c>--compare</c>:
+/// every load also with the pipeline before small batches were applied on the journal thread (every batch handed to
+/// the apply thread: one more wake-up a command at low load). <c>--compare-device</c>:
 /// every load and the single commit also with FASTER's own log device (the write issued on a thread-pool thread, the
 /// commit completed on FASTER's commit worker) instead of <c>SyncFileDevice</c>; <c>--compare-legacy</c>: with the
 /// commit path before issue 15 (commit mark fsynced on every batch, FASTER's commit file on every commit, a
@@ -37,10 +39,11 @@ public static class DurableLoad
         var rows = CommandLine.Option(args, "--rows", quick ? 300_000 : 10_000_000);
         var orders = CommandLine.Option(args, "--orders", quick ? 30_000 : 1_000_000);
         var repeat = CommandLine.Option(args, "--repeat", 1);
-        // --compare: the same run also with FASTER's own device (the commit path before SyncFileDevice: the write on
-        // a pool thread, the commit completed on FASTER's commit worker); --compare-legacy: the path before issue 15.
-        var compare = args.Contains("--compare") || args.Contains("--compare-legacy");
-        s_legacyBaseline = args.Contains("--compare-legacy");
+        // --compare: the same run also with the pipeline before (every batch handed to the apply thread);
+        // --compare-device: with FASTER's own device (the commit path before SyncFileDevice: the write on a pool
+        // thread, the commit completed on FASTER's commit worker); --compare-legacy: the path before issue 15.
+        var compare = args.Contains("--compare") || args.Contains("--compare-device") || args.Contains("--compare-legacy");
+        s_baseline = args.Contains("--compare-legacy") ? Baseline.BeforeIssue15 : args.Contains("--compare-device") ? Baseline.FasterDevice : Baseline.SeparateApply;
         s_taskPerCheckout = args.Contains("--task-per-checkout");
         var onlyAt = Array.IndexOf(args, "--only");
         var only = onlyAt >= 0 && onlyAt + 1 < args.Length ? args[onlyAt + 1].Split(',') : null;
@@ -60,10 +63,16 @@ public static class DurableLoad
         for (var round = 1; round <= repeat; round++)
         {
             if (repeat > 1) Console.WriteLine($"--- round {round} of {repeat}");
+            if (only is not null && only.Contains("device"))
+            {
+                Console.WriteLine($"one synchronous 4 KiB write, four ways, interleaved, {(quick ? 3_000 : 10_000):N0} each:");
+                DeviceWays.Run(Path.GetTempPath(), quick ? 3_000 : 10_000);
+            }
             if (Run("commit"))
             {
                 using var device = new DeviceProbe(Path.GetTempPath());
-                var (now, before) = CommitProbe.Measure(device, compare, quick ? 1_000 : 3_000, dir => Journal(dir, legacy: true));
+                // The journal alone has no pipeline: its comparison is with the baseline's journal, if it has one.
+                var (now, before) = CommitProbe.Measure(device, compare && s_baseline != Baseline.SeparateApply, quick ? 1_000 : 3_000, dir => Journal(dir, legacy: true));
                 Console.WriteLine("journal alone, 1 entry per commit, " + device.Describe());
                 foreach (var (legacy, c) in before is { } b ? new[] { (true, b), (false, now) } : [(false, now)])
                 {
@@ -78,6 +87,13 @@ public static class DurableLoad
                 foreach (var callers in callerCounts)
                 {
                     if (!Run("closed") && callers != 4096) continue;
+                    if (callers == 1 && compare)
+                    {
+                        // One caller, both paths: alternating blocks on two engines open side by side, one device probe.
+                        Settle();
+                        await MeasureOneCallerSideBySideAsync(duration * 2);
+                        continue;
+                    }
                     foreach (var legacy in paths)
                     {
                         var dir = Directory.CreateTempSubdirectory("wb-durable-").FullName;
@@ -111,6 +127,7 @@ public static class DurableLoad
                         var r = await MeasurePacedAsync(paced, duration, ratePerSecond: peak * fraction, legacy);
                         Console.WriteLine(Describe($"open loop at {fraction:P0} of peak ({peak * fraction:N0}/s offered), {PathName(legacy)}", r));
                         Console.WriteLine("    meanwhile: " + probe.Describe() + "; " + DescribeCommits(r));
+                        Console.WriteLine(DescribeStalls(r, probe.Events()));
                         Directory.Delete(paced, recursive: true);
                     }
                 }
@@ -136,10 +153,28 @@ public static class DurableLoad
         }
     }
 
-    private static bool s_legacyBaseline;
+    private enum Baseline
+    {
+        SeparateApply,
+        FasterDevice,
+        BeforeIssue15,
+    }
+
+    private static Baseline s_baseline;
     private static bool s_taskPerCheckout;
 
-    private static string PathName(bool legacy) => !legacy ? "now (write on the journal thread)" : s_legacyBaseline ? "before issue 15 (2 fsyncs/batch)" : "FASTER's device (pool write, commit worker)";
+    private static string PathName(bool legacy) => !legacy ? "now (small batches applied on the journal thread)" : s_baseline switch
+    {
+        Baseline.BeforeIssue15 => "before issue 15 (2 fsyncs/batch)",
+        Baseline.FasterDevice => "FASTER's device (pool write, commit worker)",
+        _ => "every batch to the apply thread",
+    };
+
+    private static EngineOptions Engine(bool legacy) => new()
+    {
+        StateMachine = new StateMachineOptions { OrdersCapacityHint = 1 << 21, SkusCapacityHint = Skus },
+        SeparateApplyThread = legacy && s_baseline == Baseline.SeparateApply,
+    };
 
     private static string Ratio(double micros, double deviceMicros) =>
         deviceMicros > 0 ? string.Create(CultureInfo.InvariantCulture, $" = {micros / deviceMicros:F2}x the device") : "";
@@ -155,14 +190,28 @@ public static class DurableLoad
     {
         Directory = dir,
         SnapshotEveryEntries = 0,
-        LegacyCommitPath = legacy && s_legacyBaseline,
-        FasterManagedDevice = legacy && !s_legacyBaseline,
+        LegacyCommitPath = legacy && s_baseline == Baseline.BeforeIssue15,
+        FasterManagedDevice = legacy && s_baseline == Baseline.FasterDevice,
     };
 
     private sealed record Result(long Count, double PerSecond, LongHistogram Latency, long Commits, long[]? CommitBuckets = null, long CommitSumMicros = 0)
     {
         /// <summary>Bytes the whole process allocated per checkout while it was measured (the load's own included).</summary>
         public double AllocatedPerCheckout { get; init; }
+
+        /// <summary>Open loop: how late the pacer itself issued its latest checkout (the load generator's stall), ms.</summary>
+        public double PacerLateMaxMs { get; init; }
+
+        /// <summary>Open loop: the journal path's calls over 5 ms in the window (offset from its start in ms, what, ms).</summary>
+        public List<(double AtMs, string What, double Ms)> Stalls { get; init; } = [];
+
+        /// <summary>Open loop: when the window started (UTC), and its 3 slowest checkouts (scheduled at, ms from the start; latency, ms).</summary>
+        public DateTime StartedUtc { get; init; }
+
+        public List<(double ScheduledMs, double LatencyMs)> Slowest { get; init; } = [];
+
+        /// <summary>Batches the journal thread applied itself.</summary>
+        public long InPlaceBatches { get; init; }
     }
 
     // The engine's commit histogram has coarse buckets: name the bucket holding the median and the 99th percentile.
@@ -184,6 +233,23 @@ public static class DurableLoad
         return string.Create(CultureInfo.InvariantCulture, $"commits: {total:N0}, mean {r.CommitSumMicros / (double)total / 1000.0:F2} ms, p50 {At(0.5)}, p99 {At(0.99)}, slowest {At(1.0)}");
     }
 
+    // What was slow in an open-loop window: the journal's calls over 5 ms by kind, and what overlapped the slowest checkouts.
+    private static string DescribeStalls(Result r, List<(DateTime At, string What, double Ms)> runtime)
+    {
+        var text = string.Create(CultureInfo.InvariantCulture, $"    pacer issued its latest checkout {r.PacerLateMaxMs:F1} ms late; {r.InPlaceBatches:N0} batches applied on the journal thread; journal calls over 5 ms: ");
+        text += r.Stalls.Count == 0 ? "none" : string.Join(", ", r.Stalls.GroupBy(x => x.What).Select(g => string.Create(CultureInfo.InvariantCulture, $"{g.Key} {g.Count()}x (max {g.Max(x => x.Ms):F1} ms)")));
+        // Every event as an interval from the window's start (ms): journal calls end at AtMs, runtime events begin at At.
+        var events = r.Stalls.Select(x => (From: x.AtMs - x.Ms, x.What, x.Ms))
+            .Concat(runtime.Select(x => (From: (x.At - r.StartedUtc).TotalMilliseconds, x.What, x.Ms))).ToList();
+        foreach (var (scheduled, latency) in r.Slowest)
+        {
+            var overlapping = events.Where(e => e.From < scheduled + latency && e.From + e.Ms > scheduled).OrderBy(e => e.From).ToList();
+            text += string.Create(CultureInfo.InvariantCulture, $"\n      a checkout scheduled at {scheduled:F1} ms took {latency:F1} ms; meanwhile: ")
+                + (overlapping.Count == 0 ? "nothing over 5 ms on the journal path, no GC, no late sleep" : string.Join("; ", overlapping.Take(6).Select(e => string.Create(CultureInfo.InvariantCulture, $"{e.What} {e.Ms:F1} ms from {e.From:F1}"))));
+        }
+        return text;
+    }
+
     private static string Describe(string what, Result r) =>
         string.Create(CultureInfo.InvariantCulture,
             $"{what}: {r.PerSecond,10:N0} checkouts/s, p50 {Ms(r.Latency, 50)} ms, p99 {Ms(r.Latency, 99)} ms, p99.9 {Ms(r.Latency, 99.9)} ms, max {r.Latency.GetMaxValue() / 1000.0:F2} ms; {r.AllocatedPerCheckout:N0} B allocated per checkout; {r.Count / Math.Max(1, r.Commits):N0} checkouts per commit");
@@ -193,8 +259,7 @@ public static class DurableLoad
 
     private static async Task<Result> MeasureAsync(string dir, int callers, TimeSpan duration, bool legacy, DeviceProbe? device)
     {
-        var options = new EngineOptions { StateMachine = new StateMachineOptions { OrdersCapacityHint = 1 << 21, SkusCapacityHint = Skus } };
-        await using var engine = ReservationEngine.Open(options, Journal(dir, legacy));
+        await using var engine = ReservationEngine.Open(Engine(legacy), Journal(dir, legacy));
         await Task.WhenAll(Workload.CatalogCommands(Skus).Select(c => engine.SubmitAsync(c).AsTask()));
         var commitsBefore = CountCommits(engine);
         var carts = Workload.Carts(1 << 16, 1, Skus, SkuMix.Zipf);
@@ -233,13 +298,59 @@ public static class DurableLoad
     }
 
     /// <summary>
+    /// One caller on each path, side by side: two engines open at once, blocks of 100 checkouts alternating between
+    /// them (the idle one's stage threads park meanwhile; the first 2 of a block, which wake them, are not counted),
+    /// each checkout followed by a device write. Both see the same seconds of a shared disk and CPU; prints each p50
+    /// against the one device probe and the ratio of the two.
+    /// </summary>
+    private static async Task MeasureOneCallerSideBySideAsync(TimeSpan duration)
+    {
+        using var device = new DeviceProbe(Path.GetTempPath());
+        var dirs = new[] { Directory.CreateTempSubdirectory("wb-durable-").FullName, Directory.CreateTempSubdirectory("wb-durable-").FullName };
+        var engines = new ReservationEngine[2];
+        try
+        {
+            for (var e = 0; e < 2; e++)
+            {
+                engines[e] = ReservationEngine.Open(Engine(legacy: e == 0), Journal(dirs[e], legacy: e == 0));
+                await Task.WhenAll(Workload.CatalogCommands(Skus).Select(c => engines[e].SubmitAsync(c).AsTask()));
+            }
+            var carts = Workload.Carts(1 << 16, 1, Skus, SkuMix.Zipf);
+            var histograms = new[] { new LongHistogram(60_000_000, 3), new LongHistogram(60_000_000, 3) };
+            var end = Stopwatch.GetTimestamp() + (long)(duration.TotalSeconds * Stopwatch.Frequency);
+            await Task.Run(async () =>
+            {
+                for (var i = 0; Stopwatch.GetTimestamp() < end; i++)
+                {
+                    var e = (i / 100) & 1;
+                    var t0 = Stopwatch.GetTimestamp();
+                    var r = await engines[e].CheckoutAsync($"s-{i}", "customer", carts[i & 0xFFFF]);
+                    if (!r.IsOk) throw new InvalidOperationException($"checkout failed: {r.Code}");
+                    if (i % 100 >= 2) histograms[e].RecordValue(Math.Max(0, (Stopwatch.GetTimestamp() - t0) * 1_000_000 / Stopwatch.Frequency));
+                    device.WriteOnce();
+                }
+            });
+            for (var e = 0; e < 2; e++)
+            {
+                var h = histograms[e];
+                Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"   1 caller, side by side, {PathName(e == 0),-50} {h.TotalCount,6:N0} checkouts, p50 {Ms(h, 50)} ms{Ratio(h.GetValueAtPercentile(50), device.FloorMicros)}, p90 {Ms(h, 90)} ms, p99 {Ms(h, 99)} ms"));
+            }
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"    now / before, p50: {histograms[1].GetValueAtPercentile(50) / (double)Math.Max(1, histograms[0].GetValueAtPercentile(50)):F2}; {engines[1].InPlaceBatches:N0} batches applied on the journal thread\n    {device.Describe()}"));
+        }
+        finally
+        {
+            foreach (var engine in engines) if (engine is not null) await engine.DisposeAsync();
+            foreach (var dir in dirs) Directory.Delete(dir, recursive: true);
+        }
+    }
+
+    /// <summary>
     /// Open loop: one pacing thread starts a checkout at every scheduled instant whatever the answers do, and the
     /// latency is counted from the scheduled instant (no coordinated omission).
     /// </summary>
     private static async Task<Result> MeasurePacedAsync(string dir, TimeSpan duration, double ratePerSecond, bool legacy)
     {
-        var options = new EngineOptions { StateMachine = new StateMachineOptions { OrdersCapacityHint = 1 << 21, SkusCapacityHint = Skus } };
-        await using var engine = ReservationEngine.Open(options, Journal(dir, legacy));
+        await using var engine = ReservationEngine.Open(Engine(legacy), Journal(dir, legacy));
         await Task.WhenAll(Workload.CatalogCommands(Skus).Select(c => engine.SubmitAsync(c).AsTask()));
         var carts = Workload.Carts(1 << 16, 1, Skus, SkuMix.Zipf);
         var commitsBefore = CountCommits(engine);
@@ -251,8 +362,12 @@ public static class DurableLoad
         var recorder = s_taskPerCheckout ? null : new PacedRecorder(histogram);
         var interval = Stopwatch.Frequency / ratePerSecond;
         var allocatedBefore = GC.GetTotalAllocatedBytes();
+        var startedUtc = DateTime.UtcNow;
         var start = Stopwatch.GetTimestamp();
+        recorder?.StartAt(start);
         var count = (long)(duration.TotalSeconds * ratePerSecond);
+        var inPlaceBefore = engine.InPlaceBatches;
+        long lateMax = 0;
         var pacer = new Thread(() =>
         {
             for (long i = 0; i < count; i++)
@@ -260,6 +375,7 @@ public static class DurableLoad
                 var scheduled = start + (long)(i * interval);
                 // Sleep while more than a millisecond ahead, then issue everything due: the pacer must not take a core.
                 while (scheduled - Stopwatch.GetTimestamp() > Stopwatch.Frequency / 1000) Thread.Sleep(1);
+                lateMax = Math.Max(lateMax, Stopwatch.GetTimestamp() - scheduled);
                 var answer = engine.CheckoutAsync($"p-{i}", "customer", carts[i & 0xFFFF]);
                 if (recorder is not null)
                 {
@@ -279,7 +395,16 @@ public static class DurableLoad
         var elapsed = Stopwatch.GetElapsedTime(start).TotalSeconds;
         var (bucketsAfter, sumAfter) = engine.CommitLatency[0].Read();
         var buckets = bucketsAfter.Select((c, i) => c - bucketsBefore[i]).ToArray();
-        return new Result(count, count / elapsed, histogram, CountCommits(engine) - commitsBefore, buckets, sumAfter - sumBefore) { AllocatedPerCheckout = (GC.GetTotalAllocatedBytes() - allocatedBefore) / (double)Math.Max(1, count) };
+        var stalls = Wildberries.Engine.Pipeline.JournalStalls.Since(start).Select(x => ((x.EndedTicks - start) * 1000.0 / Stopwatch.Frequency, x.What, x.Ms)).ToList();
+        return new Result(count, count / elapsed, histogram, CountCommits(engine) - commitsBefore, buckets, sumAfter - sumBefore)
+        {
+            AllocatedPerCheckout = (GC.GetTotalAllocatedBytes() - allocatedBefore) / (double)Math.Max(1, count),
+            PacerLateMaxMs = lateMax * 1000.0 / Stopwatch.Frequency,
+            Stalls = stalls,
+            StartedUtc = startedUtc,
+            Slowest = recorder?.Slowest() ?? [],
+            InPlaceBatches = engine.InPlaceBatches - inPlaceBefore,
+        };
 
         static async Task Record(ValueTask<CommandResult> answer, long scheduled, LongHistogram histogram)
         {
@@ -416,7 +541,17 @@ public static class DurableLoad
     {
         private readonly System.Collections.Concurrent.ConcurrentQueue<Pending> _pool = new();
         private readonly TaskCompletionSource _drained = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        private readonly List<(long Latency, long Scheduled)> _slowest = [];
         private long _outstanding = 1; // the pacer's own hold, released by Drain
+        private long _start;
+
+        public void StartAt(long start) => _start = start;
+
+        /// <summary>The 3 slowest answers: scheduled at (ms from the start) and latency (ms).</summary>
+        public List<(double ScheduledMs, double LatencyMs)> Slowest()
+        {
+            lock (histogram) return [.. _slowest.OrderByDescending(x => x.Latency).Select(x => ((x.Scheduled - _start) * 1000.0 / Stopwatch.Frequency, x.Latency / 1000.0))];
+        }
         private Exception? _error;
 
         public void Track(ValueTask<CommandResult> answer, long scheduled)
@@ -448,7 +583,23 @@ public static class DurableLoad
         {
             if (!r.IsOk) throw new InvalidOperationException($"checkout failed: {r.Code}");
             var micros = (Stopwatch.GetTimestamp() - scheduled) * 1_000_000 / Stopwatch.Frequency;
-            lock (histogram) histogram.RecordValue(Math.Max(0, micros));
+            lock (histogram)
+            {
+                histogram.RecordValue(Math.Max(0, micros));
+                // Three slowest kept, but not three of one stall: a new one replaces another within 50 ms of it, or the fastest.
+                var near = _slowest.FindIndex(x => Math.Abs(x.Scheduled - scheduled) < Stopwatch.Frequency / 20);
+                if (near >= 0)
+                {
+                    if (_slowest[near].Latency < micros) _slowest[near] = (micros, scheduled);
+                }
+                else if (_slowest.Count < 3) _slowest.Add((micros, scheduled));
+                else
+                {
+                    var min = 0;
+                    for (var k = 1; k < 3; k++) if (_slowest[k].Latency < _slowest[min].Latency) min = k;
+                    if (_slowest[min].Latency < micros) _slowest[min] = (micros, scheduled);
+                }
+            }
         }
 
         private sealed class Pending

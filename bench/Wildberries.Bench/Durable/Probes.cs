@@ -70,6 +70,9 @@ internal sealed class DeviceProbe : IDisposable
         File.Delete(_path);
     }
 
+    /// <summary><c>fdatasync</c> of a handle.</summary>
+    public static void DataSyncOf(SafeFileHandle file) => DataSync(file);
+
     private static void DataSync(SafeFileHandle file)
     {
         var added = false;
@@ -88,6 +91,74 @@ internal sealed class DeviceProbe : IDisposable
     [DllImport("libc", EntryPoint = "fdatasync", SetLastError = true)]
     [DefaultDllImportSearchPaths(DllImportSearchPath.SafeDirectories)]
     private static extern int FDataSync(int fd);
+}
+
+/// <summary>
+/// Which synchronous 4 KiB write stalls on this file system (issue 15: the open loop's non-GC stalls were single
+/// journal writes of 30-130 ms): the same write four ways, interleaved, in the same directory: in place in a written
+/// file (the device probe), appended to a growing file (how the journal's segment grew), and appended inside a file
+/// whose blocks were written with zeros beforehand, with <c>O_SYNC</c> and with <c>write</c> + <c>fdatasync</c>
+/// (<c>O_DSYNC</c>'s semantics: no journal commit for a timestamp).
+/// </summary>
+internal static class DeviceWays
+{
+    private const int Block = 4096;
+
+    public static void Run(string directory, int writes)
+    {
+        var block = new byte[Block];
+        block.AsSpan().Fill(0x5A);
+        var paths = Enumerable.Range(0, 4).Select(i => Path.Combine(directory, $"wb-device-ways-{Environment.ProcessId}-{i}")).ToArray();
+        var prewritten = (long)writes * Block;
+        try
+        {
+            // 0: in place (written beforehand); 1: appended to an empty file; 2 and 3: appended inside zeros written beforehand.
+            foreach (var i in new[] { 0, 2, 3 })
+            {
+                using var f = File.OpenHandle(paths[i], FileMode.Create, FileAccess.ReadWrite);
+                var zeros = new byte[1 << 20];
+                for (long at = 0; at < (i == 0 ? 1024 * Block : prewritten); at += zeros.Length) RandomAccess.Write(f, zeros, at);
+                RandomAccess.FlushToDisk(f);
+            }
+            using var inPlace = File.OpenHandle(paths[0], FileMode.Open, FileAccess.ReadWrite, FileShare.ReadWrite, FileOptions.WriteThrough);
+            using var growing = File.OpenHandle(paths[1], FileMode.Create, FileAccess.ReadWrite, FileShare.ReadWrite, FileOptions.WriteThrough);
+            using var insideSync = File.OpenHandle(paths[2], FileMode.Open, FileAccess.ReadWrite, FileShare.ReadWrite, FileOptions.WriteThrough);
+            using var insideData = File.OpenHandle(paths[3], FileMode.Open, FileAccess.ReadWrite, FileShare.ReadWrite);
+            var names = new[] { "in place, O_SYNC (the device probe)", "appended, file grows, O_SYNC (the journal before)", "appended inside written zeros, O_SYNC", "appended inside written zeros, write+fdatasync" };
+            var histograms = names.Select(_ => new LongHistogram(10_000_000, 3)).ToArray();
+            var slow = new int[4];
+            for (var n = 0; n < writes; n++)
+            {
+                for (var w = 0; w < 4; w++)
+                {
+                    var way = (w + n) & 3; // rotate the order
+                    var t0 = Stopwatch.GetTimestamp();
+                    switch (way)
+                    {
+                        case 0: RandomAccess.Write(inPlace, block, (long)(n % 1024) * Block); break;
+                        case 1: RandomAccess.Write(growing, block, (long)n * Block); break;
+                        case 2: RandomAccess.Write(insideSync, block, (long)n * Block); break;
+                        default:
+                            RandomAccess.Write(insideData, block, (long)n * Block);
+                            DeviceProbe.DataSyncOf(insideData);
+                            break;
+                    }
+                    var micros = (Stopwatch.GetTimestamp() - t0) * 1_000_000 / Stopwatch.Frequency;
+                    histograms[way].RecordValue(micros);
+                    if (micros > 5_000) slow[way]++;
+                }
+            }
+            for (var w = 0; w < 4; w++)
+            {
+                var h = histograms[w];
+                Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"    {names[w],-52} p50 {h.GetValueAtPercentile(50) / 1000.0:F3} ms, p99 {h.GetValueAtPercentile(99) / 1000.0:F3} ms, p99.9 {h.GetValueAtPercentile(99.9) / 1000.0:F3} ms, max {h.GetMaxValue() / 1000.0:F1} ms, over 5 ms {slow[w]}x"));
+            }
+        }
+        finally
+        {
+            foreach (var p in paths) File.Delete(p);
+        }
+    }
 }
 
 /// <summary>
@@ -152,6 +223,7 @@ internal sealed class RuntimeProbe : EventListener
     private readonly int _gen0 = GC.CollectionCount(0);
     private readonly int _gen1 = GC.CollectionCount(1);
     private readonly int _gen2 = GC.CollectionCount(2);
+    private readonly List<(DateTime At, string What, double Ms)> _events = [];
     private DateTime? _suspended;
     private long _maxQueue;
     private int _maxThreads;
@@ -177,6 +249,13 @@ internal sealed class RuntimeProbe : EventListener
         }
     }
 
+    /// <summary>GC pauses, and 1 ms sleeps that took over 6 ms, with when they began.</summary>
+    public List<(DateTime At, string What, double Ms)> Events()
+    {
+        Stop();
+        lock (_pauses) return [.. _events];
+    }
+
     public override void Dispose()
     {
         Stop();
@@ -198,6 +277,7 @@ internal sealed class RuntimeProbe : EventListener
             else if (eventData.EventName is "GCRestartEEEnd_V1" && _suspended is { } begin)
             {
                 _pauses.RecordValue(Math.Max(0, (long)(eventData.TimeStamp - begin).TotalMicroseconds));
+                _events.Add((begin, "GC pause", (eventData.TimeStamp - begin).TotalMilliseconds));
                 _suspended = null;
             }
         }
@@ -214,11 +294,13 @@ internal sealed class RuntimeProbe : EventListener
         while (!_stop)
         {
             var t0 = Stopwatch.GetTimestamp();
+            var at = DateTime.UtcNow;
             Thread.Sleep(1);
             var late = (Stopwatch.GetTimestamp() - t0) * 1_000_000 / Stopwatch.Frequency - 1_000;
             lock (_pauses)
             {
                 _oversleep.RecordValue(Math.Max(0, late));
+                if (late > 5_000) _events.Add((at, "a 1 ms sleep (CPU starved, or suspended)", late / 1000.0 + 1));
                 _maxQueue = Math.Max(_maxQueue, ThreadPool.PendingWorkItemCount);
                 _maxThreads = Math.Max(_maxThreads, ThreadPool.ThreadCount);
             }

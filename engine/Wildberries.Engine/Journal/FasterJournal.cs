@@ -164,7 +164,10 @@ public sealed partial class FasterJournal : ICommandJournal
             // of spinning with Thread.Yield for the whole write (on two cores that spin took the core the I/O
             // completion and the replies needed).
             _committed.Reset();
-            if (!_log.CommitStrongly(out var commitTail, out _, spinWait: false, callback: _onCommitted))
+            var committing = System.Diagnostics.Stopwatch.GetTimestamp();
+            var strong = _log.CommitStrongly(out var commitTail, out _, spinWait: false, callback: _onCommitted);
+            Pipeline.JournalStalls.Observe("commit: FASTER CommitStrongly (flush on this thread)", committing);
+            if (!strong)
             {
                 _log.Commit(spinWait: true);
             }
@@ -172,11 +175,13 @@ public sealed partial class FasterJournal : ICommandJournal
             {
                 // A late callback of an earlier commit may set the event: the addresses decide. FASTER never calls
                 // back after a failed write; a plain commit request throws its failure.
+                var waiting = System.Diagnostics.Stopwatch.GetTimestamp();
                 while (_log.FlushedUntilAddress < commitTail && _log.CommittedUntilAddress < commitTail)
                 {
                     if (_committed.Wait(50)) _committed.Reset();
                     else _log.Commit(spinWait: false);
                 }
+                Pipeline.JournalStalls.Observe("commit: waiting for a flush on another thread", waiting);
             }
         }
         var durableUntil = Math.Max(_log.CommittedUntilAddress, _log.FlushedUntilAddress);

@@ -51,10 +51,12 @@ internal sealed class SyncFileDevice : StorageDeviceBase
             if (_readOnly) throw new InvalidOperationException($"{FileName} was opened read-only.");
             if (FailWrites) throw new IOException($"Writing {FileName} failed (injected).");
             var handle = Handle(segmentId) ?? throw new IOException($"No segment file {segmentId} of {FileName}.");
+            var writing = System.Diagnostics.Stopwatch.GetTimestamp();
             unsafe
             {
                 RandomAccess.Write(handle, new ReadOnlySpan<byte>((void*)sourceAddress, (int)numBytesToWrite), (long)destinationAddress);
             }
+            Pipeline.JournalStalls.Observe("device: O_SYNC write", writing);
             Interlocked.Increment(ref _writes);
         }
         catch (Exception ex)
@@ -148,6 +150,7 @@ internal sealed class SyncFileDevice : StorageDeviceBase
         lock (_handles)
         {
             if (_handles.TryGetValue(segment, out handle)) return handle;
+            var opening = System.Diagnostics.Stopwatch.GetTimestamp();
             var created = !_readOnly && !File.Exists(path);
             var opened = _readOnly
                 ? File.OpenHandle(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete)
@@ -160,6 +163,7 @@ internal sealed class SyncFileDevice : StorageDeviceBase
                 Interlocked.Increment(ref _directorySyncs);
             }
             _handles[segment] = opened;
+            Pipeline.JournalStalls.Observe(created ? "device: new segment file + directory fsync" : "device: segment file opened", opening);
             return opened;
         }
     }

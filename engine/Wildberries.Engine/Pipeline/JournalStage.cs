@@ -10,7 +10,7 @@ namespace Wildberries.Engine.Pipeline;
 /// is durable. When an append or a commit fails, every command from the first one not yet committed onwards
 /// fails (<see cref="FailedFromLsn"/>): commands appended earlier in the same batch were never made durable.
 /// </summary>
-internal sealed class JournalStage(ICommandJournal journal, TimeProvider time, long lastLsn, long lastTimestampMs, Reads.LatencyHistogram commitLatency, IWaitStrategy waitStrategy, EngineMetrics? metrics = null, int shard = 0) : IEventHandler<CommandSlot>
+internal sealed class JournalStage(ICommandJournal journal, TimeProvider time, long lastLsn, long lastTimestampMs, Reads.LatencyHistogram commitLatency, IWaitStrategy? appendedWaiters, EngineMetrics? metrics = null, int shard = 0) : IEventHandler<CommandSlot>
 {
     private long _lsn = lastLsn;
     private long _timestampMs = lastTimestampMs;
@@ -75,7 +75,9 @@ internal sealed class JournalStage(ICommandJournal journal, TimeProvider time, l
                 slot.Command.TimestampMs = _timestampMs;
                 try
                 {
+                    var appending = System.Diagnostics.Stopwatch.GetTimestamp();
                     journal.Append(slot.Command);
+                    JournalStalls.Observe("append (FASTER enqueue)", appending);
                 }
                 catch (Exception ex)
                 {
@@ -90,7 +92,9 @@ internal sealed class JournalStage(ICommandJournal journal, TimeProvider time, l
         {
             _batchOpen = false;
             Appended.Value = sequence;
-            waitStrategy.SignalAllWhenBlocking();
+            // Only a replicate stage waits for this (null without one): a signal nobody needs would wake the parked apply
+            // thread for nothing, with a system call on this thread just before the commit.
+            appendedWaiters?.SignalAllWhenBlocking();
         }
         if (endOfBatch && _lsn > _committedLsn && _fault is null)
         {
@@ -100,6 +104,7 @@ internal sealed class JournalStage(ICommandJournal journal, TimeProvider time, l
                 journal.Commit();
                 var elapsed = System.Diagnostics.Stopwatch.GetElapsedTime(started);
                 commitLatency.Record((long)elapsed.TotalMicroseconds);
+                JournalStalls.Observe("commit (whole)", started);
                 metrics?.Committed(shard, _lsn - _committedLsn, elapsed.TotalSeconds);
                 _committedLsn = _lsn;
             }

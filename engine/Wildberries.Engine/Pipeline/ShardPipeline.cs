@@ -22,6 +22,7 @@ internal sealed class ShardPipeline : IDisposable
     private readonly ApplyStage _apply;
     private readonly JournalStage _journalStage;
     private readonly ICommandJournal _journal;
+    private readonly InPlaceApply? _inPlace;
     private readonly CancellationTokenSource _stopping = new();
     private readonly Task _expiryTimer;
     private int _inflight;
@@ -36,10 +37,17 @@ internal sealed class ShardPipeline : IDisposable
         foreach (var row in recovered.AllStock()) availability.Update(row.Sku, row.WarehouseId, row.Available);
 
         _ring = RingBuffer<CommandSlot>.CreateMultiProducer(options.RingSize, options.CreateWaitStrategy());
-        _journalStage = new JournalStage(journal, time, Machine.LastLsn, Machine.NowMs, CommitLatency, _ring.Sequencer.WaitStrategy, metrics, shardId);
-        _journalProcessor = new BatchEventProcessor<CommandSlot>(_ring, _ring.NewBarrier(), _journalStage);
+        var replicated = replicator is not null && replicator.Mode == Replication.ReplicationMode.Replicated;
+        _journalStage = new JournalStage(journal, time, Machine.LastLsn, Machine.NowMs, CommitLatency, replicated ? _ring.Sequencer.WaitStrategy : null, metrics, shardId);
+        // Without a replicate stage, a small batch is applied on the journal thread when the apply thread is idle
+        // (InPlaceApply); options.SeparateApplyThread keeps every batch on the apply thread (the way before).
+        var inPlace = options.SeparateApplyThread || replicated
+            ? null
+            : new InPlaceApply(_journalStage, InPlaceApply.MaxBatchDefault);
+        _inPlace = inPlace;
+        _journalProcessor = new BatchEventProcessor<CommandSlot>(_ring, _ring.NewBarrier(), (IEventHandler<CommandSlot>?)inPlace ?? _journalStage);
         _apply = new ApplyStage(Machine, availability, listener, _journalStage, remoteWork, metrics, shardId);
-        if (replicator is not null && replicator.Mode == Replication.ReplicationMode.Replicated)
+        if (replicated && replicator is not null)
         {
             // Beside the commit: the replicate stage ships what was appended while the journal fsyncs it; apply waits for both.
             _replicateProcessor = new BatchEventProcessor<CommandSlot>(_ring, _ring.NewBarrier(_journalStage.Appended), new ReplicateStage(_ring, replicator));
@@ -50,6 +58,7 @@ internal sealed class ShardPipeline : IDisposable
         {
             _applyProcessor = new BatchEventProcessor<CommandSlot>(_ring, _ring.NewBarrier(_journalProcessor.Sequence), _apply);
         }
+        if (inPlace is not null) inPlace.Apply = _applyProcessor;
         // Producers may not overtake the last stage: a slot is reused only after it was applied.
         _ring.AddGatingSequences(_applyProcessor.Sequence);
 
@@ -104,6 +113,9 @@ internal sealed class ShardPipeline : IDisposable
 
     /// <summary>Why the shard stopped accepting commands (a dead journal or a broken invariant), if it did.</summary>
     public Exception? Fault => _journalStage.Fault ?? _apply.Fault;
+
+    /// <summary>How many batches the journal thread applied itself (the apply thread was idle), since start.</summary>
+    public long InPlaceBatches => _inPlace?.InPlaceBatches ?? 0;
 
     /// <summary>How many slots are claimed and not yet applied.</summary>
     public long Backlog => _ring.Cursor - _applyProcessor.Sequence.Value;
