@@ -72,6 +72,25 @@ public class InputTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public async Task A_malformed_chunked_body_is_a_bad_request_not_too_large()
+    {
+        // Kestrel refuses a chunk size that is not hex while the checkout reads the body: that is a 400 bad_request,
+        // not the 413 body_too_large it was answered with before (any BadHttpRequestException counted as "too large").
+        await using var server = await TestServer.StartAsync();
+        using var tcp = new System.Net.Sockets.TcpClient();
+        await tcp.ConnectAsync(server.Address.Host, server.Address.Port);
+        var stream = tcp.GetStream();
+        var request = "POST /v1/checkout HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+            + $"Authorization: Bearer {TestServer.StorefrontKey}\r\nIdempotency-Key: chunky\r\nContent-Type: application/json\r\n"
+            + "Transfer-Encoding: chunked\r\n\r\nZZ\r\n{}\r\n0\r\n\r\n";
+        await stream.WriteAsync(Encoding.ASCII.GetBytes(request));
+        using var reader = new StreamReader(stream, Encoding.UTF8);
+        var answer = await reader.ReadToEndAsync();
+        Assert.StartsWith("HTTP/1.1 400", answer, StringComparison.Ordinal);
+        Assert.Contains("\"code\":\"bad_request\"", answer, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task A_body_in_many_of_the_servers_buffers_is_read_whole()
     {
         // 40 KB of whitespace inside the cart: the body reaches the checkout in several of Kestrel's 4 KiB buffers,

@@ -107,9 +107,16 @@ public static class Json
             {
                 read = await reader.ReadAsync(request.HttpContext.RequestAborted).ConfigureAwait(false);
             }
-            catch (BadHttpRequestException)
+            catch (BadHttpRequestException ex) when (ex.StatusCode == StatusCodes.Status413PayloadTooLarge)
             {
                 return (default, TooLarge(request, max));
+            }
+            catch (BadHttpRequestException ex)
+            {
+                // A body Kestrel cannot read (a bad chunk size, a body cut short): the client's fault, not its size.
+                // Kestrel drops the connection after a bad body, so say so.
+                request.HttpContext.Response.Headers.Connection = "close";
+                return (default, Problems.Of(400, "bad_request", "The request body could not be read.", ex.Message));
             }
             var buffer = read.Buffer;
             if (buffer.Length > max)
