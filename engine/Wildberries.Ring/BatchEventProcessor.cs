@@ -101,6 +101,10 @@ public sealed class BatchEventProcessor<T>
     /// keeps the handler on one thread at a time without a lock: this stage's thread only takes slots the calling
     /// stage has passed, so while the calling stage is inside its batch, this one's thread can only be finishing
     /// slots before <paramref name="first"/> (then the check below refuses) or be waiting.
+    /// The handler's <see cref="IEventHandler{T}.OnStart"/> and <see cref="IEventHandler{T}.OnShutdown"/> are not ordered
+    /// against an in-place run (the loop is Running before OnStart, and may end while a run is under way): a handler
+    /// that does work in them must not be run in place. After this returns, the slots may already be reused by
+    /// producers (they wait on this stage, which is now ahead of the caller): the caller must not read them again.
     /// </remarks>
     public bool TryRunInPlace(long first, long last)
     {

@@ -6,7 +6,11 @@ namespace Wildberries.Engine.Pipeline;
 
 /// <summary>
 /// The single writer: applies each durable command to the shard's state machine, answers its caller, publishes
-/// events and availability. The state machine is touched by this thread only.
+/// events and availability. The state machine is touched by one thread at a time: the apply thread, or the journal
+/// thread running a small batch in place (<see cref="InPlaceApply"/>) while the apply thread is caught up and waiting;
+/// the ring's sequences order the two (release/acquire). So nothing here may keep per-thread state, and
+/// <see cref="Stopped"/> must keep completing asynchronously: the stop slot may be applied on the journal thread, and
+/// a waiter run inline there would deadlock the shutdown's join of that thread.
 /// </summary>
 internal sealed class ApplyStage(ReservationStateMachine machine, AvailabilityTable availability, IEngineEventListener? listener, JournalStage journal, Action<EngineEvent>? remoteWork, EngineMetrics? metrics = null, int shard = 0) : IEventHandler<CommandSlot>
 {

@@ -98,7 +98,7 @@ internal sealed class ShardPipeline : IDisposable
         }
     }
 
-    /// <summary>The shard's state machine; only the apply thread may touch it while the pipeline runs.</summary>
+    /// <summary>The shard's state machine; only the apply stage (on its thread, or in place on the journal thread) may touch it while the pipeline runs.</summary>
     public ReservationStateMachine Machine { get; }
 
     public long NextExpiryMs => _apply.NextExpiryMs;
