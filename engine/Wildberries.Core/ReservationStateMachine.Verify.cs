@@ -2,6 +2,10 @@ namespace Wildberries.Core;
 
 public sealed partial class ReservationStateMachine
 {
+    // The hashes of a SKU and of a stock row start from these (their domain tags mixed in once, not per entity).
+    private static readonly StateHash SkuHashSeed = new(2);
+    private static readonly StateHash RowHashSeed = new(3);
+
     /// <summary>
     /// A deterministic hash of the whole state (invariant 5): equal on every replica and after every replay.
     /// Entities are hashed one by one and summed, so the order in which dictionaries hold them does not matter.
@@ -14,24 +18,30 @@ public sealed partial class ReservationStateMachine
         total.Add(_orderSequence);
         ulong sum = total.Value;
 
-        foreach (var s in Skus)
+        // One pass over the SKU slab, front to back. Every row's hash starts with its SKU's number: that step is
+        // taken once a SKU, and the rows' hashes go on from a copy of it (the same values as hashing each row whole).
+        var skus = _skus.Records;
+        for (var k = 0; k < skus.Length; k++)
         {
-            var h = new StateHash(2);
+            ref var s = ref skus[k];
+            var h = SkuHashSeed;
             h.Add(s.Sku);
             h.Add(s.InCatalog ? 1 : 0);
-            h.Add(s.Name);
+            h.Add(_skus.Name(k));
             h.Add(s.Price);
             h.Add(s.MaxPerOrder);
             h.Add(s.Active ? 1 : 0);
             sum += h.Value;
+            var ofSku = RowHashSeed;
+            ofSku.Add(s.Sku);
             for (var i = 0; i < s.RowCount; i++)
             {
-                var r = new StateHash(3);
-                r.Add(s.Sku);
-                r.Add(s.Rows[i].WarehouseId);
-                r.Add(s.Rows[i].OnHand);
-                r.Add(s.Rows[i].Reserved);
-                r.Add(s.Rows[i].Committed);
+                ref var row = ref i < SkuTable.InlineRows ? ref s.Rows[i] : ref _skus.Row(k, i);
+                var r = ofSku;
+                r.Add(row.WarehouseId);
+                r.Add(row.OnHand);
+                r.Add(row.Reserved);
+                r.Add(row.Committed);
                 sum += r.Value;
             }
         }
@@ -86,7 +96,7 @@ public sealed partial class ReservationStateMachine
         foreach (var shard in o.RemoteShards ?? []) h.Add(shard);
         foreach (ref var a in _store.Allocations(o))
         {
-            h.Add(_skuSlots[a.Item].Sku);
+            h.Add(_skus[a.Item].Sku);
             h.Add(WarehouseOf(a));
             h.Add(a.Quantity);
             h.Add(a.UnitPrice);
@@ -102,9 +112,9 @@ public sealed partial class ReservationStateMachine
     {
         // What the rows' reserved and committed counts must be, summed from the allocations: flat arrays indexed by
         // each SKU's first row plus the row, no hashing (a recovery verifies millions of rows).
-        var skus = Skus;
+        var skus = _skus.Records;
         var firstRow = new int[skus.Length + 1];
-        for (var i = 0; i < skus.Length; i++) firstRow[i + 1] = firstRow[i] + skus[i].RowCount;
+        for (var i = 0; i < skus.Length; i++) firstRow[i + 1] = checked(firstRow[i] + skus[i].RowCount);
         var reserved = new long[firstRow[^1]];
         var committed = new long[firstRow[^1]];
         var pending = 0;
@@ -143,10 +153,10 @@ public sealed partial class ReservationStateMachine
         Int128 onHand = 0;
         for (var k = 0; k < skus.Length; k++)
         {
-            var s = skus[k];
+            ref var s = ref skus[k];
             for (var i = 0; i < s.RowCount; i++)
             {
-                ref var row = ref s.Rows[i];
+                ref var row = ref i < SkuTable.InlineRows ? ref s.Rows[i] : ref _skus.Row(k, i);
                 Invariant.That(row.Reserved >= 0 && row.Committed >= 0, "reserved and committed are never negative");
                 Invariant.That(row.OnHand >= 0 && row.OnHand <= _options.OnHandMax, "on-hand stays within 0 and its limit");
                 onHand += row.OnHand;
