@@ -45,17 +45,28 @@ public sealed partial class ReservationStateMachine
                 sum += r.Value;
             }
         }
-        foreach (var slot in _orders.Slots()) sum += HashOrder(_store[slot]);
-        foreach (var slot in _idempotency.Slots())
+        // The orders of the index and the remembered keys, read from the store front to back (not in the indexes'
+        // bucket order, which is random over the store): an order is in the index exactly when marked held, a key
+        // is remembered exactly when its order is marked keyed (counted against the indexes here).
+        var (held, keyed) = (0, 0);
+        for (var slot = 0; slot < _store.Top; slot++)
         {
             ref var o = ref _store[slot];
+            if (o.Held)
+            {
+                sum += HashOrder(o);
+                held++;
+            }
+            if (!o.Keyed) continue;
             var h = new StateHash(5);
             h.AddAscii(_store.Key(o));
             h.Add((long)o.Id.Value);
             h.Add((long)o.Fingerprint);
             h.Add(KeyExpiresAt(o));
             sum += h.Value;
+            keyed++;
         }
+        Invariant.That(held == _orders.Count && keyed == _idempotency.Count, "the orders marked held and keyed are those of the indexes");
         foreach (var (tx, e) in _transactions)
         {
             var h = new StateHash(6);
@@ -118,11 +129,21 @@ public sealed partial class ReservationStateMachine
         var reserved = new long[firstRow[^1]];
         var committed = new long[firstRow[^1]];
         var pending = 0;
-        foreach (var slot in _orders.Slots())
+        // The store front to back (the indexes' bucket order is random over it): the orders marked held are in the
+        // index, and as many as it has, so they are the index's orders; likewise the keyed ones and the remembered keys.
+        var (held, keyed, keyedOnly) = (0, 0, 0);
+        for (var slot = 0; slot < _store.Top; slot++)
         {
             ref var o = ref _store[slot];
+            if (o.Keyed)
+            {
+                Invariant.That(_idempotency.Find(KeyHash(_store.Key(o)), new SameKeyMatch(_store, slot)) == slot, "every remembered key finds its order");
+                keyed++;
+                if (!o.Held) keyedOnly++;
+            }
+            if (!o.Held) continue;
+            held++;
             Invariant.That(TryFindSlot(o.Id, out var found) && found == slot, "every held order is found by its id");
-            Invariant.That(o.Held, "an order in the index is marked held in the store");
             Invariant.That(o.Status != OrderStatus.None, "every held order has a status");
             if (o.Status == OrderStatus.PendingPayment && !o.IsHold) pending++;
             Invariant.That(o.IsHold == (o.Id.Shard != _options.ShardId), "holds are of orders at home elsewhere, orders at home here");
@@ -138,15 +159,9 @@ public sealed partial class ReservationStateMachine
             }
             Invariant.That(amount + o.RemoteAmount == o.Amount, "an order's amount is the sum of its lines at checkout prices");
         }
+        Invariant.That(held == _orders.Count, "the orders in the index are those marked held in the store");
+        Invariant.That(keyed == _idempotency.Count, "the remembered keys are those of the orders marked keyed in the store");
         // The store holds exactly the orders of the index and those only a key remembers: no slot leaks.
-        var keyedOnly = 0;
-        foreach (var slot in _idempotency.Slots())
-        {
-            ref var o = ref _store[slot];
-            Invariant.That(_idempotency.Find(KeyHash(_store.Key(o)), new SameKeyMatch(_store, slot)) == slot, "every remembered key finds its order");
-            Invariant.That(o.Keyed, "an order a key remembers is marked keyed in the store");
-            if (!o.Held) keyedOnly++;
-        }
         Invariant.That(_store.Count == _orders.Count + keyedOnly, "the order store holds no slot that nothing refers to");
         // Evicted orders are terminal and hold no stock, so the orders held in memory account for every unit.
         Invariant.That(pending == PendingOrderCount, "the pending-order count matches the orders");

@@ -153,11 +153,11 @@ public sealed partial class ReservationStateMachine
             {
                 _skus.Prefetch(lines[i].Sku);
             }
-            else if (_skus.Find(lines[i].Sku) is var item and >= 0)
+            else
             {
-                // The SKU's bucket and record header are here (asked for by the hint, or waited for now, with the
-                // buckets above on the way): ask for the rest of the record, the rows every line reads and writes.
-                _skus.PrefetchRecord(item);
+                // The SKU's bucket is here (asked for by the hint, or waited for now, with the buckets above on the
+                // way): ask for its record, the number, price and rows every line reads and writes.
+                _skus.PrefetchRecord(lines[i].Sku);
             }
         }
         return keyHash;

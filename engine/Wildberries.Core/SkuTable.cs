@@ -108,8 +108,27 @@ internal sealed class SkuTable
     /// <summary>Starts loading the bucket where a look-up of <paramref name="sku"/> begins.</summary>
     public void Prefetch(long sku) => Core.Prefetch.Line(ref _buckets[Hash(sku) & _mask]);
 
-    /// <summary>Starts loading the record of <paramref name="slot"/> (its header and rows: 128 bytes).</summary>
-    public void PrefetchRecord(int slot)
+    /// <summary>
+    /// Starts loading the record of <paramref name="sku"/> (its header and rows: 128 bytes) without waiting for it:
+    /// the record of the first bucket of the probe with the number's hash, not compared (a record asked for in vain
+    /// costs a load, nothing more). Waits only for the buckets, which a <see cref="Prefetch"/> may have asked for.
+    /// </summary>
+    public void PrefetchRecord(long sku)
+    {
+        var hash = Hash(sku);
+        var buckets = _buckets;
+        for (var i = hash & _mask; ; i = (i + 1) & _mask)
+        {
+            var b = buckets[i];
+            if (b == 0) return;
+            if ((int)(b >> 32) != hash) continue;
+            var slot = (int)b - 1;
+            if ((uint)slot < (uint)_records.Length) PrefetchSlot(slot);
+            return;
+        }
+    }
+
+    private void PrefetchSlot(int slot)
     {
         ref var r = ref _records[slot];
         ref var first = ref Unsafe.As<SkuRecord, byte>(ref r);
