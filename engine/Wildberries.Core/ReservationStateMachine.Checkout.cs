@@ -20,6 +20,7 @@ public sealed partial class ReservationStateMachine
     {
         var lines = c.Lines!;
         var key = c.IdempotencyKey!;
+        PrefetchSkuRecords(lines);
         var fingerprint = Fingerprint(c);
         if (FindKey(key, keyHash) is var seen and >= 0)
         {

@@ -138,7 +138,9 @@ public sealed partial class ReservationStateMachine
 
     /// <summary>
     /// Asks for what a checkout will read first from its large tables (the key's bucket, the new order's bucket, the
-    /// first lines' SKU entries) before it is checked; returns the key's hash (0 without a key: the checks refuse it).
+    /// first lines' SKU buckets) before it is checked; returns the key's hash (0 without a key: the checks refuse it).
+    /// Waits for nothing: the SKU records, which only their buckets locate, are asked for when the checkout starts
+    /// (<see cref="PrefetchSkuRecords"/>), after the checks, by when the buckets are in.
     /// </summary>
     private int PrefetchCheckout(in Command c, int ordersAhead)
     {
@@ -147,20 +149,18 @@ public sealed partial class ReservationStateMachine
         _idempotency.Prefetch(keyHash);
         if (_orderSequence <= OrderId.SequenceMax - ordersAhead) _orders.Prefetch(IdHash(OrderId.Create(_options.ShardId, _orderSequence + ordersAhead)));
         if (c.Lines is not { } lines) return keyHash;
-        for (var i = 0; i < lines.Length && i < 4; i++)
-        {
-            if (ordersAhead > 1)
-            {
-                _skus.Prefetch(lines[i].Sku);
-            }
-            else
-            {
-                // The SKU's bucket is here (asked for by the hint, or waited for now, with the buckets above on the
-                // way): ask for its record, the number, price and rows every line reads and writes.
-                _skus.PrefetchRecord(lines[i].Sku);
-            }
-        }
+        for (var i = 0; i < lines.Length && i < 4; i++) _skus.Prefetch(lines[i].Sku);
         return keyHash;
+    }
+
+    /// <summary>
+    /// Asks for the records of the first lines' SKUs (number, price and rows, which every line reads and writes),
+    /// located through their buckets (asked for by <see cref="PrefetchCheckout"/>); the checkout's fingerprint and
+    /// key look-up run while they load.
+    /// </summary>
+    private void PrefetchSkuRecords(CheckoutLine[] lines)
+    {
+        for (var i = 0; i < lines.Length && i < 4; i++) _skus.PrefetchRecord(lines[i].Sku);
     }
 
     /// <summary>
