@@ -146,8 +146,13 @@ public sealed partial class ReservationStateMachine
         var terminal = new List<(long EvictAtMs, ulong Id, int Slot)>();
         var (lastQueued, lastQueuedId) = (long.MinValue, 0UL);
         var queueLimit = m._nowMs + m._options.ReservationTtlMs;
-        foreach (var so in snapshot.Orders)
+        var snapshotOrders = snapshot.Orders;
+        for (var n = 0; n < snapshotOrders.Length; n++)
         {
+            // An order's bucket in the index and its first line's SKU bucket are likely cache misses: asked for a
+            // few orders ahead, they overlap.
+            if (n + 8 < snapshotOrders.Length) m.PrefetchRestore(snapshotOrders[n + 8]);
+            var so = snapshotOrders[n];
             var slot = FromSnapshot(m, so);
             ref var o = ref store[slot];
             if (!so.Held)
@@ -182,8 +187,10 @@ public sealed partial class ReservationStateMachine
 
         var keys = snapshot.Keys;
         if (!IsSorted(keys)) keys = [.. keys.OrderBy(k => k.ExpiresAtMs)];
-        foreach (var k in keys)
+        for (var n = 0; n < keys.Length; n++)
         {
+            if (n + 8 < keys.Length) m._orders.Prefetch(IdHash(keys[n + 8].OrderId));
+            var k = keys[n];
             if (!m.TryFindSlot(k.OrderId, out var slot) && !unheld.TryGetValue(k.OrderId, out slot))
             {
                 throw new InvalidDataException($"Snapshot holds a key of order {k.OrderId}, which it does not hold.");
@@ -223,6 +230,13 @@ public sealed partial class ReservationStateMachine
         }
         m.VerifyInvariants();
         return m;
+    }
+
+    private void PrefetchRestore(SnapshotOrder? order)
+    {
+        if (order is null) return;
+        _orders.Prefetch(IdHash(order.Id));
+        if (order.Allocations is [var first, ..]) _skus.Prefetch(first.Sku);
     }
 
     private static bool IsSorted(long[] values)
