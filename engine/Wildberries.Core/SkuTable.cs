@@ -54,9 +54,9 @@ internal struct SkuRecord
 
 /// <summary>
 /// The machine's SKUs: records in one slab by slot (the order the machine first heard of them; allocations name
-/// their SKU by slot), names beside them, and an index by SKU number: open addressing with linear probing over
-/// 8-byte buckets (a 32-bit hash of the number and the slot), at most 70 % full, never removed from. A look-up reads
-/// one bucket and then the record, which holds the number compared and the rows the line needs.
+/// their SKU by slot), names beside them, and an index by SKU number (a <see cref="SlotTable"/>: 8-byte buckets of
+/// a 32-bit hash of the number and the slot). A look-up reads one bucket and then the record, which holds the number
+/// compared and the rows the line needs.
 /// </summary>
 internal sealed class SkuTable
 {
@@ -68,16 +68,15 @@ internal sealed class SkuTable
     private StockRow[][] _overflow = [];
     private int _overflowCount;
 
-    private long[] _buckets;
-    private int _mask;
+    // The slot of each SKU by the hash of its number; the number itself is compared in the record.
+    private readonly SlotTable _index;
 
     public SkuTable(int capacity)
     {
         capacity = Math.Max(16, capacity);
         _records = new SkuRecord[capacity];
         _names = new string[capacity];
-        _buckets = new long[SlotTable.Size(capacity)];
-        _mask = _buckets.Length - 1;
+        _index = new SlotTable(capacity);
     }
 
     /// <summary>SKUs known: slots are below this.</summary>
@@ -93,20 +92,10 @@ internal sealed class SkuTable
     public ref string Name(int slot) => ref _names[slot];
 
     /// <summary>The slot of <paramref name="sku"/>, or -1 when the machine has never heard of it.</summary>
-    public int Find(long sku)
-    {
-        var hash = Hash(sku);
-        var buckets = _buckets;
-        for (var i = hash & _mask; ; i = (i + 1) & _mask)
-        {
-            var b = buckets[i];
-            if (b == 0) return -1;
-            if ((int)(b >> 32) == hash && _records[(int)b - 1].Sku == sku) return (int)b - 1;
-        }
-    }
+    public int Find(long sku) => _index.Find(Hash(sku), new SameSku(_records, sku));
 
     /// <summary>Starts loading the bucket where a look-up of <paramref name="sku"/> begins.</summary>
-    public void Prefetch(long sku) => Core.Prefetch.Line(ref _buckets[Hash(sku) & _mask]);
+    public void Prefetch(long sku) => _index.Prefetch(Hash(sku));
 
     /// <summary>
     /// Starts loading the record of <paramref name="sku"/> (its header and rows: 128 bytes) without waiting for it:
@@ -115,21 +104,8 @@ internal sealed class SkuTable
     /// </summary>
     public void PrefetchRecord(long sku)
     {
-        var hash = Hash(sku);
-        var buckets = _buckets;
-        for (var i = hash & _mask; ; i = (i + 1) & _mask)
-        {
-            var b = buckets[i];
-            if (b == 0) return;
-            if ((int)(b >> 32) != hash) continue;
-            var slot = (int)b - 1;
-            if ((uint)slot < (uint)_records.Length) PrefetchSlot(slot);
-            return;
-        }
-    }
-
-    private void PrefetchSlot(int slot)
-    {
+        var slot = _index.FirstWithHash(Hash(sku));
+        if ((uint)slot >= (uint)_records.Length) return;
         ref var r = ref _records[slot];
         ref var first = ref Unsafe.As<SkuRecord, byte>(ref r);
         Core.Prefetch.Line(ref first);
@@ -145,11 +121,10 @@ internal sealed class SkuTable
             Array.Resize(ref _records, _records.Length * 2);
             Array.Resize(ref _names, _records.Length);
         }
-        if ((Count + 1) * 10L > _buckets.Length * 7L) Grow();
         var slot = Count++;
         _records[slot] = new SkuRecord { Sku = sku, MaxPerOrder = maxPerOrder };
         _names[slot] = "";
-        Insert(_buckets, _mask, Hash(sku), slot);
+        _index.Add(Hash(sku), slot);
         return slot;
     }
 
@@ -212,24 +187,11 @@ internal sealed class SkuTable
         return total;
     }
 
-    private void Grow()
-    {
-        var buckets = new long[_buckets.Length * 2];
-        var mask = buckets.Length - 1;
-        foreach (var b in _buckets)
-        {
-            if (b != 0) Insert(buckets, mask, (int)(b >> 32), (int)b - 1);
-        }
-        (_buckets, _mask) = (buckets, mask);
-    }
-
-    private static void Insert(long[] buckets, int mask, int hash, int slot)
-    {
-        var i = hash & mask;
-        while (buckets[i] != 0) i = (i + 1) & mask;
-        buckets[i] = ((long)hash << 32) | (uint)(slot + 1);
-    }
-
     // Not ShardRouter's hash: on a shard, every SKU has the same residue of that one, which would crowd the table.
     private static int Hash(long sku) => (int)(StateHash.Mix((ulong)sku ^ 0x9E3779B97F4A7C15) >> 32);
+
+    private readonly struct SameSku(SkuRecord[] records, long sku) : ISlotMatch
+    {
+        public bool Matches(int slot) => records[slot].Sku == sku;
+    }
 }
