@@ -16,10 +16,10 @@ internal sealed class CatalogIndex
     /// <summary>SKUs in the catalog.</summary>
     public int Count => _count + _recent.Count;
 
-    /// <summary>Adds a SKU that is not in the catalog yet.</summary>
+    /// <summary>Adds a SKU to the catalog (nothing if it is there already).</summary>
     public void Add(long sku)
     {
-        _recent.Add(sku);
+        if (Array.BinarySearch(_sorted, 0, _count, sku) >= 0 || !_recent.Add(sku)) return;
         if (_recent.Count > Math.Max(4096, _count / 8)) Merge();
     }
 

@@ -50,6 +50,23 @@ public class SkuSlabTests(ITestOutputHelper output)
         Assert.Equal([3L, 6L], restored.ListItems(long.MinValue, 2).Select(i => i.Sku));
     }
 
+    [Fact]
+    public void An_item_listed_twice_in_a_snapshot_pages_once_after_it_is_upserted_again()
+    {
+        var s = new Shard();
+        s.Item(5);
+        s.Item(7);
+        var snapshot = s.Machine.CaptureSnapshot();
+        // A snapshot made by hand: the second entry of SKU 5 (out of the catalog) replaces the first.
+        var twice = snapshot with { Items = [.. snapshot.Items, snapshot.Items[0] with { InCatalog = false }] };
+        var restored = ReservationStateMachine.Restore(twice, s.Machine.Options);
+        var upsert = Command.UpsertItem(5, "five", 100, 10, true);
+        upsert.Lsn = restored.LastLsn + 1;
+        upsert.TimestampMs = Shard.T0;
+        Assert.Equal(ResultCode.Ok, restored.Apply(upsert, new EventBuffer()).Code);
+        Assert.Equal([5L, 7L], Pages(restored, 10));
+    }
+
     private static List<long> Pages(ReservationStateMachine machine, int limit)
     {
         var all = new List<long>();
