@@ -67,6 +67,19 @@ public class SkuSlabTests(ITestOutputHelper output)
         Assert.Equal([5L, 7L], Pages(restored, 10));
     }
 
+    [Fact]
+    public void A_snapshot_with_two_rows_of_one_sku_and_warehouse_is_refused_on_restore()
+    {
+        var s = new Shard();
+        s.Item(5);
+        s.Stock(5, 1, 10);
+        s.Stock(5, 2, 10);
+        var snapshot = s.Machine.CaptureSnapshot();
+        var twice = snapshot with { Rows = [snapshot.Rows[0], snapshot.Rows[1], snapshot.Rows[1]] };
+        var e = Assert.Throws<InvalidDataException>(() => ReservationStateMachine.Restore(twice, s.Machine.Options));
+        Assert.Contains("two rows of sku 5 in warehouse 2", e.Message, StringComparison.Ordinal);
+    }
+
     private static List<long> Pages(ReservationStateMachine machine, int limit)
     {
         var all = new List<long>();
