@@ -1,61 +1,4 @@
-using System.Diagnostics.CodeAnalysis;
-using System.Runtime.CompilerServices;
-using System.Runtime.InteropServices;
-
 namespace Wildberries.Core;
-
-/// <summary>One stock row, per (SKU, warehouse). Lives in its SKU's row array, mutated in place.</summary>
-internal struct StockRow
-{
-    public int WarehouseId;
-    public long OnHand;
-    public long Reserved;
-    public long Committed;
-
-    public readonly long Available => OnHand - Reserved - Committed;
-}
-
-/// <summary>Everything the shard knows of one SKU: its catalog item (if any) and its stock rows.</summary>
-internal sealed class SkuState(long sku, int slot)
-{
-    public readonly long Sku = sku;
-
-    // Its place in the machine's SKU table: allocations name their SKU by it, so the allocation slab holds no references.
-    public readonly int Slot = slot;
-    public bool InCatalog;
-    public string Name = "";
-    public long Price;
-    public int MaxPerOrder;
-    public bool Active;
-
-    // Inside the object for the usual few warehouses (one cache miss less per checkout), append-only so an
-    // allocation can keep a row's index for the life of the order.
-    public SmallList<StockRow> Rows;
-
-    public int RowCount => Rows.Count;
-
-    public int FindRow(int warehouseId)
-    {
-        for (var i = 0; i < Rows.Count; i++)
-        {
-            if (Rows[i].WarehouseId == warehouseId) return i;
-        }
-        return -1;
-    }
-
-    public int AddRow(int warehouseId)
-    {
-        Rows.Add(new StockRow { WarehouseId = warehouseId });
-        return Rows.Count - 1;
-    }
-
-    public long TotalAvailable()
-    {
-        long total = 0;
-        for (var i = 0; i < Rows.Count; i++) total += Math.Max(0, Rows[i].Available);
-        return total;
-    }
-}
 
 /// <summary>
 /// Units of one line taken from one stock row: the SKU by its slot in the machine's SKU table, so that the slab of
@@ -90,53 +33,6 @@ internal struct Allocation
             Invariant.That((ulong)value <= UnitPriceMax, "an allocation's unit price fits its 40 bits");
             _quantityAndPrice = (_quantityAndPrice & QuantityMax) | (value << 24);
         }
-    }
-}
-
-[InlineArray(4)]
-internal struct Inline4<T>
-{
-    private T _first;
-}
-
-/// <summary>
-/// A list whose first four items live inside the object that holds it: the common order (a few lines, each
-/// from one warehouse) and the common SKU (a few warehouses) then cost no array of their own.
-/// </summary>
-internal struct SmallList<T>
-{
-    public const int InlineCapacity = 4;
-
-    private Inline4<T> _inline;
-    private T[]? _overflow;
-
-    public int Count { get; private set; }
-
-    [UnscopedRef]
-    public ref T this[int index] =>
-        ref index < InlineCapacity ? ref _inline[index] : ref _overflow![index - InlineCapacity];
-
-    public void Add(in T item)
-    {
-        if (Count >= InlineCapacity)
-        {
-            var i = Count - InlineCapacity;
-            if (_overflow is null) _overflow = new T[4];
-            else if (i == _overflow.Length) Array.Resize(ref _overflow, _overflow.Length * 2);
-            _overflow[i] = item;
-        }
-        else
-        {
-            _inline[Count] = item;
-        }
-        Count++;
-    }
-
-    public void Clear()
-    {
-        for (var i = 0; i < Count; i++) this[i] = default!;
-        _overflow = null;
-        Count = 0;
     }
 }
 

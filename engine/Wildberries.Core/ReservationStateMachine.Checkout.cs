@@ -5,8 +5,8 @@ public sealed partial class ReservationStateMachine
     // Scratch for ordering a SKU's warehouses during allocation; grows to the widest SKU, then never again.
     private int[] _candidates = new int[16];
 
-    // The SKU of each line of the checkout being applied, looked up once.
-    private SkuState[] _lineItems = new SkuState[16];
+    // The SKU slot of each line of the checkout being applied, looked up once (-1: a line of another shard).
+    private int[] _lineItems = new int[16];
 
     // The allocations of the order being made (or paid again), before they are copied into the store's slab.
     private Allocation[] _allocationScratch = new Allocation[16];
@@ -20,6 +20,7 @@ public sealed partial class ReservationStateMachine
     {
         var lines = c.Lines!;
         var key = c.IdempotencyKey!;
+        PrefetchSkuRecords(lines);
         var fingerprint = Fingerprint(c);
         if (FindKey(key, keyHash) is var seen and >= 0)
         {
@@ -67,37 +68,39 @@ public sealed partial class ReservationStateMachine
     }
 
     /// <summary>
-    /// Looks up the SKU of every line this shard owns (into <see cref="_lineItems"/>; null for lines of other shards
+    /// Looks up the SKU of every line this shard owns (into <see cref="_lineItems"/>; -1 for lines of other shards
     /// when <paramref name="allowForeign"/>) and checks catalog, cap and availability, all before any stock moves.
     /// </summary>
     private CommandResult? ResolveLines(CheckoutLine[] lines, int[]? warehouses, bool allowForeign, out int foreign)
     {
         foreign = 0;
-        if (_lineItems.Length < lines.Length) _lineItems = new SkuState[Math.Max(lines.Length, _lineItems.Length * 2)];
+        if (_lineItems.Length < lines.Length) _lineItems = new int[Math.Max(lines.Length, _lineItems.Length * 2)];
         var items = _lineItems;
         for (var i = 0; i < lines.Length; i++)
         {
             var line = lines[i];
-            items[i] = null!;
+            items[i] = -1;
             if (!OwnsSku(line.Sku))
             {
                 if (!allowForeign) return new CommandResult { Code = ResultCode.WrongShard, Field = CommandRules.LineField(i, "sku") };
                 foreign++;
                 continue;
             }
-            if (_skus.Find(line.Sku) is not { InCatalog: true } item)
+            var slot = _skus.Find(line.Sku);
+            if (slot < 0 || !_skus[slot].InCatalog)
             {
                 return new CommandResult { Code = ResultCode.UnknownSku, Field = CommandRules.LineField(i, "sku") };
             }
+            ref var item = ref _skus[slot];
             if (!item.Active) return new CommandResult { Code = ResultCode.SkuInactive, Field = CommandRules.LineField(i, "sku") };
             if (line.Quantity > item.MaxPerOrder) return new CommandResult { Code = ResultCode.OverMaxPerOrder, Field = CommandRules.LineField(i, "qty") };
-            items[i] = item;
+            items[i] = slot;
         }
 
         var shortCount = 0;
         for (var i = 0; i < lines.Length; i++)
         {
-            if (items[i] is { } item && AvailableFor(item, warehouses) < lines[i].Quantity) shortCount++;
+            if (items[i] >= 0 && AvailableFor(items[i], warehouses) < lines[i].Quantity) shortCount++;
         }
         return shortCount > 0 ? Shortages(lines, warehouses, shortCount) : null;
     }
@@ -109,23 +112,25 @@ public sealed partial class ReservationStateMachine
         _allocationScratchCount = 0;
         for (var i = 0; i < lines.Length; i++)
         {
-            if (_lineItems[i] is not { } item) continue;
-            Allocate(item, lines[i].Quantity, item.Price, warehouses, commit: false);
-            amount = checked(amount + (item.Price * lines[i].Quantity));
+            var item = _lineItems[i];
+            if (item < 0) continue;
+            var price = _skus[item].Price;
+            Allocate(item, lines[i].Quantity, price, warehouses, commit: false);
+            amount = checked(amount + (price * lines[i].Quantity));
         }
         _store.SetAllocations(ref order, _allocationScratch.AsSpan(0, _allocationScratchCount));
         return amount;
     }
 
     /// <summary>What a line could reserve: over the preferred warehouses only, or over all of the SKU's.</summary>
-    private static long AvailableFor(SkuState item, int[]? warehouses)
+    private long AvailableFor(int item, int[]? warehouses)
     {
-        if (warehouses is null) return item.TotalAvailable();
+        if (warehouses is null) return _skus.TotalAvailable(item);
         long total = 0;
         foreach (var w in warehouses)
         {
-            var r = item.FindRow(w);
-            if (r >= 0) total += Math.Max(0, item.Rows[r].Available);
+            var r = _skus.FindRow(item, w);
+            if (r >= 0) total += Math.Max(0, _skus.Row(item, r).Available);
         }
         return total;
     }
@@ -137,7 +142,7 @@ public sealed partial class ReservationStateMachine
         foreach (var line in lines)
         {
             if (!OwnsSku(line.Sku)) continue;
-            var available = AvailableFor(_skus.Find(line.Sku)!, warehouses);
+            var available = AvailableFor(_skus.Find(line.Sku), warehouses);
             if (available < line.Quantity) shortages[k++] = new Shortage(line.Sku, line.Quantity, available);
         }
         return new CommandResult { Code = ResultCode.InsufficientStock, Shortages = shortages };
@@ -149,15 +154,15 @@ public sealed partial class ReservationStateMachine
     /// available first (ties: lower warehouse id). The caller has checked that enough is available.
     /// </summary>
     /// <remarks>The allocations are appended to <see cref="_allocationScratch"/>.</remarks>
-    private void Allocate(SkuState item, int quantity, long unitPrice, int[]? preference, bool commit)
+    private void Allocate(int item, int quantity, long unitPrice, int[]? preference, bool commit)
     {
         var n = FillCandidates(item, preference);
         var start = _allocationScratchCount;
         for (var k = 0; k < n; k++)
         {
-            if (item.Rows[_candidates[k]].Available >= quantity)
+            if (_skus.Row(item, _candidates[k]).Available >= quantity)
             {
-                AddScratch(new Allocation { Item = item.Slot, RowIndex = _candidates[k], Quantity = quantity, UnitPrice = unitPrice });
+                AddScratch(new Allocation { Item = item, RowIndex = _candidates[k], Quantity = quantity, UnitPrice = unitPrice });
                 break;
             }
         }
@@ -166,10 +171,10 @@ public sealed partial class ReservationStateMachine
             var remaining = quantity;
             for (var k = 0; k < n && remaining > 0; k++)
             {
-                var available = item.Rows[_candidates[k]].Available;
+                var available = _skus.Row(item, _candidates[k]).Available;
                 if (available <= 0) continue;
                 var take = (int)Math.Min(available, remaining);
-                AddScratch(new Allocation { Item = item.Slot, RowIndex = _candidates[k], Quantity = take, UnitPrice = unitPrice });
+                AddScratch(new Allocation { Item = item, RowIndex = _candidates[k], Quantity = take, UnitPrice = unitPrice });
                 remaining -= take;
             }
             Invariant.That(remaining == 0, "a line is allocated only after its availability was checked");
@@ -187,27 +192,28 @@ public sealed partial class ReservationStateMachine
         _allocationScratch[_allocationScratchCount++] = a;
     }
 
-    private int FillCandidates(SkuState item, int[]? preference)
+    private int FillCandidates(int item, int[]? preference)
     {
-        if (_candidates.Length < Math.Max(item.RowCount, preference?.Length ?? 0))
+        var rowCount = _skus[item].RowCount;
+        if (_candidates.Length < Math.Max(rowCount, preference?.Length ?? 0))
         {
-            _candidates = new int[Math.Max(item.RowCount, preference?.Length ?? 0) * 2];
+            _candidates = new int[Math.Max(rowCount, preference?.Length ?? 0) * 2];
         }
         var n = 0;
         if (preference is not null)
         {
             foreach (var w in preference)
             {
-                var r = item.FindRow(w);
+                var r = _skus.FindRow(item, w);
                 if (r >= 0) _candidates[n++] = r;
             }
             return n;
         }
         // Insertion sort: a SKU sits in a handful of warehouses.
-        for (var r = 0; r < item.RowCount; r++)
+        for (var r = 0; r < rowCount; r++)
         {
             var j = n++;
-            while (j > 0 && Before(item.Rows[r], item.Rows[_candidates[j - 1]]))
+            while (j > 0 && Before(_skus.Row(item, r), _skus.Row(item, _candidates[j - 1])))
             {
                 _candidates[j] = _candidates[j - 1];
                 j--;

@@ -144,13 +144,13 @@ public sealed partial class ReservationStateMachine
         }
         foreach (var (item, quantity, _) in _lineScratch)
         {
-            if (_skuSlots[item].TotalAvailable() < quantity) return false;
+            if (_skus.TotalAvailable(item) < quantity) return false;
         }
         if (dryRun) return true;
         _allocationScratchCount = 0;
         foreach (var (item, quantity, unitPrice) in _lineScratch)
         {
-            Allocate(_skuSlots[item], quantity, unitPrice, preference: null, commit: true);
+            Allocate(item, quantity, unitPrice, preference: null, commit: true);
         }
         _store.SetAllocations(ref order, _allocationScratch.AsSpan(0, _allocationScratchCount));
         return true;

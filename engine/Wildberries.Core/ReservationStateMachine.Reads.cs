@@ -32,12 +32,12 @@ public sealed partial class ReservationStateMachine
     /// <summary>The catalog item of <paramref name="sku"/>, or false when it is not in the catalog.</summary>
     public bool TryGetItem(long sku, out ItemView item)
     {
-        if (_skus.Find(sku) is not { InCatalog: true } s)
+        if (_skus.Find(sku) is not (>= 0 and var slot) || !_skus[slot].InCatalog)
         {
             item = null!;
             return false;
         }
-        item = new ItemView(s.Sku, s.Name, s.Price, s.MaxPerOrder, s.Active);
+        item = ItemOf(slot);
         return true;
     }
 
@@ -47,23 +47,19 @@ public sealed partial class ReservationStateMachine
     /// </summary>
     public ItemView[] ListItems(long afterSku, int limit)
     {
-        var page = new List<ItemView>(Math.Min(limit, 1024));
-        foreach (var sku in _catalog.GetViewBetween(afterSku == long.MaxValue ? long.MaxValue : afterSku + 1, long.MaxValue))
-        {
-            if (page.Count == limit) break;
-            var s = _skus.Find(sku)!;
-            page.Add(new ItemView(s.Sku, s.Name, s.Price, s.MaxPerOrder, s.Active));
-        }
-        return [.. page];
+        var skus = _catalog.After(afterSku, limit);
+        var page = new ItemView[skus.Count];
+        for (var i = 0; i < page.Length; i++) page[i] = ItemOf(_skus.Find(skus[i]));
+        return page;
     }
 
     /// <summary>The stock row of (<paramref name="sku"/>, <paramref name="warehouseId"/>); zeros when it does not exist.</summary>
     public StockLevel GetStock(long sku, int warehouseId)
     {
-        if (_skus.Find(sku) is { } s)
+        if (_skus.Find(sku) is >= 0 and var s)
         {
-            var r = s.FindRow(warehouseId);
-            if (r >= 0) return ToLevel(s, s.Rows[r]);
+            var r = _skus.FindRow(s, warehouseId);
+            if (r >= 0) return ToLevel(sku, _skus.Row(s, r));
         }
         return new StockLevel(sku, warehouseId, 0, 0, 0);
     }
@@ -71,16 +67,16 @@ public sealed partial class ReservationStateMachine
     /// <summary>Every stock row of a SKU, by warehouse id.</summary>
     public StockLevel[] GetStockRows(long sku)
     {
-        if (_skus.Find(sku) is not { } s) return [];
-        var rows = new StockLevel[s.RowCount];
-        for (var i = 0; i < s.RowCount; i++) rows[i] = ToLevel(s, s.Rows[i]);
+        if (_skus.Find(sku) is not (>= 0 and var s)) return [];
+        var rows = new StockLevel[_skus[s].RowCount];
+        for (var i = 0; i < rows.Length; i++) rows[i] = ToLevel(sku, _skus.Row(s, i));
         Array.Sort(rows, static (a, b) => a.WarehouseId.CompareTo(b.WarehouseId));
         return rows;
     }
 
     /// <summary>Every stock row, ordered by SKU then warehouse: for tests, snapshots and audits, not hot paths.</summary>
     public IEnumerable<StockLevel> AllStock() =>
-        _skuSlots.Take(_skus.Count).OrderBy(s => s.Sku).SelectMany(s => GetStockRows(s.Sku));
+        Enumerable.Range(0, _skus.Count).Select(s => _skus[s].Sku).Order().SelectMany(GetStockRows);
 
     /// <summary>
     /// This shard's hold of an order at home on another shard: its lines and allocations here (status: held as
@@ -114,8 +110,14 @@ public sealed partial class ReservationStateMachine
     /// <summary>Every hold of an order at home elsewhere, by order id: for audits, not hot paths.</summary>
     public IEnumerable<OrderView> AllHolds() => _orders.Slots().Where(s => _store[s].IsHold).OrderBy(s => _store[s].Id.Value).Select(s => ToView(_store[s]));
 
-    private static StockLevel ToLevel(SkuState s, in StockRow row) =>
-        new(s.Sku, row.WarehouseId, row.OnHand, row.Reserved, row.Committed);
+    private static StockLevel ToLevel(long sku, in StockRow row) =>
+        new(sku, row.WarehouseId, row.OnHand, row.Reserved, row.Committed);
+
+    private ItemView ItemOf(int slot)
+    {
+        ref var s = ref _skus[slot];
+        return new ItemView(s.Sku, _skus.Name(slot), s.Price, s.MaxPerOrder, s.Active);
+    }
 
     private OrderView ToView(in OrderRecord order)
     {
@@ -131,7 +133,7 @@ public sealed partial class ReservationStateMachine
                 ref var prev = ref all[i - 1];
                 var qty = 0;
                 foreach (var a in allocations) qty += a.Quantity;
-                lines[lineIndex] = new OrderLineView(_skuSlots[prev.Item].Sku, qty, prev.UnitPrice, [.. allocations]);
+                lines[lineIndex] = new OrderLineView(_skus[prev.Item].Sku, qty, prev.UnitPrice, [.. allocations]);
                 allocations.Clear();
             }
             if (i == all.Length) break;
@@ -144,5 +146,5 @@ public sealed partial class ReservationStateMachine
             order.ReservedUntilMs, order.PaymentSessionId, order.PaidTransactionId, lines, order.CheckoutAborted, order.PaymentUrl, order.RemoteShards);
     }
 
-    private int WarehouseOf(in Allocation a) => _skuSlots[a.Item].Rows[a.RowIndex].WarehouseId;
+    private int WarehouseOf(in Allocation a) => _skus.Row(a.Item, a.RowIndex).WarehouseId;
 }

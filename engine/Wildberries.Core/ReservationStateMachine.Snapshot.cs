@@ -9,19 +9,19 @@ public sealed partial class ReservationStateMachine
     /// </summary>
     public StateSnapshot CaptureSnapshot()
     {
-        var skus = Skus;
+        var skus = _skus.Records;
         var items = new SnapshotItem[skus.Length];
         var rowCount = 0;
-        foreach (var s in skus) rowCount += s.RowCount;
+        foreach (ref var s in skus) rowCount += s.RowCount;
         var rows = new SnapshotRow[rowCount];
         var k = 0;
         for (var i = 0; i < skus.Length; i++)
         {
-            var s = skus[i];
-            items[i] = new SnapshotItem(s.Sku, s.InCatalog, s.Name, s.Price, s.MaxPerOrder, s.Active);
+            ref var s = ref skus[i];
+            items[i] = new SnapshotItem(s.Sku, s.InCatalog, _skus.Name(i), s.Price, s.MaxPerOrder, s.Active);
             for (var j = 0; j < s.RowCount; j++)
             {
-                ref var r = ref s.Rows[j];
+                ref var r = ref _skus.Row(i, j);
                 rows[k++] = new SnapshotRow(s.Sku, r.WarehouseId, r.OnHand, r.Reserved, r.Committed);
             }
         }
@@ -100,27 +100,42 @@ public sealed partial class ReservationStateMachine
         m._lsn = snapshot.Lsn;
         m._nowMs = snapshot.NowMs;
         m._orderSequence = snapshot.OrderSequence;
-        var catalog = new List<long>(snapshot.Items.Length);
-        foreach (var i in snapshot.Items)
+        var catalog = new long[snapshot.Items.Length];
+        var catalogCount = 0;
+        var items = snapshot.Items;
+        for (var n = 0; n < items.Length; n++)
         {
+            // Each new SKU's bucket is a likely cache miss: asked for a few items ahead, the misses overlap.
+            if (n + 8 < items.Length) m._skus.Prefetch(items[n + 8].Sku);
+            var i = items[n];
             // The price a checkout copies into its 40-bit allocation price: refused here, not by the first checkout of
             // the SKU. (Not against PriceMax: an operator may lower that limit over items priced under the old one.)
             if ((ulong)i.Price > Allocation.UnitPriceMax)
             {
                 throw new InvalidDataException($"The snapshot prices sku {i.Sku} at {i.Price}, outside 0..{Allocation.UnitPriceMax}.");
             }
-            var s = m.GetOrAddSku(i.Sku);
-            (s.InCatalog, s.Name, s.Price, s.MaxPerOrder, s.Active) = (i.InCatalog, i.Name, i.Price, i.MaxPerOrder, i.Active);
-            if (i.InCatalog) catalog.Add(i.Sku);
+            var slot = m.GetOrAddSku(i.Sku);
+            ref var s = ref m._skus[slot];
+            (s.InCatalog, s.Price, s.MaxPerOrder, s.Active) = (i.InCatalog, i.Price, i.MaxPerOrder, i.Active);
+            m._skus.Name(slot) = i.Name;
+            if (i.InCatalog) catalog[catalogCount++] = i.Sku;
         }
-        // Built from the whole list at once (sorted, then the tree made in one pass), not item by item with rebalancing.
-        m._catalog = new SortedSet<long>(catalog);
-        SkuState? last = null;
+        // Built from the whole list at once: a sorted array (sorted here only if the snapshot's items are not in order).
+        m._catalog.Reset(catalog, catalogCount);
+        var last = -1;
         foreach (var r in snapshot.Rows)
         {
-            // Rows come grouped by SKU: one look-up a SKU, not a row.
-            var s = last is not null && last.Sku == r.Sku ? last : (last = m.GetOrAddSku(r.Sku));
-            ref var row = ref s.Rows[s.AddRow(r.WarehouseId)];
+            // Rows come grouped by SKU, the SKUs in the items' order (slot order): the SKU of a row is the last one's
+            // or the next slot's, looked up only otherwise; slots are filled front to back.
+            if (last < 0 || m._skus[last].Sku != r.Sku)
+            {
+                last = last + 1 < m._skus.Count && m._skus[last + 1].Sku == r.Sku ? last + 1 : m.GetOrAddSku(r.Sku);
+            }
+            if (m._skus.FindRow(last, r.WarehouseId) >= 0)
+            {
+                throw new InvalidDataException($"The snapshot has two rows of sku {r.Sku} in warehouse {r.WarehouseId}.");
+            }
+            ref var row = ref m._skus.Row(last, m._skus.AddRow(last, r.WarehouseId));
             (row.OnHand, row.Reserved, row.Committed) = (r.OnHand, r.Reserved, r.Committed);
             m._onHandLedger += r.OnHand;
         }
@@ -131,8 +146,13 @@ public sealed partial class ReservationStateMachine
         var terminal = new List<(long EvictAtMs, ulong Id, int Slot)>();
         var (lastQueued, lastQueuedId) = (long.MinValue, 0UL);
         var queueLimit = m._nowMs + m._options.ReservationTtlMs;
-        foreach (var so in snapshot.Orders)
+        var snapshotOrders = snapshot.Orders;
+        for (var n = 0; n < snapshotOrders.Length; n++)
         {
+            // An order's bucket in the index and its first line's SKU bucket are likely cache misses: asked for a
+            // few orders ahead, they overlap.
+            if (n + 8 < snapshotOrders.Length) m.PrefetchRestore(snapshotOrders[n + 8]);
+            var so = snapshotOrders[n];
             var slot = FromSnapshot(m, so);
             ref var o = ref store[slot];
             if (!so.Held)
@@ -167,8 +187,10 @@ public sealed partial class ReservationStateMachine
 
         var keys = snapshot.Keys;
         if (!IsSorted(keys)) keys = [.. keys.OrderBy(k => k.ExpiresAtMs)];
-        foreach (var k in keys)
+        for (var n = 0; n < keys.Length; n++)
         {
+            if (n + 8 < keys.Length) m._orders.Prefetch(IdHash(keys[n + 8].OrderId));
+            var k = keys[n];
             if (!m.TryFindSlot(k.OrderId, out var slot) && !unheld.TryGetValue(k.OrderId, out slot))
             {
                 throw new InvalidDataException($"Snapshot holds a key of order {k.OrderId}, which it does not hold.");
@@ -210,6 +232,13 @@ public sealed partial class ReservationStateMachine
         return m;
     }
 
+    private void PrefetchRestore(SnapshotOrder? order)
+    {
+        if (order is null) return;
+        _orders.Prefetch(IdHash(order.Id));
+        if (order.Allocations is [var first, ..]) _skus.Prefetch(first.Sku);
+    }
+
     private static bool IsSorted(long[] values)
     {
         for (var i = 1; i < values.Length; i++)
@@ -238,7 +267,7 @@ public sealed partial class ReservationStateMachine
         for (var i = 0; i < allocations.Length; i++)
         {
             ref var a = ref all[i];
-            allocations[i] = new SnapshotAllocation(_skuSlots[a.Item].Sku, WarehouseOf(a), a.Quantity, a.UnitPrice);
+            allocations[i] = new SnapshotAllocation(_skus[a.Item].Sku, WarehouseOf(a), a.Quantity, a.UnitPrice);
         }
         return new SnapshotOrder(o.Id, o.Status, o.Held, o.CustomerId, _store.KeyString(o), o.PaymentMethod, o.PaymentSessionId,
             o.PaidTransactionId, o.Amount, o.CreatedAtMs, o.ReservedUntilMs, o.TerminalAtMs, o.Fingerprint, o.LineCount, allocations, o.CheckoutAborted, o.PaymentUrl,
@@ -250,7 +279,7 @@ public sealed partial class ReservationStateMachine
         m._allocationScratchCount = 0;
         foreach (var a in so.Allocations ?? throw new InvalidDataException($"Order {so.Id} has no allocation list."))
         {
-            if (m._skus.Find(a.Sku) is not { } item || item.FindRow(a.WarehouseId) is var row && row < 0)
+            if (m._skus.Find(a.Sku) is var item && item < 0 || m._skus.FindRow(item, a.WarehouseId) is var row && row < 0)
             {
                 throw new InvalidDataException($"Order {so.Id} allocates sku {a.Sku} in warehouse {a.WarehouseId}, which the snapshot lacks.");
             }
@@ -258,7 +287,7 @@ public sealed partial class ReservationStateMachine
             {
                 throw new InvalidDataException($"Order {so.Id} allocates {a.Quantity} units at {a.UnitPrice}: out of range.");
             }
-            m.AddScratch(new Allocation { Item = item.Slot, RowIndex = row, Quantity = a.Quantity, UnitPrice = a.UnitPrice });
+            m.AddScratch(new Allocation { Item = item, RowIndex = row, Quantity = a.Quantity, UnitPrice = a.UnitPrice });
         }
         if (!IsTime(so.CreatedAtMs) || !IsTime(so.ReservedUntilMs) || !IsTime(so.TerminalAtMs) || (uint)so.LineCount > ushort.MaxValue
             || so.IdempotencyKey is null || so.IdempotencyKey.Length > ushort.MaxValue || !System.Text.Ascii.IsValid(so.IdempotencyKey) || so.CustomerId is null)

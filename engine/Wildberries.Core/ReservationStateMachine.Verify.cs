@@ -2,6 +2,10 @@ namespace Wildberries.Core;
 
 public sealed partial class ReservationStateMachine
 {
+    // The hashes of a SKU and of a stock row start from these (their domain tags mixed in once, not per entity).
+    private static readonly StateHash SkuHashSeed = new(2);
+    private static readonly StateHash RowHashSeed = new(3);
+
     /// <summary>
     /// A deterministic hash of the whole state (invariant 5): equal on every replica and after every replay.
     /// Entities are hashed one by one and summed, so the order in which dictionaries hold them does not matter.
@@ -14,38 +18,55 @@ public sealed partial class ReservationStateMachine
         total.Add(_orderSequence);
         ulong sum = total.Value;
 
-        foreach (var s in Skus)
+        // One pass over the SKU slab, front to back. Every row's hash starts with its SKU's number: that step is
+        // taken once a SKU, and the rows' hashes go on from a copy of it (the same values as hashing each row whole).
+        var skus = _skus.Records;
+        for (var k = 0; k < skus.Length; k++)
         {
-            var h = new StateHash(2);
+            ref var s = ref skus[k];
+            var h = SkuHashSeed;
             h.Add(s.Sku);
             h.Add(s.InCatalog ? 1 : 0);
-            h.Add(s.Name);
+            h.Add(_skus.Name(k));
             h.Add(s.Price);
             h.Add(s.MaxPerOrder);
             h.Add(s.Active ? 1 : 0);
             sum += h.Value;
+            var ofSku = RowHashSeed;
+            ofSku.Add(s.Sku);
             for (var i = 0; i < s.RowCount; i++)
             {
-                var r = new StateHash(3);
-                r.Add(s.Sku);
-                r.Add(s.Rows[i].WarehouseId);
-                r.Add(s.Rows[i].OnHand);
-                r.Add(s.Rows[i].Reserved);
-                r.Add(s.Rows[i].Committed);
+                ref var row = ref i < SkuTable.InlineRows ? ref s.Rows[i] : ref _skus.Row(k, i);
+                var r = ofSku;
+                r.Add(row.WarehouseId);
+                r.Add(row.OnHand);
+                r.Add(row.Reserved);
+                r.Add(row.Committed);
                 sum += r.Value;
             }
         }
-        foreach (var slot in _orders.Slots()) sum += HashOrder(_store[slot]);
-        foreach (var slot in _idempotency.Slots())
+        // The orders of the index and the remembered keys, read from the store front to back (not in the indexes'
+        // bucket order, which is random over the store): an order is in the index exactly when marked held, a key
+        // is remembered exactly when its order is marked keyed (counted against the indexes here).
+        var (held, keyed) = (0, 0);
+        for (var slot = 0; slot < _store.Top; slot++)
         {
             ref var o = ref _store[slot];
+            if (o.Held)
+            {
+                sum += HashOrder(o);
+                held++;
+            }
+            if (!o.Keyed) continue;
             var h = new StateHash(5);
             h.AddAscii(_store.Key(o));
             h.Add((long)o.Id.Value);
             h.Add((long)o.Fingerprint);
             h.Add(KeyExpiresAt(o));
             sum += h.Value;
+            keyed++;
         }
+        Invariant.That(held == _orders.Count && keyed == _idempotency.Count, "the orders marked held and keyed are those of the indexes");
         foreach (var (tx, e) in _transactions)
         {
             var h = new StateHash(6);
@@ -86,7 +107,7 @@ public sealed partial class ReservationStateMachine
         foreach (var shard in o.RemoteShards ?? []) h.Add(shard);
         foreach (ref var a in _store.Allocations(o))
         {
-            h.Add(_skuSlots[a.Item].Sku);
+            h.Add(_skus[a.Item].Sku);
             h.Add(WarehouseOf(a));
             h.Add(a.Quantity);
             h.Add(a.UnitPrice);
@@ -102,17 +123,27 @@ public sealed partial class ReservationStateMachine
     {
         // What the rows' reserved and committed counts must be, summed from the allocations: flat arrays indexed by
         // each SKU's first row plus the row, no hashing (a recovery verifies millions of rows).
-        var skus = Skus;
+        var skus = _skus.Records;
         var firstRow = new int[skus.Length + 1];
-        for (var i = 0; i < skus.Length; i++) firstRow[i + 1] = firstRow[i] + skus[i].RowCount;
+        for (var i = 0; i < skus.Length; i++) firstRow[i + 1] = checked(firstRow[i] + skus[i].RowCount);
         var reserved = new long[firstRow[^1]];
         var committed = new long[firstRow[^1]];
         var pending = 0;
-        foreach (var slot in _orders.Slots())
+        // The store front to back (the indexes' bucket order is random over it): the orders marked held are in the
+        // index, and as many as it has, so they are the index's orders; likewise the keyed ones and the remembered keys.
+        var (held, keyed, keyedOnly) = (0, 0, 0);
+        for (var slot = 0; slot < _store.Top; slot++)
         {
             ref var o = ref _store[slot];
+            if (o.Keyed)
+            {
+                Invariant.That(_idempotency.Find(KeyHash(_store.Key(o)), new SameKeyMatch(_store, slot)) == slot, "every remembered key finds its order");
+                keyed++;
+                if (!o.Held) keyedOnly++;
+            }
+            if (!o.Held) continue;
+            held++;
             Invariant.That(TryFindSlot(o.Id, out var found) && found == slot, "every held order is found by its id");
-            Invariant.That(o.Held, "an order in the index is marked held in the store");
             Invariant.That(o.Status != OrderStatus.None, "every held order has a status");
             if (o.Status == OrderStatus.PendingPayment && !o.IsHold) pending++;
             Invariant.That(o.IsHold == (o.Id.Shard != _options.ShardId), "holds are of orders at home elsewhere, orders at home here");
@@ -128,25 +159,19 @@ public sealed partial class ReservationStateMachine
             }
             Invariant.That(amount + o.RemoteAmount == o.Amount, "an order's amount is the sum of its lines at checkout prices");
         }
+        Invariant.That(held == _orders.Count, "the orders in the index are those marked held in the store");
+        Invariant.That(keyed == _idempotency.Count, "the remembered keys are those of the orders marked keyed in the store");
         // The store holds exactly the orders of the index and those only a key remembers: no slot leaks.
-        var keyedOnly = 0;
-        foreach (var slot in _idempotency.Slots())
-        {
-            ref var o = ref _store[slot];
-            Invariant.That(_idempotency.Find(KeyHash(_store.Key(o)), new SameKeyMatch(_store, slot)) == slot, "every remembered key finds its order");
-            Invariant.That(o.Keyed, "an order a key remembers is marked keyed in the store");
-            if (!o.Held) keyedOnly++;
-        }
         Invariant.That(_store.Count == _orders.Count + keyedOnly, "the order store holds no slot that nothing refers to");
         // Evicted orders are terminal and hold no stock, so the orders held in memory account for every unit.
         Invariant.That(pending == PendingOrderCount, "the pending-order count matches the orders");
         Int128 onHand = 0;
         for (var k = 0; k < skus.Length; k++)
         {
-            var s = skus[k];
+            ref var s = ref skus[k];
             for (var i = 0; i < s.RowCount; i++)
             {
-                ref var row = ref s.Rows[i];
+                ref var row = ref i < SkuTable.InlineRows ? ref s.Rows[i] : ref _skus.Row(k, i);
                 Invariant.That(row.Reserved >= 0 && row.Committed >= 0, "reserved and committed are never negative");
                 Invariant.That(row.OnHand >= 0 && row.OnHand <= _options.OnHandMax, "on-hand stays within 0 and its limit");
                 onHand += row.OnHand;

@@ -9,13 +9,11 @@ namespace Wildberries.Core;
 public sealed partial class ReservationStateMachine
 {
     private readonly StateMachineOptions _options;
+    // Every SKU, by slot (allocations name SKUs by slot) and by number.
     private readonly SkuTable _skus;
 
-    // Every SKU by its slot (allocations name SKUs by slot).
-    private SkuState[] _skuSlots;
-
     // SKUs in the catalog, ordered, for keyset paging; changes only when an item is first upserted.
-    private SortedSet<long> _catalog = [];
+    private readonly CatalogIndex _catalog = new();
     private readonly OrderStore _store;
 
     // The orders held (live and within their retention window), by id: their slots in the store.
@@ -64,7 +62,6 @@ public sealed partial class ReservationStateMachine
         var orders = Math.Max(_options.OrdersCapacityHint, ordersAtLeast);
         var skus = Math.Max(_options.SkusCapacityHint, skusAtLeast);
         _skus = new SkuTable(skus);
-        _skuSlots = new SkuState[Math.Max(16, skus)];
         _store = new OrderStore(orders, allocations, keyBytes);
         _orders = new SlotTable(orders);
         _idempotency = new SlotTable(orders);
@@ -141,7 +138,9 @@ public sealed partial class ReservationStateMachine
 
     /// <summary>
     /// Asks for what a checkout will read first from its large tables (the key's bucket, the new order's bucket, the
-    /// first lines' SKU entries) before it is checked; returns the key's hash (0 without a key: the checks refuse it).
+    /// first lines' SKU buckets) before it is checked; returns the key's hash (0 without a key: the checks refuse it).
+    /// Waits for nothing: the SKU records, which only their buckets locate, are asked for when the checkout starts
+    /// (<see cref="PrefetchSkuRecords"/>), after the checks, by when the buckets are in.
     /// </summary>
     private int PrefetchCheckout(in Command c, int ordersAhead)
     {
@@ -150,22 +149,18 @@ public sealed partial class ReservationStateMachine
         _idempotency.Prefetch(keyHash);
         if (_orderSequence <= OrderId.SequenceMax - ordersAhead) _orders.Prefetch(IdHash(OrderId.Create(_options.ShardId, _orderSequence + ordersAhead)));
         if (c.Lines is not { } lines) return keyHash;
-        for (var i = 0; i < lines.Length && i < 4; i++)
-        {
-            if (ordersAhead > 1)
-            {
-                _skus.Prefetch(lines[i].Sku);
-            }
-            else if (_skus.Find(lines[i].Sku) is { } item)
-            {
-                // The SKU's entry is here (asked for by the hint, or waited for now, with the buckets above on the
-                // way): ask for the SKU itself, whose rows every line reads and writes.
-                Core.Prefetch.Object(item);
-                Core.Prefetch.Line(ref item.Rows[0]);
-                Core.Prefetch.Line(ref item.Rows[2]);
-            }
-        }
+        for (var i = 0; i < lines.Length && i < 4; i++) _skus.Prefetch(lines[i].Sku);
         return keyHash;
+    }
+
+    /// <summary>
+    /// Asks for the records of the first lines' SKUs (number, price and rows, which every line reads and writes),
+    /// located through their buckets (asked for by <see cref="PrefetchCheckout"/>); the checkout's fingerprint and
+    /// key look-up run while they load.
+    /// </summary>
+    private void PrefetchSkuRecords(CheckoutLine[] lines)
+    {
+        for (var i = 0; i < lines.Length && i < 4; i++) _skus.PrefetchRecord(lines[i].Sku);
     }
 
     /// <summary>
@@ -205,11 +200,11 @@ public sealed partial class ReservationStateMachine
             OrderId = orderId, Amount = amount, TransactionId = transactionId,
         });
 
-    private void EmitStock(EventKind kind, SkuState item, in StockRow row) =>
+    private void EmitStock(EventKind kind, long sku, in StockRow row) =>
         _events.Add(new EngineEvent
         {
             Kind = kind, Shard = _options.ShardId, Lsn = _lsn, Index = _eventIndex++, TimestampMs = _nowMs,
-            Sku = item.Sku, WarehouseId = row.WarehouseId, OnHand = row.OnHand, Reserved = row.Reserved, Committed = row.Committed,
+            Sku = sku, WarehouseId = row.WarehouseId, OnHand = row.OnHand, Reserved = row.Reserved, Committed = row.Committed,
         });
 
     private void MoveTo(int slot, OrderStatus next)
@@ -225,9 +220,6 @@ public sealed partial class ReservationStateMachine
             _terminalOrders.Enqueue((_nowMs + _options.TerminalOrderRetentionMs, _store.Handle(slot)));
         }
     }
-
-    /// <summary>The SKUs the machine knows, in the order it first heard of them.</summary>
-    private ReadOnlySpan<SkuState> Skus => _skuSlots.AsSpan(0, _skus.Count);
 
     private bool OwnsSku(long sku) => ShardRouter.ShardOf(sku, _options.ShardCount) == _options.ShardId;
 

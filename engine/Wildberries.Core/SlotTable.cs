@@ -39,6 +39,20 @@ internal sealed class SlotTable
         }
     }
 
+    /// <summary>
+    /// The slot of the first entry with <paramref name="hash"/>, or -1, without comparing keys: for a prefetch hint,
+    /// which may name the wrong slot (two keys with one hash) at no cost but a wasted load.
+    /// </summary>
+    public int FirstWithHash(int hash)
+    {
+        for (var i = hash & _mask; ; i = (i + 1) & _mask)
+        {
+            var b = _buckets[i];
+            if (b == 0) return -1;
+            if ((int)(b >> 32) == hash) return (int)b - 1;
+        }
+    }
+
     /// <summary>Starts loading the bucket where a look-up of <paramref name="hash"/> begins.</summary>
     public void Prefetch(int hash) => Core.Prefetch.Line(ref _buckets[hash & _mask]);
 
