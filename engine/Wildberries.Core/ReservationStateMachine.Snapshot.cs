@@ -114,7 +114,14 @@ public sealed partial class ReservationStateMachine
             {
                 throw new InvalidDataException($"The snapshot prices sku {i.Sku} at {i.Price}, outside 0..{Allocation.UnitPriceMax}.");
             }
+            var known = m._skus.Count;
             var slot = m.GetOrAddSku(i.Sku);
+            if (m._skus.Count == known)
+            {
+                // Two entries of one SKU: which one holds would decide the catalog and the price; a snapshot we wrote
+                // never has them.
+                throw new InvalidDataException($"The snapshot has two items of sku {i.Sku}.");
+            }
             ref var s = ref m._skus[slot];
             (s.InCatalog, s.Price, s.MaxPerOrder, s.Active) = (i.InCatalog, i.Price, i.MaxPerOrder, i.Active);
             m._skus.Name(slot) = i.Name;
