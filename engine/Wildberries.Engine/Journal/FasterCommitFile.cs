@@ -73,7 +73,10 @@ internal sealed class FasterCommitFile : ILogCommitManager
             var length = HeaderSize + commitMetadata.Length;
             // The checksum covers the length, the commit number and the metadata.
             BinaryPrimitives.WriteUInt32LittleEndian(s[4..], CommandCodec.Crc32C(s[8..length]));
-            _file.Write((int)(_writes++ & 1), s[..length]);
+            // The slot moves on only after a write that went through: after a failed one, the next write goes to the
+            // same (perhaps torn) slot, never over the other one, which holds the newest valid commit.
+            _file.Write((int)(_writes & 1), s[..length]);
+            _writes++;
             _dirty = true;
             if (forceWriteMetadata) SyncLocked();
         }
