@@ -21,11 +21,15 @@ internal sealed class KeyArena
     private int[] _free = [];
 
     /// <summary>Makes room for <paramref name="bytes"/> bytes of keys up front (a small machine's one chunk grows as used).</summary>
-    public KeyArena(long bytes)
+    public KeyArena(long bytes, bool commit = false)
     {
         var chunks = (int)Math.Min((bytes + ChunkBytes - 1) / ChunkBytes, 1 << (31 - ChunkShift));
         _chunks = new byte[Math.Max(chunks, 1)][];
-        for (var i = 0; i < _chunks.Length; i++) _chunks[i] = new byte[chunks > 1 ? ChunkBytes : (int)Math.Clamp(bytes, 1024, ChunkBytes)];
+        for (var i = 0; i < _chunks.Length; i++)
+        {
+            _chunks[i] = new byte[chunks > 1 ? ChunkBytes : (int)Math.Clamp(bytes, 1024, ChunkBytes)];
+            if (commit) Prefault.Touch(_chunks[i]);
+        }
     }
 
     /// <summary>The bytes a key of <paramref name="length"/> characters takes (a whole number of 4-byte units).</summary>

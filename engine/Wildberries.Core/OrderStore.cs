@@ -25,12 +25,17 @@ internal sealed class OrderStore
     /// Room for <paramref name="capacity"/> orders, their allocations and key bytes: 2 and 16 an order, or more when
     /// more are known to come (a restore).
     /// </summary>
-    public OrderStore(int capacity, int allocations = 0, long keyBytes = 0)
+    public OrderStore(int capacity, int allocations = 0, long keyBytes = 0, bool commit = false)
     {
         capacity = Math.Max(capacity, 16);
         _records = new OrderRecord[capacity];
         _allocations = new Allocation[Math.Max(allocations, capacity * 2)];
-        _keys = new KeyArena(Math.Max(keyBytes, capacity * 16L));
+        _keys = new KeyArena(Math.Max(keyBytes, capacity * 16L), commit);
+        if (commit)
+        {
+            Prefault.Touch(_records);
+            Prefault.Touch(_allocations);
+        }
     }
 
     /// <summary>The slots ever used (free ones included): slots are below this.</summary>

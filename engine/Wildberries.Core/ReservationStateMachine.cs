@@ -61,10 +61,13 @@ public sealed partial class ReservationStateMachine
         // of entries on the writer thread; what only some orders need (payments, retention, extensions) grows as used.
         var orders = Math.Max(_options.OrdersCapacityHint, ordersAtLeast);
         var skus = Math.Max(_options.SkusCapacityHint, skusAtLeast);
-        _skus = new SkuTable(skus);
-        _store = new OrderStore(orders, allocations, keyBytes);
-        _orders = new SlotTable(orders);
-        _idempotency = new SlotTable(orders);
+        // Mapped now unless told not to: otherwise the writer takes a page fault at the first write of every page of
+        // these tables under the first load (the slot tables are written at random), 100-250 ms at a flash sale's rate.
+        var commit = _options.CommitTablesUpFront;
+        _skus = new SkuTable(skus, commit);
+        _store = new OrderStore(orders, allocations, keyBytes, commit);
+        _orders = new SlotTable(orders, commit);
+        _idempotency = new SlotTable(orders, commit);
         _transactions = new Dictionary<string, TransactionEntry>(StringComparer.Ordinal);
         _checkoutExpiries = new Queue<long>(orders);
         _expiries = new PriorityQueue<long, (long, ulong)>();

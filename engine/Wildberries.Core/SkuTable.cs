@@ -71,12 +71,17 @@ internal sealed class SkuTable
     // The slot of each SKU by the hash of its number; the number itself is compared in the record.
     private readonly SlotTable _index;
 
-    public SkuTable(int capacity)
+    public SkuTable(int capacity, bool commit = false)
     {
         capacity = Math.Max(16, capacity);
         _records = new SkuRecord[capacity];
         _names = new string[capacity];
-        _index = new SlotTable(capacity);
+        _index = new SlotTable(capacity, commit);
+        if (commit)
+        {
+            Prefault.Touch(_records);
+            Prefault.Touch(_names);
+        }
     }
 
     /// <summary>SKUs known: slots are below this.</summary>

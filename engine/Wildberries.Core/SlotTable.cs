@@ -19,9 +19,12 @@ internal sealed class SlotTable
     private long[] _buckets;
     private int _mask;
 
-    public SlotTable(int capacity)
+    /// <param name="capacity">Entries to make room for.</param>
+    /// <param name="commit">Whether to map every page of the table now (<see cref="Prefault"/>).</param>
+    public SlotTable(int capacity, bool commit = false)
     {
         _buckets = new long[Size(capacity)];
+        if (commit) Prefault.Touch(_buckets);
         _mask = _buckets.Length - 1;
     }
 

@@ -26,7 +26,10 @@ namespace Wildberries.Bench.Durable;
 /// commit path before issue 15 (commit mark fsynced on every batch, FASTER's commit file on every commit, a
 /// Thread.Yield spin through the write). Side by side in the same run (the open loops offer the same rate to both: a
 /// fraction of the new path's peak). Every load also prints the bytes the process allocated per checkout. <c>--repeat N</c>: everything N
-/// times, for the spread.
+/// times, for the spread. <c>--compare-tables</c>: every open loop also with the state machine's tables mapped as
+/// first written (before: the writer stalled on page faults in the first 100-250 ms of a fresh engine);
+/// <c>--lazy-tables</c>: only that way. <c>--pool-trace</c>: the thread pool, the answers and each thread's CPU and
+/// page faults every 10 ms around the open loop's slowest checkouts (over 20 ms).
 /// </summary>
 public static class DurableLoad
 {
@@ -45,6 +48,9 @@ public static class DurableLoad
         var compare = args.Contains("--compare") || args.Contains("--compare-device") || args.Contains("--compare-legacy");
         s_baseline = args.Contains("--compare-legacy") ? Baseline.BeforeIssue15 : args.Contains("--compare-device") ? Baseline.FasterDevice : Baseline.SeparateApply;
         s_taskPerCheckout = args.Contains("--task-per-checkout");
+        s_poolTrace = args.Contains("--pool-trace");
+        s_lazyTables = args.Contains("--lazy-tables");
+        var tableModes = args.Contains("--compare-tables") ? new[] { true, false } : [s_lazyTables];
         var onlyAt = Array.IndexOf(args, "--only");
         var only = onlyAt >= 0 && onlyAt + 1 < args.Length ? args[onlyAt + 1].Split(',') : null;
         bool Run(string part) => only is null || only.Contains(part);
@@ -120,14 +126,17 @@ public static class DurableLoad
                 foreach (var fraction in new[] { 0.1, 0.25, 0.5 })
                 {
                     foreach (var legacy in paths)
+                    foreach (var lazyTables in tableModes)
                     {
                         Settle();
                         var paced = Directory.CreateTempSubdirectory("wb-durable-").FullName;
                         using var probe = new RuntimeProbe();
-                        var r = await MeasurePacedAsync(paced, duration, ratePerSecond: peak * fraction, legacy);
-                        Console.WriteLine(Describe($"open loop at {fraction:P0} of peak ({peak * fraction:N0}/s offered), {PathName(legacy)}", r));
+                        var r = await MeasurePacedAsync(paced, duration, ratePerSecond: peak * fraction, legacy, lazyTables);
+                        var tables = tableModes.Length > 1 || s_lazyTables ? (lazyTables ? ", tables mapped as written (before)" : ", tables mapped up front") : "";
+                        Console.WriteLine(Describe($"open loop at {fraction:P0} of peak ({peak * fraction:N0}/s offered), {PathName(legacy)}{tables}", r));
                         Console.WriteLine("    meanwhile: " + probe.Describe() + "; " + DescribeCommits(r));
                         Console.WriteLine(DescribeStalls(r, probe.Events()));
+                        if (r.PoolTimeline.Length > 0) Console.WriteLine(r.PoolTimeline);
                         Directory.Delete(paced, recursive: true);
                     }
                 }
@@ -162,6 +171,8 @@ public static class DurableLoad
 
     private static Baseline s_baseline;
     private static bool s_taskPerCheckout;
+    private static bool s_poolTrace;
+    private static bool s_lazyTables;
 
     private static string PathName(bool legacy) => !legacy ? "now (small batches applied on the journal thread)" : s_baseline switch
     {
@@ -170,9 +181,11 @@ public static class DurableLoad
         _ => "every batch to the apply thread",
     };
 
-    private static EngineOptions Engine(bool legacy) => new()
+    // --lazy-tables: the state machine's tables mapped as first written (before: the first 100-250 ms of a window
+    // stalled the writer on page faults).
+    private static EngineOptions Engine(bool legacy, bool lazyTables = false) => new()
     {
-        StateMachine = new StateMachineOptions { OrdersCapacityHint = 1 << 21, SkusCapacityHint = Skus },
+        StateMachine = new StateMachineOptions { OrdersCapacityHint = 1 << 21, SkusCapacityHint = Skus, CommitTablesUpFront = !(lazyTables || s_lazyTables) },
         SeparateApplyThread = legacy && s_baseline == Baseline.SeparateApply,
     };
 
@@ -212,6 +225,9 @@ public static class DurableLoad
 
         /// <summary>Batches the journal thread applied itself.</summary>
         public long InPlaceBatches { get; init; }
+
+        /// <summary>Open loop with --pool-trace: the thread pool every 10 ms around the slowest checkouts.</summary>
+        public string PoolTimeline { get; init; } = "";
     }
 
     // The engine's commit histogram has coarse buckets: name the bucket holding the median and the 99th percentile.
@@ -348,9 +364,9 @@ public static class DurableLoad
     /// Open loop: one pacing thread starts a checkout at every scheduled instant whatever the answers do, and the
     /// latency is counted from the scheduled instant (no coordinated omission).
     /// </summary>
-    private static async Task<Result> MeasurePacedAsync(string dir, TimeSpan duration, double ratePerSecond, bool legacy)
+    private static async Task<Result> MeasurePacedAsync(string dir, TimeSpan duration, double ratePerSecond, bool legacy, bool lazyTables = false)
     {
-        await using var engine = ReservationEngine.Open(Engine(legacy), Journal(dir, legacy));
+        await using var engine = ReservationEngine.Open(Engine(legacy, lazyTables), Journal(dir, legacy));
         await Task.WhenAll(Workload.CatalogCommands(Skus).Select(c => engine.SubmitAsync(c).AsTask()));
         var carts = Workload.Carts(1 << 16, 1, Skus, SkuMix.Zipf);
         var commitsBefore = CountCommits(engine);
@@ -368,6 +384,8 @@ public static class DurableLoad
         var count = (long)(duration.TotalSeconds * ratePerSecond);
         var inPlaceBefore = engine.InPlaceBatches;
         long lateMax = 0;
+        long issued = 0;
+        using var sampler = s_poolTrace ? new PoolSampler(() => Volatile.Read(ref issued), () => recorder?.Answered ?? 0) : null;
         var pacer = new Thread(() =>
         {
             for (long i = 0; i < count; i++)
@@ -377,6 +395,7 @@ public static class DurableLoad
                 while (scheduled - Stopwatch.GetTimestamp() > Stopwatch.Frequency / 1000) Thread.Sleep(1);
                 lateMax = Math.Max(lateMax, Stopwatch.GetTimestamp() - scheduled);
                 var answer = engine.CheckoutAsync($"p-{i}", "customer", carts[i & 0xFFFF]);
+                Volatile.Write(ref issued, i + 1);
                 if (recorder is not null)
                 {
                     recorder.Track(answer, scheduled);
@@ -404,6 +423,8 @@ public static class DurableLoad
             StartedUtc = startedUtc,
             Slowest = recorder?.Slowest() ?? [],
             InPlaceBatches = engine.InPlaceBatches - inPlaceBefore,
+            PoolTimeline = sampler is null || recorder is null ? "" : string.Join("\n", recorder.Slowest().Where(x => x.LatencyMs > 20).OrderBy(x => x.ScheduledMs)
+                .Select(x => string.Create(CultureInfo.InvariantCulture, $"      pool around the checkout scheduled at {x.ScheduledMs:F1} ms ({x.LatencyMs:F1} ms):\n") + sampler.Describe(start, x.ScheduledMs - 30, x.ScheduledMs + x.LatencyMs + 20))),
         };
 
         static async Task Record(ValueTask<CommandResult> answer, long scheduled, LongHistogram histogram)
@@ -544,6 +565,10 @@ public static class DurableLoad
         private readonly List<(long Latency, long Scheduled)> _slowest = [];
         private long _outstanding = 1; // the pacer's own hold, released by Drain
         private long _start;
+        private long _answered;
+
+        /// <summary>Answers recorded so far.</summary>
+        public long Answered => Volatile.Read(ref _answered);
 
         public void StartAt(long start) => _start = start;
 
@@ -585,6 +610,7 @@ public static class DurableLoad
             var micros = (Stopwatch.GetTimestamp() - scheduled) * 1_000_000 / Stopwatch.Frequency;
             lock (histogram)
             {
+                _answered++;
                 histogram.RecordValue(Math.Max(0, micros));
                 // Three slowest kept, but not three of one stall: a new one replaces another within 50 ms of it, or the fastest.
                 var near = _slowest.FindIndex(x => Math.Abs(x.Scheduled - scheduled) < Stopwatch.Frequency / 20);
