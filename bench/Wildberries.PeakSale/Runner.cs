@@ -14,9 +14,10 @@ public static class Runner
     /// <summary>
     /// Loads the sale, runs the <paramref name="warmUp"/> visits unmeasured (their own idempotency keys; they take some
     /// stock as any early customer would), then the measured <paramref name="visits"/> at the sale's concurrency, and
-    /// audits: the outcome checks cover every order, warm-up ones included.
+    /// audits: the outcome checks cover every order, warm-up ones included. <paramref name="measuring"/> is told when the
+    /// measured window starts (true) and ends (false).
     /// </summary>
-    public static async Task<SaleResult> RunAsync(IReservationSystem system, FlashSaleOptions sale, Visit[] visits, Action<double>? progress = null, Visit[]? warmUp = null)
+    public static async Task<SaleResult> RunAsync(IReservationSystem system, FlashSaleOptions sale, Visit[] visits, Action<double>? progress = null, Visit[]? warmUp = null, Action<bool>? measuring = null)
     {
         ArgumentNullException.ThrowIfNull(system);
         ArgumentNullException.ThrowIfNull(sale);
@@ -26,9 +27,11 @@ public static class Runner
         if (warmUp is { Length: > 0 }) await DriveAsync(system, warmUp, sale.Concurrency, "w", acknowledged, null, null);
         var histograms = Enumerable.Range(0, sale.Concurrency).Select(_ => new LongHistogram(120_000_000, 3)).ToArray();
         var warmOrders = acknowledged.Count;
+        measuring?.Invoke(true);
         var started = Stopwatch.GetTimestamp();
         var shorts = await DriveAsync(system, visits, sale.Concurrency, "v", acknowledged, histograms, progress);
         var seconds = Stopwatch.GetElapsedTime(started).TotalSeconds;
+        measuring?.Invoke(false);
         progress?.Invoke(1);
         var latency = new LongHistogram(120_000_000, 3);
         foreach (var h in histograms) latency.Add(h);

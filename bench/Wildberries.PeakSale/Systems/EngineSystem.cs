@@ -14,6 +14,9 @@ public sealed class EngineSystem : IReservationSystem
 
     public string Name => "engine (in-process, durable)";
 
+    /// <summary>The engine, once loaded (for diagnostics).</summary>
+    public ReservationEngine? Engine => _engine;
+
     public async Task LoadAsync(FlashSaleOptions sale)
     {
         ArgumentNullException.ThrowIfNull(sale);
