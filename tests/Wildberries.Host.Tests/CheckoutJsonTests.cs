@@ -63,8 +63,7 @@ public class CheckoutJsonTests
     [Fact]
     public void Random_mutations_are_never_read_differently()
     {
-        var seed = Environment.GetEnvironmentVariable("WB_TEST_SEED") is { } s ? int.Parse(s, System.Globalization.CultureInfo.InvariantCulture) : Random.Shared.Next();
-        TestContext.Current.TestOutputHelper?.WriteLine($"seed {seed} (WB_TEST_SEED={seed} replays it)");
+        var seed = Wildberries.Testing.TestSeed.Get(line => TestContext.Current.TestOutputHelper?.WriteLine(line), "WB_TEST_SEED");
         var random = new Random(seed);
         var good = Encoding.UTF8.GetBytes("""{"customerId":"c17","lines":[{"sku":12,"qty":1},{"sku":345,"qty":2}]}""");
         const string Alphabet = "{}[]\",:0123456789-.eE skuqtycustomerIdlines\\n";

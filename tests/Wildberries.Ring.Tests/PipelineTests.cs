@@ -210,8 +210,7 @@ public class PipelineTests
     {
         // A small ring wraps many times, so a stage thread waiting for a sequence the other thread already ran in
         // place is a whole lap behind: it must start after what was run, and never wait for a slot's old lap.
-        var seed = Environment.TickCount;
-        Console.WriteLine($"seed {seed}");
+        var seed = Wildberries.Testing.TestSeed.Get(line => TestContext.Current.TestOutputHelper?.WriteLine(line), "WB_PIPELINE_SEED");
         const int count = 200_000;
         var ring = RingBuffer<Slot>.CreateMultiProducer(64, new PhasedBackoffWaitStrategy());
         var journalHandler = new JournalRunningApply(seed);
@@ -271,7 +270,7 @@ public class PipelineTests
         }
         Assert.False(processor.TryRunInPlace(0, 1)); // not running yet
         var thread = Run(processor);
-        while (!processor.IsRunning) await Task.Yield();
+        await Wildberries.Testing.Eventually.UntilAsync(() => processor.IsRunning, TimeSpan.FromSeconds(30), () => "the processor's thread to start", TestContext.Current.CancellationToken);
 
         Assert.False(processor.TryRunInPlace(1, 2)); // behind: slot 0 is not done
         Assert.Empty(recorder.Seen);
