@@ -17,6 +17,7 @@ internal sealed class JournalStage(ICommandJournal journal, TimeProvider time, l
     private long _committedLsn = lastLsn;
     private long _failedFromLsn = long.MaxValue;
     private bool _batchOpen;
+    private long _batchStartedTicks;
     private Exception? _fault;
 
     /// <summary>
@@ -70,14 +71,13 @@ internal sealed class JournalStage(ICommandJournal journal, TimeProvider time, l
                 {
                     _timestampMs = Math.Max(_timestampMs, time.GetUtcNow().ToUnixTimeMilliseconds());
                     _batchOpen = true;
+                    _batchStartedTicks = System.Diagnostics.Stopwatch.GetTimestamp();
                 }
                 slot.Command.Lsn = ++_lsn;
                 slot.Command.TimestampMs = _timestampMs;
                 try
                 {
-                    var appending = System.Diagnostics.Stopwatch.GetTimestamp();
                     journal.Append(slot.Command);
-                    JournalStalls.Observe("append (FASTER enqueue)", appending);
                 }
                 catch (Exception ex)
                 {
@@ -100,6 +100,8 @@ internal sealed class JournalStage(ICommandJournal journal, TimeProvider time, l
         {
             try
             {
+                // The batch's appends timed as one (a FASTER page turn shows here), not a clock read per command.
+                JournalStalls.Observe("appends of the batch (FASTER enqueue)", _batchStartedTicks);
                 var started = System.Diagnostics.Stopwatch.GetTimestamp();
                 journal.Commit();
                 var elapsed = System.Diagnostics.Stopwatch.GetElapsedTime(started);
