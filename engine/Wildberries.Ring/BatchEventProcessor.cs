@@ -60,16 +60,9 @@ public sealed class BatchEventProcessor<T>
                     next = Sequence.Value + 1;
                     if (available >= next)
                     {
-                        for (; next < available; next++)
-                        {
-                            _handler.OnEvent(ref _ring[next], next, false);
-                        }
-                        _handler.OnEvent(ref _ring[next], next, true);
-                        next++;
-                        Sequence.Value = available;
+                        RunBatch(next, available);
+                        next = available + 1;
                     }
-                    // Wake whoever waits on this stage: the next stage, or producers on a full ring.
-                    _ring.Sequencer.WaitStrategy.SignalAllWhenBlocking();
                 }
                 else if (Volatile.Read(ref _state) == Halted)
                 {
@@ -109,6 +102,17 @@ public sealed class BatchEventProcessor<T>
     public bool TryRunInPlace(long first, long last)
     {
         if (last < first || Sequence.Value != first - 1 || Volatile.Read(ref _state) != Running) return false;
+        RunBatch(first, last);
+        return true;
+    }
+
+    /// <summary>
+    /// Hands <paramref name="first"/> to <paramref name="last"/> to the handler as one batch, then moves this stage's
+    /// sequence past them (after the handler: that store is what publishes its work) and wakes whoever waits on this
+    /// stage: the next stage, or producers on a full ring. A wait that found nothing new signals nothing.
+    /// </summary>
+    private void RunBatch(long first, long last)
+    {
         for (var next = first; next < last; next++)
         {
             _handler.OnEvent(ref _ring[next], next, false);
@@ -116,7 +120,6 @@ public sealed class BatchEventProcessor<T>
         _handler.OnEvent(ref _ring[last], last, true);
         Sequence.Value = last;
         _ring.Sequencer.WaitStrategy.SignalAllWhenBlocking();
-        return true;
     }
 
     /// <summary>Stops the loop once it has nothing more to consume.</summary>
